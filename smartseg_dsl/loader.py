@@ -1,0 +1,103 @@
+"""Loading a rule set: discover files → parse → check → (compile).
+
+`check_paths` is what `smartseg check` runs; `load_ruleset` is what the
+middleware and the journey commands run: it refuses a rule set with errors by
+raising `RuleSetError`, which carries the diagnostics.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import ast
+from .diagnostics import Diagnostic
+from .parser import parse_file
+
+if TYPE_CHECKING:
+    from .compiler import CompiledRuleSet
+
+__all__ = ["CheckResult", "PathError", "RuleSetError", "check_paths", "discover", "load_ruleset"]
+
+
+class PathError(Exception):
+    """A path given by the user does not exist or holds no rule files (exit code 2)."""
+
+
+class RuleSetError(Exception):
+    """A rule set with errors never loads; the diagnostics say why."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        lines = [f"{d.file}:{d.line}:{d.column}: {d.code} {d.message}" for d in errors[:10]]
+        more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""
+        super().__init__(f"the rule set has {len(errors)} error(s):\n" + "\n".join(lines) + more)
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand arguments to `.seg` files: a directory means every `.seg` file under it.
+
+    Files are returned in lexicographic path order (SPEC §1), without duplicates.
+    """
+    found: dict[str, Path] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = [p for p in path.rglob("*.seg") if p.is_file()]
+            if not files:
+                raise PathError(f"{path}: no .seg files in this directory")
+            for p in files:
+                found.setdefault(p.as_posix(), p)
+        elif path.exists():
+            found.setdefault(path.as_posix(), path)
+        else:
+            raise PathError(f"{path}: no such file or directory")
+    return [found[k] for k in sorted(found)]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    ruleset: ast.RuleSet
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == "warning")
+
+
+def check_paths(paths: Iterable[str | os.PathLike[str]]) -> CheckResult:
+    """Parse and check every file; raises `PathError` for missing paths."""
+    from .checker import check  # the checker is only needed past parsing
+
+    files = discover(paths)
+    results = [parse_file(p) for p in files]
+    ruleset = ast.RuleSet(tuple(r.file for r in results))
+    syntax = [d for r in results for d in r.diagnostics]
+    diagnostics = syntax + check(ruleset, syntax_errors=any(not r.ok for r in results))
+    return CheckResult(ruleset, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
+
+
+def load_ruleset(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> CompiledRuleSet:
+    """Parse, check and compile once; raise `RuleSetError` if anything is an error."""
+    from .compiler import compile_ruleset
+
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    try:
+        result = check_paths(paths)
+    except PathError as exc:
+        raise RuleSetError(
+            [Diagnostic(str(paths[0]), 1, 1, 1, 1, "error", "SEG107", str(exc))]
+        ) from exc
+    if result.errors:
+        raise RuleSetError(result.diagnostics)
+    return compile_ruleset(result.ruleset)
