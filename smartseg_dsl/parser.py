@@ -443,10 +443,7 @@ def _file_problem(path: str, message: str, help: str | None = None) -> Diagnosti
 
 def _parse_region(text: str, start: int, end: int, builder: _Builder) -> list[ast.Item]:
     """Parse text[start:end], keeping positions: the rest is blanked, newlines kept."""
-    if start == 0 and end == len(text):
-        region = text
-    else:
-        region = _blank(text[:start]) + text[start:end]
+    region = text if start == 0 and end == len(text) else _blank(text[:start]) + text[start:end]
     tree = _lark().parse(region)
     return builder.transform(tree)
 
