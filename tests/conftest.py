@@ -1,0 +1,49 @@
+"""Shared test configuration.
+
+Hypothesis runs without deadlines (CI machines are small and shared) and with
+a derandomised profile in CI so a failure there is reproducible locally with
+`HYPOTHESIS_PROFILE=ci`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+settings.register_profile(
+    "dev", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=100,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
+
+
+def require_corpus() -> Path:
+    """The shared HTML corpus; a test that needs it skips only outside the workspace."""
+    if not CORPUS.is_dir():
+        if IN_CI:
+            pytest.fail(f"the shared corpus is missing at {CORPUS} (CI must have it)")
+        pytest.skip(f"the shared corpus is not at {CORPUS} (checkout outside the workspace)")
+    return CORPUS
+
+
+@pytest.fixture
+def corpus() -> Path:
+    return require_corpus()
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
