@@ -482,12 +482,17 @@ def _error_pos(exc: UnexpectedInput, text: str) -> int:
 # ------------------------------------------------------------ pre-checks
 
 
-def _scan_code(text: str) -> Iterable[tuple[int, str]]:
-    """Yield (offset, char) for characters outside strings and comments."""
+def _scan_code(text: str, *, comments: bool = False) -> Iterable[tuple[int, str]]:
+    """Yield (offset, char) for characters outside strings and comments.
+
+    With `comments=True` the `#` opening each comment is yielded too (then skipped).
+    """
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch == "#":
+            if comments:
+                yield i, ch
             nl = text.find("\n", i)
             i = n if nl < 0 else nl
             continue
@@ -534,8 +539,8 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
 def _comments(text: str) -> Iterable[ast.Comment]:
     if "#" not in text:
         return
-    for pos, ch in _scan_code(text):
-        if ch == "#":  # _scan_code yields the `#` itself before skipping the comment
+    for pos, ch in _scan_code(text, comments=True):
+        if ch == "#":
             end = text.find("\n", pos)
             end = len(text) if end < 0 else end
             line, col = _line_col(text, pos)

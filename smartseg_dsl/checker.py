@@ -1,0 +1,2073 @@
+"""The checker: names, types, value ranges and rule logic of a rule set (SEG2xx–SEG5xx).
+
+`check(ruleset)` returns every diagnostic the rule set deserves beyond its
+syntax; `resolve(ruleset)` returns the `Symbols` the compiler needs (the
+definitions by name, every expression's type, every survey's subject), so the
+compiler never re-derives them.
+
+The passes, in order:
+
+1. declarations — groups, segments, audiences across all files; duplicates,
+   reserved words, group settings and signal values;
+2. types — every expression of every audience and rule gets a `Type`; names are
+   resolved with "did you mean" suggestions; function arguments are checked;
+3. audience cycles;
+4. logic — each well-typed condition is turned into negation normal form over
+   *atoms* (a constant comparison on a term such as `confidence(G.S)` or
+   `count(page "/x" within 7d)`, a segment choice such as `most_likely(G) is
+   G.S`, an opaque flag such as `tagged("t")`), with audiences inlined. A small
+   DPLL-style search with interval arithmetic per term decides whether the
+   condition can be true (SEG401), can be false (SEG402), and whether a rule's
+   condition implies an earlier rule's on the same slot (shadowing, SEG403).
+   The search is exhaustive up to a step budget; past it the answer is "could
+   be", so the checker never claims impossibility it has not proved;
+5. surveys, unused audiences, segments without signals, and the cookie budget
+   (SEG501, computed by `budget.py`, the one size model shared with the engine).
+
+`# smartseg: ignore[SEG401, SEG402]` comments are applied last.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from . import ast
+from .diagnostics import CODES, UNSUPPRESSIBLE_CLASSES, Diagnostic
+
+__all__ = [
+    "ANY",
+    "BOOL",
+    "DURATION",
+    "FUNCTIONS",
+    "NUMBER",
+    "STRING",
+    "VALUES",
+    "Symbols",
+    "Type",
+    "apply_suppressions",
+    "check",
+    "render_expr",
+    "resolve",
+    "suppressions",
+]
+
+
+# ======================================================================= types
+
+TypeKind = Literal["number", "duration", "bool", "string", "segment", "none", "any", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Type:
+    """The type of an expression.
+
+    `segment` types carry their group; `nullable` marks values that may be
+    `none` (`since(...)`, `attribute(...)`, `most_likely(G)`); `any` is what
+    `attribute()` returns (a text, a number or none); `error` marks an
+    expression already reported, so no second diagnostic cascades from it.
+    """
+
+    kind: TypeKind
+    group: str | None = None
+    nullable: bool = False
+
+    def describe(self) -> str:
+        base = {
+            "number": "a number",
+            "duration": "a duration",
+            "bool": "a condition (true or false)",
+            "string": "a text",
+            "segment": f"a segment of {self.group}",
+            "none": "none",
+            "any": "an app-supplied value",
+            "error": "an invalid value",
+        }[self.kind]
+        return base + (" or none" if self.nullable and self.kind not in ("none", "any") else "")
+
+
+NUMBER = Type("number")
+DURATION = Type("duration")
+BOOL = Type("bool")
+STRING = Type("string")
+NONE = Type("none")
+ANY = Type("any", nullable=True)
+ERROR = Type("error")
+
+ArgKind = Literal["segment", "group", "text", "matcher", "count-matcher"]
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A built-in function: one argument of `arg` kind; `result` None means segment-of-G."""
+
+    name: str
+    arg: ArgKind
+    result: Type | None
+    example: str
+
+
+#: The functions of SPEC §1.4. Each takes exactly one argument.
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in (
+        Function("confidence", "segment", NUMBER, "confidence(Industry.Legal)"),
+        Function("score", "segment", NUMBER, "score(Industry.Legal)"),
+        Function("certain", "segment", BOOL, "certain(Industry.Legal)"),
+        Function("likely", "segment", BOOL, "likely(Industry.Legal)"),
+        Function("most_likely", "group", None, "most_likely(Industry)"),
+        Function("known", "group", BOOL, "known(Industry)"),
+        Function("tagged", "text", BOOL, 'tagged("lawyer")'),
+        Function("viewing", "text", BOOL, 'viewing("/pricing/**")'),
+        Function("attribute", "text", ANY, 'attribute("plan")'),
+        Function("count", "count-matcher", NUMBER, 'count(page "/blog/**" within 7d)'),
+        Function("since", "matcher", Type("duration", nullable=True), 'since(event "purchase")'),
+    )
+}
+
+#: Built-in values (names, not calls).
+VALUES: dict[str, Type] = {
+    "visits": NUMBER,
+    "pageviews": NUMBER,
+    "session_time": DURATION,
+    "device": STRING,
+}
+
+DEVICES = ("mobile", "tablet", "desktop")
+_COUNT_KINDS = ("page", "category", "event", "query")
+#: SPEC §1.4: counts must be exact against constants up to this.
+EXACT_COUNT_LIMIT = 50
+
+
+# ===================================================================== symbols
+
+
+@dataclass(slots=True)
+class Symbols:
+    """What name resolution and type inference found; the compiler's input.
+
+    Types and survey subjects are keyed by `id()` of the AST node, so they are
+    valid as long as `ruleset` (kept here) is alive. Where a name is defined
+    twice, the first definition wins (the second is a SEG205 error).
+    """
+
+    ruleset: ast.RuleSet
+    groups: dict[str, ast.Group] = field(default_factory=dict)
+    #: "Group.Segment" → segment
+    segments: dict[str, ast.Segment] = field(default_factory=dict)
+    audiences: dict[str, ast.Audience] = field(default_factory=dict)
+    #: where each group/audience is defined: name → (file path, span of its name)
+    defined_at: dict[str, tuple[str, ast.Span]] = field(default_factory=dict)
+    #: audience name → the audiences its condition uses directly
+    audience_deps: dict[str, set[str]] = field(default_factory=dict)
+    #: audiences in dependency order (an audience after those it uses); cyclic ones left out
+    audience_order: list[str] = field(default_factory=list)
+    cyclic_audiences: set[str] = field(default_factory=set)
+    types: dict[int, Type] = field(default_factory=dict)
+    #: id(ShowSurvey) → "Group.Segment" (a yes/no survey) or "Group" (pick a segment)
+    survey_about: dict[int, str] = field(default_factory=dict)
+
+    def type_of(self, expr: ast.Expr) -> Type:
+        """The inferred type of an expression of this rule set (ERROR if unknown)."""
+        return self.types.get(id(expr), ERROR)
+
+    def about(self, survey: ast.ShowSurvey) -> str | None:
+        """The resolved subject of a survey action, or None if it has none."""
+        return self.survey_about.get(id(survey))
+
+    def segments_of(self, group: str) -> list[str]:
+        g = self.groups.get(group)
+        return [s.name.value for s in g.segments] if g is not None else []
+
+
+# ============================================================ rendering exprs
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _num_text(n: ast.Number) -> str:
+    if n.text:
+        return n.text
+    if n.percent:
+        return f"{n.value * 100:g}%"
+    return f"{n.value:g}"
+
+
+def _matcher_text(m: ast.Matcher) -> str:
+    param = f" {m.param.value}" if m.param is not None else ""
+    return f"{m.kind}{param} {_quote(m.pattern.value)}"
+
+
+def render_expr(e: ast.Expr | ast.MatcherArg, _top: bool = True) -> str:
+    """Source-like text of an expression, for messages."""
+    match e:
+        case ast.Number():
+            return _num_text(e)
+        case ast.Duration():
+            return e.text or f"{e.seconds:g}s"
+        case ast.String():
+            return _quote(e.value)
+        case ast.Boolean():
+            return "true" if e.value else "false"
+        case ast.NoneLit():
+            return "none"
+        case ast.Ref():
+            return e.dotted
+        case ast.MatcherArg():
+            within = f" within {render_expr(e.within)}" if e.within is not None else ""
+            return _matcher_text(e.matcher) + within
+        case ast.Call():
+            return f"{e.func.value}({', '.join(render_expr(a, False) for a in e.args)})"
+        case ast.Not():
+            return f"not {render_expr(e.operand, False)}"
+        case ast.BoolOp():
+            inner = f" {e.op} ".join(render_expr(x, False) for x in e.operands)
+            return inner if _top else f"({inner})"
+        case ast.Compare():
+            return f"{render_expr(e.left, False)} {e.op} {render_expr(e.right, False)}"
+        case ast.Is():
+            neg = " not" if e.negated else ""
+            return f"{render_expr(e.left, False)} is{neg} {render_expr(e.right, False)}"
+    return "?"
+
+
+def _short(e: ast.Expr, limit: int = 60) -> str:
+    text = render_expr(e)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ================================================================== suggestions
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate: a case-insensitive match first, then difflib's best."""
+    pool = list(dict.fromkeys(candidates))
+    if not pool:
+        return None
+    lower = name.lower()
+    for c in pool:
+        if c.lower() == lower:
+            return c
+    import difflib  # only needed when a name is wrong
+
+    found = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    if not found:
+        by_lower = {c.lower(): c for c in pool}
+        found = [by_lower[x] for x in difflib.get_close_matches(lower, list(by_lower), 1, 0.6)]
+    return found[0] if found else None
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    best = _suggest(name, candidates)
+    return f"did you mean `{best}`?" if best is not None else None
+
+
+# ============================================================ logic: the atoms
+#
+# A condition in negation normal form is a tree of tuples, built once and never
+# mutated (sharing is safe):
+#   ("T",) / ("F",)                 constant true / false
+#   ("?",)                          something the reasoning does not model
+#   ("and", (node, …)) / ("or", (node, …))
+#   ("num", key, op, value, dom)    term `key` (has a value and) satisfies `op value`
+#   ("null", key, is_none, dom)     term `key` is / is not none
+#   ("disc", key, equal, value)     discrete term `key` == / != value
+#   ("bool", key, value)            opaque flag `key` is true / false
+# `dom` = (low, high, integer, nullable): the values the term can take at all.
+# Every atom carries `src`, the comparison it came from, as its last element.
+
+Node = tuple[object, ...]
+Dom = tuple[float, float, bool, bool]
+
+_T: Node = ("T",)
+_F: Node = ("F",)
+_UNKNOWN: Node = ("?",)
+_INF = math.inf
+
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+#: Why a term's domain is what it is, for "can never be true" messages.
+_DOMAIN_WHY = {
+    "conf": "a confidence is between 0 and 1",
+    "score": "a score is never negative",
+    "count": "a count is a whole number, never negative",
+    "visits": "`visits` counts this visit too, so it is a whole number of at least 1",
+    "pageviews": "`pageviews` counts this page view too, so it is a whole number of at least 1",
+    "session_time": "a duration is never negative",
+    "since": "a duration is never negative",
+    "attr": "",
+}
+
+
+def _cmp(op: str, a: float, b: float) -> bool:
+    return {
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+        "==": a == b,
+        "!=": a != b,
+    }[op]
+
+
+class _GiveUp(Exception):
+    """The search ran out of steps: the answer is "could be true"."""
+
+
+# A numeric state: (lo, lo_strict, hi, hi_strict, excluded, null) where null is
+# True (must be none), False (must be a value) or None (either).
+NumState = tuple[float, bool, float, bool, frozenset[float], bool | None]
+_UNSET = object()
+
+
+def _num_init(dom: Dom) -> NumState:
+    lo, hi, _integer, nullable = dom
+    return (lo, False, hi, False, frozenset(), None if nullable else False)
+
+
+def _num_add(state: NumState, op: str, c: float, integer: bool) -> NumState | None:
+    lo, los, hi, his, excl, _null = state
+    if op == "!=":
+        excl = excl | {c}
+    else:
+        if op in (">", ">=", "=="):
+            strict = op == ">"
+            if integer:
+                c2 = math.floor(c) + 1 if strict else math.ceil(c)
+                if c2 > lo or (c2 == lo and los):
+                    lo, los = float(c2), False
+            elif c > lo or (c == lo and strict and not los):
+                lo, los = c, strict
+        if op in ("<", "<=", "=="):
+            strict = op == "<"
+            if integer:
+                c2 = math.ceil(c) - 1 if strict else math.floor(c)
+                if c2 < hi or (c2 == hi and his):
+                    hi, his = float(c2), False
+            elif c < hi or (c == hi and strict and not his):
+                hi, his = c, strict
+    new: NumState = (lo, los, hi, his, excl, False)
+    return None if _num_empty(new, integer) else new
+
+
+def _num_empty(state: NumState, integer: bool) -> bool:
+    lo, los, hi, his, excl, _null = state
+    if lo > hi or (lo == hi and (los or his)):
+        return True
+    if lo == hi and lo in excl:
+        return True
+    if integer and excl and hi - lo <= 64:
+        first = math.ceil(lo)
+        return all(float(v) in excl for v in range(first, math.floor(hi) + 1))
+    return False
+
+
+def _num_allows(state: NumState | None, value: float) -> bool:
+    if state is None:
+        return True
+    lo, los, hi, his, excl, null = state
+    if null is True or value in excl:
+        return False
+    above = value > lo or (value == lo and not los)
+    below = value < hi or (value == hi and not his)
+    return above and below
+
+
+class _Env:
+    """One branch of the search: the constraints gathered so far, per term."""
+
+    __slots__ = ("facts", "reasoner")
+
+    def __init__(self, reasoner: _Reasoner, facts: dict[object, object] | None = None) -> None:
+        self.reasoner = reasoner
+        self.facts: dict[object, object] = {} if facts is None else facts
+
+    def copy(self) -> _Env:
+        return _Env(self.reasoner, dict(self.facts))
+
+    def add(self, atom: Node) -> bool:
+        tag = atom[0]
+        key = atom[1]
+        facts = self.facts
+        if tag == "num":
+            _, _, op, value, dom, _src = atom
+            current = facts.get(key)
+            state = _num_init(dom) if current is None else current
+            if state[5] is True:  # type: ignore[index]
+                return False
+            new = _num_add(state, op, value, dom[2])  # type: ignore[arg-type, index]
+            if new is None:
+                return False
+            facts[key] = new
+            return True
+        if tag == "null":
+            _, _, is_none, dom, _src = atom
+            current = facts.get(key)
+            state = _num_init(dom) if current is None else current  # type: ignore[arg-type]
+            lo, los, hi, his, excl, null = state  # type: ignore[misc]
+            if null is not None and null != is_none:
+                return False
+            facts[key] = (lo, los, hi, his, excl, is_none)
+            return True
+        if tag == "disc":
+            _, _, equal, value, _src = atom
+            eq, ne = facts.get(key, (_UNSET, frozenset()))  # type: ignore[misc]
+            if equal:
+                if (eq is not _UNSET and eq != value) or value in ne:
+                    return False
+                eq = value
+            else:
+                if eq is not _UNSET and eq == value:
+                    return False
+                ne = ne | {value}
+                domain = self.reasoner.domain(key)
+                if domain is not None and domain <= ne:
+                    return False
+            facts[key] = (eq, ne)
+            return True
+        if tag == "bool":
+            _, _, value, _src = atom
+            current = facts.get(key)
+            if current is not None and current != value:
+                return False
+            facts[key] = value
+            return True
+        return True
+
+    # -- relations between terms of one group (SPEC §1.2)
+    def consistent(self) -> bool:
+        groups: set[str] = set()
+        for key in self.facts:
+            if isinstance(key, tuple) and key[0] in ("conf", "certain", "ml", "known"):
+                groups.add(key[1])  # type: ignore[arg-type]
+        return all(self._group_ok(g) for g in groups)
+
+    def _group_ok(self, group: str) -> bool:
+        facts = self.facts
+        segments = self.reasoner.segments_of(group)
+        certain_eq, certain_ne = facts.get(("certain", group), (_UNSET, frozenset()))  # type: ignore[misc]
+        forced = certain_eq
+        confs: dict[str, NumState] = {}
+        for seg in segments:
+            st = facts.get(("conf", group, seg))
+            if st is None:
+                continue
+            confs[seg] = st  # type: ignore[assignment]
+            if st[0] >= 1:  # type: ignore[index]
+                # implicit evidence alone never reaches 1: only a certain segment has it
+                if (forced is not _UNSET and forced != seg) or seg in certain_ne:
+                    return False
+                forced = seg
+        known = facts.get(("known", group))
+        ml_eq, ml_ne = facts.get(("ml", group), (_UNSET, frozenset()))  # type: ignore[misc]
+        if forced is not _UNSET and forced is not None:
+            if known is False:
+                return False
+            if not _num_allows(confs.get(forced), 1.0):  # type: ignore[arg-type]
+                return False
+            if any(not _num_allows(st, 0.0) for s, st in confs.items() if s != forced):
+                return False
+            if (ml_eq is not _UNSET and ml_eq != forced) or forced in ml_ne:
+                return False
+            return True
+        positive = [st for st in confs.values() if st[0] > 0 or (st[0] == 0 and st[1])]
+        if len(positive) >= 2 and sum(st[0] for st in positive) >= 1:
+            # several segments with evidence: nobody is certain, and the shares of a
+            # group add up to less than 1 (the prior takes the rest)
+            return False
+        if ml_eq is not _UNSET and ml_eq is not None:
+            st = confs.get(ml_eq)  # type: ignore[arg-type]
+            if st is not None and st[2] <= 0:  # most likely has a positive score
+                return False
+        return True
+
+
+class _Reasoner:
+    """Satisfiability of NNF conditions within a step budget."""
+
+    MAX_STEPS = 20_000
+
+    def __init__(self, symbols: Symbols) -> None:
+        self.symbols = symbols
+        self._domains: dict[object, frozenset[object] | None] = {}
+
+    def segments_of(self, group: str) -> list[str]:
+        return self.symbols.segments_of(group)
+
+    def domain(self, key: object) -> frozenset[object] | None:
+        if key not in self._domains:
+            dom: frozenset[object] | None = None
+            if isinstance(key, tuple):
+                if key[0] in ("ml", "certain"):
+                    dom = frozenset([*self.segments_of(key[1]), None])
+                elif key[0] == "device":
+                    dom = frozenset(DEVICES)
+            self._domains[key] = dom
+        return self._domains[key]
+
+    def sat(self, nodes: Sequence[Node]) -> bool:
+        """Can all of `nodes` hold at once? (True when unsure.)"""
+        try:
+            return self._search(list(nodes))
+        except _GiveUp:
+            return True
+
+    def _search(self, start: list[Node]) -> bool:
+        steps = 0
+        stack: list[tuple[list[Node], _Env]] = [(start, _Env(self))]
+        while stack:
+            todo, env = stack.pop()
+            ok = True
+            while todo:
+                steps += 1
+                if steps > self.MAX_STEPS:
+                    raise _GiveUp
+                node = todo.pop()
+                tag = node[0]
+                if tag == "and":
+                    todo.extend(node[1])  # type: ignore[arg-type]
+                elif tag == "or":
+                    arms: tuple[Node, ...] = node[1]  # type: ignore[assignment]
+                    for arm in arms[1:]:
+                        stack.append(([*todo, arm], env.copy()))
+                    todo.append(arms[0])
+                elif tag == "F":
+                    ok = False
+                    break
+                elif tag in ("T", "?"):
+                    continue
+                elif not env.add(node):
+                    ok = False
+                    break
+            if ok and env.consistent():
+                return True
+        return False
+
+
+def _and(parts: Sequence[Node]) -> Node:
+    flat: list[Node] = []
+    for p in parts:
+        if p[0] == "F":
+            return _F
+        if p[0] == "T":
+            continue
+        if p[0] == "and":
+            flat.extend(p[1])  # type: ignore[arg-type]
+        else:
+            flat.append(p)
+    if not flat:
+        return _T
+    return flat[0] if len(flat) == 1 else ("and", tuple(flat))
+
+
+def _or(parts: Sequence[Node]) -> Node:
+    flat: list[Node] = []
+    for p in parts:
+        if p[0] == "T":
+            return _T
+        if p[0] == "F":
+            continue
+        if p[0] == "or":
+            flat.extend(p[1])  # type: ignore[arg-type]
+        else:
+            flat.append(p)
+    if not flat:
+        return _F
+    if any(p[0] == "?" for p in flat):
+        return _UNKNOWN  # one unmodelled arm can always be the true one
+    return flat[0] if len(flat) == 1 else ("or", tuple(flat))
+
+
+def _keys(node: Node, out: set[object]) -> set[object]:
+    """The terms a condition constrains."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n[0] in ("and", "or"):
+            stack.extend(n[1])  # type: ignore[arg-type]
+        elif n[0] in ("num", "null", "disc", "bool"):
+            out.add(n[1])
+    return out
+
+
+# ==================================================================== checker
+
+#: Codes that speak of names which a file with a syntax error may define in the
+#: part the parser had to skip: silenced then (SPEC: go on with the other files).
+_NAME_CODES = frozenset({"SEG201", "SEG202", "SEG204", "SEG206", "SEG406"})
+
+
+class _Condition:
+    """A checked condition (of an audience or a rule) and what the logic pass made of it."""
+
+    __slots__ = ("expr", "file", "ok", "nnf", "neg", "keys", "never", "always", "segments")
+
+    def __init__(self, expr: ast.Expr, file: str) -> None:
+        self.expr = expr
+        self.file = file
+        self.ok = True  # no error inside: safe to reason about
+        self.nnf: Node = _UNKNOWN
+        self.neg: Node = _UNKNOWN
+        self.keys: set[object] = set()
+        self.never = False
+        self.always = False
+        #: "G.S" → span of each segment the condition mentions directly
+        self.segments: dict[str, ast.Span] = {}
+
+
+class _Checker:
+    def __init__(self, ruleset: ast.RuleSet, syntax_errors: bool) -> None:
+        self.ruleset = ruleset
+        self.syntax_errors = syntax_errors
+        self.diagnostics: list[Diagnostic] = []
+        self.sym = Symbols(ruleset)
+        self.file = ""
+        self.item_span = ast.Span(1, 1, 1, 1)
+        self.failed = False
+        self.cond: _Condition | None = None
+        self.audience_conds: dict[str, _Condition] = {}
+        self.rule_conds: list[tuple[ast.RuleFile, ast.Rule, _Condition | None]] = []
+        self.audience_uses: dict[str, list[tuple[str, ast.Span]]] = {}
+        self.reasoner = _Reasoner(self.sym)
+        self._nnf_cache: dict[tuple[str, bool], Node] = {}
+        self._expanding: set[str] = set()
+        self.current_audience: str | None = None
+        #: (audience, audience it uses) → where the use is, for cycle messages
+        self._dep_spans: dict[tuple[str, str], tuple[str, ast.Span]] = {}
+
+    # ------------------------------------------------------------- reporting
+    def report(
+        self,
+        span: ast.Span,
+        code: str,
+        message: str,
+        help: str | None = None,
+        *,
+        file: str | None = None,
+    ) -> None:
+        if CODES[code].severity == "error":
+            self.failed = True
+        if self.syntax_errors and code in _NAME_CODES:
+            return
+        if span.line < 1 or span.column < 1:
+            span = self.item_span if self.item_span.line >= 1 else ast.Span(1, 1, 1, 1)
+        self.diagnostics.append(Diagnostic.at(file or self.file, span, code, message, help=help))
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> list[Diagnostic]:
+        self.declare()
+        self.type_all()
+        self.find_cycles()
+        self.logic()
+        self.surveys_and_slots()
+        self.segment_warnings()
+        self.unused_audiences()
+        self.budget()
+        return self.diagnostics
+
+    # ====================================================== 1. declarations
+    def declare(self) -> None:
+        sym = self.sym
+        for f in self.ruleset.files:
+            self.file = f.path
+            for item in f.items:
+                self.item_span = item.span
+                if isinstance(item, ast.Group):
+                    self.declare_group(f, item)
+                elif isinstance(item, ast.Audience):
+                    name = item.name.value
+                    self.reserved(item.name, "an audience")
+                    if self.duplicate(name, item.name, "audience"):
+                        continue
+                    sym.audiences[name] = item
+                    sym.defined_at[name] = (f.path, item.name.span)
+
+    def reserved(self, name: ast.Name, what: str) -> None:
+        if name.value in ast.KEYWORDS:
+            # reserved words are all lower case, and names are case-sensitive
+            self.report(
+                name.span,
+                "SEG203",
+                f"`{name.value}` is a reserved word and cannot name {what}",
+                f"choose another name, such as `{name.value.capitalize()}`",
+            )
+
+    def duplicate(self, name: str, where: ast.Name, kind: str) -> bool:
+        """Report a group/audience name defined before; True if it was."""
+        sym = self.sym
+        if name not in sym.defined_at:
+            return False
+        first_file, first_span = sym.defined_at[name]
+        first_kind = "group" if name in sym.groups else "audience"
+        same = "already defined" if first_kind == kind else f"already the name of a {first_kind}"
+        self.report(
+            where.span,
+            "SEG205",
+            f"{kind} `{name}` is {same} at {first_file}:{first_span.line}",
+            "rename one of them" if first_kind != kind else f"remove or rename this {kind}",
+        )
+        return True
+
+    def declare_group(self, f: ast.RuleFile, group: ast.Group) -> None:
+        sym = self.sym
+        name = group.name.value
+        self.reserved(group.name, "a group")
+        is_dup = self.duplicate(name, group.name, "group")
+        if not is_dup:
+            sym.groups[name] = group
+            sym.defined_at[name] = (f.path, group.name.span)
+        seen_setting: dict[str, ast.Span] = {}
+        seen_segment: dict[str, ast.Span] = {}
+        for part in group.body:
+            if isinstance(part, ast.Prior):
+                self.setting_once(seen_setting, "prior", part.span)
+                if part.value.value <= 0:
+                    self.report(
+                        part.value.span,
+                        "SEG307",
+                        f"the prior must be positive, not {_num_text(part.value)}",
+                        "leave it out for the default of 10, or give a positive number",
+                    )
+            elif isinstance(part, ast.Decay):
+                self.setting_once(seen_setting, "decay", part.span)
+                if part.half_life.seconds <= 0:
+                    self.report(
+                        part.half_life.span,
+                        "SEG308",
+                        "a half-life of zero would erase all evidence at once",
+                        "give a positive half-life such as 30d, or leave `decay` out",
+                    )
+            else:
+                self.reserved(part.name, "a segment")
+                seg = part.name.value
+                if seg in seen_segment:
+                    self.report(
+                        part.name.span,
+                        "SEG205",
+                        f"segment `{name}.{seg}` is already defined at "
+                        f"{f.path}:{seen_segment[seg].line}",
+                        "remove or rename this segment",
+                    )
+                    continue
+                seen_segment[seg] = part.name.span
+                if not is_dup:
+                    sym.segments[f"{name}.{seg}"] = part
+                for signal in part.signals:
+                    self.check_signal(signal)
+
+    def setting_once(self, seen: dict[str, ast.Span], what: str, span: ast.Span) -> None:
+        if what in seen:
+            self.report(
+                ast.Span(span.line, span.column, span.line, span.column + len(what), span.start),
+                "SEG309",
+                f"this group already has a `{what}` (line {seen[what].line})",
+                f"keep one `{what}`",
+            )
+        else:
+            seen[what] = span
+
+    def check_signal(self, signal: ast.Signal) -> None:
+        self.check_pattern(signal.matcher.kind, signal.matcher.pattern)
+        if signal.explicit:
+            for extra, word in ((signal.weight, "weight"), (signal.cap, "max")):
+                if extra is not None:
+                    self.report(
+                        extra.span,
+                        "SEG311",
+                        f"`{word}` means nothing on an explicit signal: it makes the "
+                        "visitor certain",
+                        f"remove `{word} {_num_text(extra)}`, or make the signal `implicit`",
+                    )
+            return
+        weight = signal.weight.value if signal.weight is not None else 1.0
+        if signal.weight is not None and weight < 0:
+            self.report(
+                signal.weight.span,
+                "SEG305",
+                f"a weight cannot be negative ({_num_text(signal.weight)})",
+                "give evidence to the competing segments instead",
+            )
+        cap = signal.cap
+        if cap is not None:
+            if cap.value <= 0:
+                self.report(
+                    cap.span,
+                    "SEG306",
+                    f"`max {_num_text(cap)}` leaves this signal no contribution at all",
+                    "give a positive cap at least as large as the weight, or drop `max`",
+                )
+            elif weight >= 0 and cap.value < weight:
+                self.report(
+                    cap.span,
+                    "SEG306",
+                    f"`max {_num_text(cap)}` is below the weight {weight:g}: "
+                    "one firing would already exceed it",
+                    f"raise `max` to at least {weight:g}",
+                )
+
+    def check_pattern(self, kind: str, pattern: ast.String) -> None:
+        text = pattern.value
+        if kind in ("page", "landing", "viewing"):
+            if not text.startswith(("/", "*")):
+                self.report(
+                    pattern.span,
+                    "SEG313",
+                    f"the path pattern {_quote(text)} never matches: paths start with `/`",
+                    f"write {_quote('/' + text.lstrip('/'))}",
+                )
+        elif kind == "referrer":
+            if "://" in text or "/" in text or not text:
+                host = text.split("://", 1)[-1].split("/", 1)[0]
+                self.report(
+                    pattern.span,
+                    "SEG313",
+                    f"the referrer {_quote(text)} never matches: a referrer is a host name",
+                    f"write {_quote(host)}" if host else 'write a host such as "example.com"',
+                )
+        elif kind in ("tag", "category", "event") and not text.strip():
+            self.report(pattern.span, "SEG313", f"an empty {kind} name never matches")
+
+    # ============================================================= 2. types
+    def type_all(self) -> None:
+        for f in self.ruleset.files:
+            self.file = f.path
+            for item in f.items:
+                self.item_span = item.span
+                if isinstance(item, ast.Audience):
+                    if self.sym.audiences.get(item.name.value) is not item:
+                        # a duplicate: still type it, for its own mistakes
+                        self.condition(item.condition, f.path, audience=None)
+                    else:
+                        cond = self.condition(item.condition, f.path, audience=item.name.value)
+                        self.audience_conds[item.name.value] = cond
+                elif isinstance(item, ast.Rule):
+                    cond = (
+                        self.condition(item.condition, f.path, audience=None)
+                        if item.condition is not None
+                        else None
+                    )
+                    self.rule_conds.append((f, item, cond))
+
+    def condition(self, expr: ast.Expr, file: str, audience: str | None) -> _Condition:
+        cond = _Condition(expr, file)
+        self.cond = cond
+        self.current_audience = audience
+        if audience is not None:
+            self.sym.audience_deps.setdefault(audience, set())
+        self.failed = False
+        t = self.type(expr)
+        self.require_bool(expr, t, "an audience" if audience is not None else "`when`")
+        cond.ok = not self.failed
+        self.cond = None
+        return cond
+
+    def type(self, e: ast.Expr) -> Type:
+        t = self._type(e)
+        self.sym.types[id(e)] = t
+        return t
+
+    def _type(self, e: ast.Expr) -> Type:
+        if isinstance(e, ast.Number):
+            if e.percent and not 0 <= e.value <= 1:
+                self.report(
+                    e.span,
+                    "SEG304",
+                    f"{_num_text(e)} is not a percentage between 0% and 100%",
+                )
+            return NUMBER
+        if isinstance(e, ast.Duration):
+            return DURATION
+        if isinstance(e, ast.String):
+            return STRING
+        if isinstance(e, ast.Boolean):
+            return BOOL
+        if isinstance(e, ast.NoneLit):
+            return NONE
+        if isinstance(e, ast.Ref):
+            return self.type_ref(e)
+        if isinstance(e, ast.Call):
+            return self.type_call(e)
+        if isinstance(e, ast.Not):
+            self.require_bool(e.operand, self.type(e.operand), "`not`")
+            return BOOL
+        if isinstance(e, ast.BoolOp):
+            for operand in e.operands:
+                self.require_bool(operand, self.type(operand), f"`{e.op}`")
+            return BOOL
+        if isinstance(e, ast.Compare):
+            return self.type_compare(e)
+        if isinstance(e, ast.Is):
+            return self.type_is(e)
+        return ERROR
+
+    def require_bool(self, e: ast.Expr, t: Type, where: str) -> None:
+        if t.kind in ("bool", "error"):
+            return
+        shown = _short(e)
+        help: str | None = None
+        if t.kind == "number":
+            help = f"compare it with a number, e.g. `{shown} > 3`"
+        elif t.kind == "duration":
+            help = f"compare it with a duration, e.g. `{shown} > 10m`"
+        elif t.kind == "segment" and isinstance(e, ast.Ref) and e.segment is not None:
+            help = f"write `certain({shown})` or `likely({shown})`"
+        elif t.kind == "segment":
+            help = f"compare it with a segment, e.g. `{shown} is none`"
+        elif t.kind == "string":
+            help = f'compare it with a text, e.g. `{shown} == "mobile"`'
+        self.report(
+            e.span,
+            "SEG301",
+            f"{where} needs a condition, but `{shown}` is {t.describe()}",
+            help,
+        )
+
+    # -- names
+    def group_type_error(self, e: ast.Ref) -> Type:
+        g = e.group.value
+        segs = self.sym.segments_of(g)
+        example = f"likely({g}.{segs[0]})" if segs else f"known({g})"
+        self.report(
+            e.span,
+            "SEG301",
+            f"`{g}` is a group, not a value",
+            f"use a function of the group, e.g. `{example}` or `most_likely({g}) is none`",
+        )
+        return ERROR
+
+    def type_ref(self, e: ast.Ref) -> Type:
+        name = e.group.value
+        if e.segment is not None:
+            return self.resolve_segment_ref(e)
+        if name in VALUES:
+            return VALUES[name]
+        if name in FUNCTIONS:
+            fn = FUNCTIONS[name]
+            self.report(
+                e.span,
+                "SEG303",
+                f"`{name}` is a function and needs an argument",
+                f"write `{fn.example}`",
+            )
+            return ERROR
+        if name in self.sym.audiences:
+            self.use_audience(name, e.span)
+            return BOOL
+        if name in self.sym.groups:
+            return self.group_type_error(e)
+        owners = self.segment_owners(name)
+        if owners:
+            return self.bare_segment(e, owners)
+        self.report(
+            e.span,
+            "SEG204",
+            f"unknown name `{name}`: not an audience or a built-in value",
+            _did_you_mean(name, [*self.sym.audiences, *VALUES]),
+        )
+        return ERROR
+
+    def use_audience(self, name: str, span: ast.Span) -> None:
+        self.audience_uses.setdefault(name, []).append((self.file, span))
+        if self.current_audience is not None:
+            self.sym.audience_deps.setdefault(self.current_audience, set()).add(name)
+            self._dep_spans[(self.current_audience, name)] = (self.file, span)
+
+    def segment_owners(self, seg: str) -> list[str]:
+        return [
+            g
+            for g, grp in self.sym.groups.items()
+            if any(s.name.value == seg for s in grp.segments)
+        ]
+
+    def bare_segment(self, e: ast.Ref, owners: list[str]) -> Type:
+        name = e.group.value
+        full = f"{owners[0]}.{name}"
+        self.report(
+            e.span,
+            "SEG201",
+            f"unknown segment `{name}`: a segment is written with its group",
+            f"write `{full}`"
+            + (
+                f" (or {', '.join(f'`{g}.{name}`' for g in owners[1:])})" if len(owners) > 1 else ""
+            ),
+        )
+        return ERROR
+
+    def resolve_segment_ref(self, e: ast.Ref) -> Type:
+        """`G.S` in any position: its type, after reporting an unknown G or S."""
+        assert e.segment is not None
+        g, s = e.group.value, e.segment.value
+        if g not in self.sym.groups:
+            owners = self.segment_owners(s)
+            help = (
+                f"did you mean `{owners[0]}.{s}`?" if owners else _did_you_mean(g, self.sym.groups)
+            )
+            if g in self.sym.audiences:
+                help = f"`{g}` is an audience; use it on its own: `{g}`"
+            self.report(e.group.span, "SEG202", f"unknown group `{g}`", help)
+            return ERROR
+        segs = self.sym.segments_of(g)
+        if s not in segs:
+            best = _suggest(s, segs)
+            help: str | None = f"did you mean `{g}.{best}`?" if best else None
+            if best is None:
+                elsewhere = [o for o in self.segment_owners(s) if o != g]
+                if elsewhere:
+                    help = f"`{s}` is a segment of {elsewhere[0]}: `{elsewhere[0]}.{s}`"
+                elif segs:
+                    help = f"the segments of {g} are " + ", ".join(f"`{x}`" for x in segs)
+            self.report(e.span, "SEG201", f"unknown segment `{g}.{s}`", help)
+            return ERROR
+        if self.cond is not None:
+            self.cond.segments.setdefault(f"{g}.{s}", e.span)
+        return Type("segment", g)
+
+    # -- calls
+    def type_call(self, e: ast.Call) -> Type:
+        name = e.func.value
+        fn = FUNCTIONS.get(name)
+        if fn is None:
+            for arg in e.args:
+                if not isinstance(arg, ast.MatcherArg):
+                    self.type(arg)  # report mistakes inside too
+            if name in VALUES:
+                self.report(
+                    e.span,
+                    "SEG303",
+                    f"`{name}` is a value, not a function",
+                    f"write `{name}` without parentheses",
+                )
+            elif name in self.sym.audiences:
+                self.use_audience(name, e.func.span)
+                self.report(
+                    e.span,
+                    "SEG303",
+                    f"`{name}` is an audience, not a function",
+                    f"write `{name}` without parentheses",
+                )
+            else:
+                self.report(
+                    e.func.span,
+                    "SEG302",
+                    f"unknown function `{name}`",
+                    _did_you_mean(name, FUNCTIONS),
+                )
+            return ERROR
+        if len(e.args) != 1:
+            for arg in e.args:
+                if not isinstance(arg, ast.MatcherArg):
+                    self.type(arg)
+            got = "no argument" if not e.args else f"{len(e.args)} arguments"
+            self.report(
+                e.span,
+                "SEG303",
+                f"`{name}` takes one argument, not {got}",
+                f"write `{fn.example}`",
+            )
+            return ERROR
+        arg = e.args[0]
+        if fn.arg == "segment":
+            return self.segment_arg(fn, arg)
+        if fn.arg == "group":
+            return self.group_arg(fn, arg)
+        if fn.arg == "text":
+            if not isinstance(arg, ast.String):
+                if not isinstance(arg, (ast.MatcherArg, ast.Ref)):
+                    self.type(arg)  # a bare word is the text without its quotes
+                text = render_expr(arg)
+                help = f"write `{name}({_quote(text)})`" if isinstance(arg, ast.Ref) else None
+                self.report(
+                    _span_of(arg),
+                    "SEG303",
+                    f"`{name}` takes a text in double quotes, such as `{fn.example}`",
+                    help,
+                )
+                return ERROR
+            self.sym.types[id(arg)] = STRING
+            if name == "viewing":
+                self.check_pattern("viewing", arg)
+            elif name == "tagged":
+                self.check_pattern("tag", arg)
+            return fn.result  # type: ignore[return-value]
+        # matchers
+        if not isinstance(arg, ast.MatcherArg):
+            self.type(arg)
+            self.report(
+                _span_of(arg),
+                "SEG303",
+                f"`{name}` takes a matcher such as `{fn.example}`",
+                None,
+            )
+            return ERROR
+        m = arg.matcher
+        self.check_pattern(m.kind, m.pattern)
+        if arg.within is not None and arg.within.seconds <= 0:
+            self.report(
+                arg.within.span,
+                "SEG308",
+                "a window of zero never contains anything",
+                "give a positive window such as 24h, or drop `within` to count ever",
+            )
+        if name == "since" and arg.within is not None:
+            self.report(
+                arg.within.span,
+                "SEG303",
+                "`since` has no window: it is the time since the matcher last fired",
+                f"drop `within {render_expr(arg.within)}`, or compare: "
+                f"`since({_matcher_text(m)}) < {render_expr(arg.within)}`",
+            )
+            return ERROR
+        if name == "count" and m.kind not in _COUNT_KINDS:
+            help = {
+                "tag": f"to test a tag write `tagged({_quote(m.pattern.value)})`",
+                "referrer": f"a first referrer is recorded once: write "
+                f"`since({_matcher_text(m)}) is not none`",
+                "landing": f"a landing page is recorded once: write "
+                f"`since({_matcher_text(m)}) is not none`",
+            }.get(m.kind)
+            self.report(
+                m.span,
+                "SEG303",
+                f"`count` counts page, category, event or query matches, not `{m.kind}`",
+                help,
+            )
+            return ERROR
+        return fn.result  # type: ignore[return-value]
+
+    def segment_arg(self, fn: Function, arg: ast.Expr | ast.MatcherArg) -> Type:
+        name = fn.name
+        if isinstance(arg, ast.Ref):
+            self.sym.types[id(arg)] = ERROR
+            if arg.segment is not None:
+                t = self.resolve_segment_ref(arg)
+                self.sym.types[id(arg)] = t
+                return ERROR if t.kind == "error" else fn.result  # type: ignore[return-value]
+            bare = arg.group.value
+            if bare in self.sym.groups:
+                segs = self.sym.segments_of(bare)
+                example = f"{bare}.{segs[0]}" if segs else f"{bare}.Segment"
+                self.report(
+                    arg.span,
+                    "SEG303",
+                    f"`{name}` takes a segment such as `{example}`, not the group `{bare}`",
+                    f"write `{name}({example})`"
+                    + (f", or `most_likely({bare})` for the group" if name == "likely" else ""),
+                )
+                return ERROR
+            owners = self.segment_owners(bare)
+            if owners:
+                self.bare_segment(arg, owners)
+                return ERROR
+            everything = [f"{g}.{s}" for g in self.sym.groups for s in self.sym.segments_of(g)]
+            best = _suggest(bare, [x.split(".", 1)[1] for x in everything])
+            help = None
+            if best is not None:
+                full = next(x for x in everything if x.split(".", 1)[1] == best)
+                help = f"did you mean `{full}`?"
+            self.report(arg.span, "SEG201", f"unknown segment `{bare}`", help)
+            return ERROR
+        if not isinstance(arg, ast.MatcherArg):
+            self.type(arg)
+        help = None
+        if isinstance(arg, ast.String) and "." in arg.value:
+            help = f"write it without quotes: `{name}({arg.value})`"
+        self.report(
+            _span_of(arg),
+            "SEG303",
+            f"`{name}` takes a segment written `Group.Segment`, such as `{FUNCTIONS[name].example}`",
+            help,
+        )
+        return ERROR
+
+    def group_arg(self, fn: Function, arg: ast.Expr | ast.MatcherArg) -> Type:
+        name = fn.name
+        if isinstance(arg, ast.Ref):
+            self.sym.types[id(arg)] = ERROR
+            if arg.segment is not None:
+                g = arg.group.value
+                alt = "likely" if name == "most_likely" else "certain"
+                self.report(
+                    arg.span,
+                    "SEG303",
+                    f"`{name}` takes a group, not the segment `{arg.dotted}`",
+                    f"write `{name}({g})`, or `{alt}({arg.dotted})`",
+                )
+                return ERROR
+            g = arg.group.value
+            if g not in self.sym.groups:
+                owners = self.segment_owners(g)
+                help = (
+                    f"`{g}` is a segment of {owners[0]}: write `{name}({owners[0]})`"
+                    if owners
+                    else _did_you_mean(g, self.sym.groups)
+                )
+                self.report(arg.span, "SEG202", f"unknown group `{g}`", help)
+                return ERROR
+            self.sym.types[id(arg)] = Type("segment", g)
+            if fn.result is None:
+                return Type("segment", g, nullable=True)
+            return fn.result
+        if not isinstance(arg, ast.MatcherArg):
+            self.type(arg)
+        self.report(
+            _span_of(arg),
+            "SEG303",
+            f"`{name}` takes a group name, such as `{fn.example}`",
+            None,
+        )
+        return ERROR
+
+    # -- comparisons
+    def type_compare(self, e: ast.Compare) -> Type:
+        lt, rt = self.type(e.left), self.type(e.right)
+        if lt.kind == "error" or rt.kind == "error":
+            return BOOL
+        op = e.op
+        ls, rs = _short(e.left, 40), _short(e.right, 40)
+        if lt.kind == "none" or rt.kind == "none":
+            other = rs if lt.kind == "none" else ls
+            word = "is not" if op == "!=" else "is"
+            self.report(
+                e.span,
+                "SEG301",
+                f"`{op}` does not compare with none",
+                f"write `{other} {word} none`" if op in ("==", "!=") else None,
+            )
+            return BOOL
+        ok = _comparable(lt, rt, op)
+        if not ok:
+            help = None
+            if {lt.kind, rt.kind} == {"duration", "number"}:
+                num = e.right if rt.kind == "number" else e.left
+                if isinstance(num, ast.Number) and not num.percent:
+                    help = f"durations need a unit: write `{_num_text(num)}s`, `{_num_text(num)}m`, `{_num_text(num)}d`…"
+            elif lt.kind == "segment" and rt.kind == "segment" and op in ("==", "!="):
+                help = f"write `{ls} {'is not' if op == '!=' else 'is'} {rs}`"
+            elif "string" in (lt.kind, rt.kind) and op not in ("==", "!="):
+                help = "texts can only be compared with == or !="
+            elif "segment" in (lt.kind, rt.kind) and lt.kind != rt.kind:
+                help = "compare a segment with `is`, e.g. `most_likely(Industry) is Industry.Legal`"
+            self.report(
+                e.span,
+                "SEG301",
+                f"cannot compare {lt.describe()} (`{ls}`) with {rt.describe()} (`{rs}`) using `{op}`",
+                help,
+            )
+            return BOOL
+        self.value_checks(e)
+        return BOOL
+
+    def value_checks(self, e: ast.Compare) -> None:
+        for term, const in ((e.left, e.right), (e.right, e.left)):
+            if not isinstance(term, (ast.Call, ast.Ref)):
+                continue
+            if (
+                isinstance(term, ast.Call)
+                and term.func.value == "confidence"
+                and isinstance(const, ast.Number)
+                and not (const.percent and not 0 <= const.value <= 1)  # reported already
+                and not 0 <= const.value <= 1
+            ):
+                help = "write a fraction such as 0.3 or a percentage such as 30%"
+                if 1 < const.value <= 100 and const.value.is_integer() and not const.percent:
+                    help = f"write `{_num_text(const)}%` (or {const.value / 100:g})"
+                self.report(
+                    const.span,
+                    "SEG304",
+                    f"a confidence is between 0 and 1 (0% and 100%); {_num_text(const)} is outside",
+                    help,
+                )
+            if (
+                isinstance(term, ast.Ref)
+                and term.segment is None
+                and term.group.value == "device"
+                and isinstance(const, ast.String)
+                and const.value not in DEVICES
+            ):
+                self.report(
+                    const.span,
+                    "SEG312",
+                    f'`device` is "mobile", "tablet" or "desktop", never {_quote(const.value)}',
+                    _did_you_mean(const.value, DEVICES) or 'use "mobile", "tablet" or "desktop"',
+                )
+            if (
+                isinstance(term, ast.Call)
+                and term.func.value == "count"
+                and term.args
+                and isinstance(term.args[0], ast.MatcherArg)
+                and term.args[0].within is not None
+                and isinstance(const, ast.Number)
+                and const.value > EXACT_COUNT_LIMIT
+            ):
+                self.report(
+                    const.span,
+                    "SEG502",
+                    f"counts within a window are exact only up to {EXACT_COUNT_LIMIT}; "
+                    f"a comparison with {_num_text(const)} may be approximate",
+                    f"compare with {EXACT_COUNT_LIMIT} or less, or drop `within` to count ever",
+                )
+
+    def type_is(self, e: ast.Is) -> Type:
+        lt, rt = self.type(e.left), self.type(e.right)
+        if lt.kind == "error" or rt.kind == "error":
+            return BOOL
+        word = "is not" if e.negated else "is"
+        if lt.kind == "segment" and rt.kind == "segment":
+            if lt.group != rt.group:
+                self.report(
+                    e.span,
+                    "SEG301",
+                    f"`{_short(e.left, 40)}` is {lt.describe()}, `{_short(e.right, 40)}` "
+                    f"is {rt.describe()}: they are never the same",
+                    None,
+                )
+            return BOOL
+        for a, b in ((lt, rt), (rt, lt)):
+            if a.kind == "none" and (b.nullable or b.kind in ("segment", "none")):
+                return BOOL
+        help = None
+        if lt.kind == rt.kind and lt.kind in ("number", "duration", "string"):
+            help = (
+                f"write `{_short(e.left, 40)} {'!=' if e.negated else '=='} {_short(e.right, 40)}`"
+            )
+        elif rt.kind == "none" or lt.kind == "none":
+            help = "only values that may be none (since, attribute, most_likely) can be none"
+        self.report(
+            e.span,
+            "SEG301",
+            f"`{word}` compares segments or none, not {lt.describe()} with {rt.describe()}",
+            help,
+        )
+        return BOOL
+
+    # ===================================================== 3. audience cycles
+    def find_cycles(self) -> None:
+        sym = self.sym
+        deps = sym.audience_deps
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        on_stack: set[str] = set()
+        stack: list[str] = []
+        order: list[str] = []
+        components: list[list[str]] = []
+        counter = 0
+        # Tarjan's algorithm, iteratively (audience chains may be long)
+        for root in sym.audiences:
+            if root in index:
+                continue
+            work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(deps.get(root, ()))))]
+            index[root] = low[root] = counter
+            counter += 1
+            stack.append(root)
+            on_stack.add(root)
+            while work:
+                node, it = work[-1]
+                advanced = False
+                for nxt in it:
+                    if nxt not in sym.audiences:
+                        continue
+                    if nxt not in index:
+                        index[nxt] = low[nxt] = counter
+                        counter += 1
+                        stack.append(nxt)
+                        on_stack.add(nxt)
+                        work.append((nxt, iter(sorted(deps.get(nxt, ())))))
+                        advanced = True
+                        break
+                    if nxt in on_stack:
+                        low[node] = min(low[node], index[nxt])
+                if advanced:
+                    continue
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    comp: list[str] = []
+                    while True:
+                        top = stack.pop()
+                        on_stack.discard(top)
+                        comp.append(top)
+                        if top == node:
+                            break
+                    components.append(comp)
+                    if len(comp) == 1 and node not in deps.get(node, ()):
+                        order.append(node)
+        sym.audience_order = order
+        position = {name: i for i, name in enumerate(sym.audiences)}
+        for comp in components:
+            if len(comp) == 1 and comp[0] not in deps.get(comp[0], ()):
+                continue
+            sym.cyclic_audiences.update(comp)
+            members = set(comp)
+            start = min(comp, key=position.__getitem__)
+            path = [start]
+            seen = {start}
+            node = start
+            while True:
+                nxt = min(
+                    (d for d in deps.get(node, ()) if d in members),
+                    key=position.__getitem__,
+                )
+                path.append(nxt)
+                if nxt in seen:
+                    break
+                seen.add(nxt)
+                node = nxt
+            cycle = path[path.index(path[-1]) :]
+            file, span = self._dep_spans[(cycle[-2], cycle[-1])]
+            self.report(
+                span,
+                "SEG206",
+                "audience cycle: " + " → ".join(f"`{n}`" for n in cycle),
+                "an audience cannot depend on itself; break the circle",
+                file=file,
+            )
+            for name in comp:
+                cond = self.audience_conds.get(name)
+                if cond is not None:
+                    cond.ok = False
+
+    # ================================================================ 4. logic
+    def logic(self) -> None:
+        for name in self.sym.audience_order:
+            cond = self.audience_conds.get(name)
+            if cond is not None and cond.ok:
+                self.analyse(cond, f"audience `{name}`")
+        for _f, _rule, cond in self.rule_conds:
+            if cond is not None and cond.ok:
+                self.analyse(cond, "this rule")
+
+    def analyse(self, cond: _Condition, owner: str) -> None:
+        cond.nnf = self.nnf(cond.expr, True)
+        cond.neg = self.nnf(cond.expr, False)
+        _keys(cond.nnf, cond.keys)
+        reasoner = self.reasoner
+        self.file = cond.file
+        if not reasoner.sat([cond.nnf]):
+            cond.never = True
+            self.explain_never(cond, owner)
+        elif not reasoner.sat([cond.neg]):
+            cond.always = True
+            self.report(
+                cond.expr.span,
+                "SEG402",
+                f"this condition is always true, so {owner} applies to every visitor",
+                "drop the condition (a bare action always applies) or fix the threshold",
+                file=cond.file,
+            )
+
+    def explain_never(self, cond: _Condition, owner: str) -> None:
+        expr = cond.expr
+        conjuncts = (
+            list(expr.operands) if isinstance(expr, ast.BoolOp) and expr.op == "and" else [expr]
+        )
+        nodes = [self.nnf(c, True) for c in conjuncts]
+        reasoner = self.reasoner
+        for c, n in zip(conjuncts, nodes, strict=True):
+            if not reasoner.sat([n]):
+                self.report(
+                    c.span,
+                    "SEG401",
+                    f"`{_short(c)}` can never be true{self.why(c)}",
+                    self.never_help(c),
+                    file=cond.file,
+                )
+                return
+        for k in range(1, len(nodes)):
+            if reasoner.sat(nodes[: k + 1]):
+                continue
+            partner = next((j for j in range(k) if not reasoner.sat([nodes[j], nodes[k]])), None)
+            if partner is not None:
+                other = conjuncts[partner]
+                message = (
+                    f"`{_short(conjuncts[k], 50)}` can never be true together with "
+                    f"`{_short(other, 50)}`"
+                )
+            else:
+                message = (
+                    f"`{_short(conjuncts[k], 50)}` can never be true together with the "
+                    "conditions before it"
+                )
+            self.report(
+                conjuncts[k].span,
+                "SEG401",
+                message,
+                f"no visitor meets both, so {owner} never applies",
+                file=cond.file,
+            )
+            return
+        self.report(
+            expr.span,
+            "SEG401",
+            "this condition can never be true",
+            f"so {owner} never applies",
+            file=cond.file,
+        )
+
+    def why(self, e: ast.Expr) -> str:
+        if isinstance(e, ast.Compare):
+            for side in (e.left, e.right):
+                term = self.term(side)
+                if term is not None and _DOMAIN_WHY.get(term[0][0]):  # type: ignore[index]
+                    return ": " + _DOMAIN_WHY[term[0][0]]  # type: ignore[index]
+        return ""
+
+    def never_help(self, e: ast.Expr) -> str | None:
+        if (
+            isinstance(e, ast.Compare)
+            and isinstance(e.left, ast.Call)
+            and e.left.func.value == "confidence"
+            and e.op == ">"
+            and isinstance(e.right, ast.Number)
+            and e.right.value == 1
+            and e.left.args
+        ):
+            return f"for certainty write `certain({render_expr(e.left.args[0])})`"
+        return None
+
+    # -- building NNF
+    def term(self, e: ast.Expr) -> tuple[tuple[object, ...], Dom] | None:
+        """The term an expression denotes, with its domain; None if not a modelled term."""
+        if isinstance(e, ast.Ref) and e.segment is None:
+            name = e.group.value
+            if name in ("visits", "pageviews"):
+                return (name,), (1.0, _INF, True, False)
+            if name == "session_time":
+                return (name,), (0.0, _INF, False, False)
+            return None
+        if not isinstance(e, ast.Call) or len(e.args) != 1:
+            return None
+        name = e.func.value
+        arg = e.args[0]
+        if name in ("confidence", "score") and isinstance(arg, ast.Ref) and arg.segment:
+            kind = "conf" if name == "confidence" else "score"
+            hi = 1.0 if kind == "conf" else _INF
+            return (kind, arg.group.value, arg.segment.value), (0.0, hi, False, False)
+        if name in ("count", "since") and isinstance(arg, ast.MatcherArg):
+            m = arg.matcher
+            ident = (m.kind, m.param.value if m.param else None, m.pattern.value)
+            if name == "since":
+                return ("since", *ident), (0.0, _INF, False, True)
+            within = arg.within.seconds if arg.within is not None else None
+            hi = 0.0 if within is not None and within <= 0 else _INF
+            return ("count", *ident, within), (0.0, hi, True, False)
+        if name == "attribute" and isinstance(arg, ast.String):
+            return ("attr", arg.value), (-_INF, _INF, False, True)
+        return None
+
+    def nnf(self, e: ast.Expr, pos: bool) -> Node:
+        if isinstance(e, ast.BoolOp):
+            parts = [self.nnf(x, pos) for x in e.operands]
+            return (_and if (e.op == "and") == pos else _or)(parts)
+        if isinstance(e, ast.Not):
+            return self.nnf(e.operand, not pos)
+        if isinstance(e, ast.Boolean):
+            return _T if e.value == pos else _F
+        if isinstance(e, ast.Ref) and e.segment is None:
+            name = e.group.value
+            if name in self.sym.audiences:
+                return self.audience_nnf(name, pos)
+            return _UNKNOWN
+        if isinstance(e, ast.Call) and len(e.args) == 1:
+            name, arg = e.func.value, e.args[0]
+            if isinstance(arg, ast.Ref) and arg.segment is not None:
+                if name == "certain":
+                    return ("disc", ("certain", arg.group.value), pos, arg.segment.value, e)
+                if name == "likely":
+                    return ("disc", ("ml", arg.group.value), pos, arg.segment.value, e)
+            if name == "known" and isinstance(arg, ast.Ref) and arg.segment is None:
+                return ("bool", ("known", arg.group.value), pos, e)
+            if name in ("tagged", "viewing") and isinstance(arg, ast.String):
+                return ("bool", (name, arg.value), pos, e)
+            return _UNKNOWN
+        if isinstance(e, ast.Compare):
+            return self.compare_nnf(e, pos)
+        if isinstance(e, ast.Is):
+            return self.is_nnf(e, pos)
+        return _UNKNOWN
+
+    def audience_nnf(self, name: str, pos: bool) -> Node:
+        cached = self._nnf_cache.get((name, pos))
+        if cached is not None:
+            return cached
+        cond = self.audience_conds.get(name)
+        if (
+            cond is None
+            or not cond.ok
+            or name in self.sym.cyclic_audiences
+            or name in self._expanding
+            or len(self._expanding) > 32
+        ):
+            node: Node = ("bool", ("audience", name), pos, None)
+        else:
+            self._expanding.add(name)
+            try:
+                node = self.nnf(cond.expr, pos)
+            finally:
+                self._expanding.discard(name)
+        self._nnf_cache[(name, pos)] = node
+        return node
+
+    def compare_nnf(self, e: ast.Compare, pos: bool) -> Node:
+        op = e.op
+        left, right = e.left, e.right
+        lc, rc = _const(left), _const(right)
+        if lc is not None and rc is not None:
+            if type(lc) is not type(rc):
+                return _UNKNOWN
+            if isinstance(lc, str):
+                if op not in ("==", "!="):
+                    return _UNKNOWN
+                result = (lc == rc) == (op == "==")
+            else:
+                result = _cmp(op, lc, rc)  # type: ignore[arg-type]
+            return _T if result == pos else _F
+        if lc is not None and rc is None:
+            left, right, lc, rc, op = right, left, rc, lc, _FLIP[op]
+        if rc is None:
+            return _UNKNOWN
+        if isinstance(left, ast.Ref) and left.group.value == "device" and left.segment is None:
+            if isinstance(rc, str) and rc in DEVICES and op in ("==", "!="):
+                return ("disc", ("device",), (op == "==") == pos, rc, e)
+            return _UNKNOWN
+        if isinstance(rc, str):
+            return _UNKNOWN
+        term = self.term(left)
+        if term is None:
+            return _UNKNOWN
+        key, dom = term
+        nullable = dom[3]
+        if not pos:
+            op = _NEGATE[op]
+        atom: Node = ("num", key, op, float(rc), dom, e)
+        if nullable and (not pos or op == "!="):
+            # `none` fails every ordering comparison, so the negation may be none
+            return ("or", (atom, ("null", key, True, dom, e)))
+        return atom
+
+    def is_nnf(self, e: ast.Is, pos: bool) -> Node:
+        pos = pos != e.negated
+        left, right = e.left, e.right
+        if isinstance(left, ast.NoneLit):
+            left, right = right, left
+        if isinstance(left, ast.NoneLit) and isinstance(right, ast.NoneLit):
+            return _T if pos else _F
+        if isinstance(left, ast.Ref) and isinstance(right, ast.Ref):
+            if left.segment is not None and right.segment is not None:
+                same = left.dotted == right.dotted
+                return _T if same == pos else _F
+            return _UNKNOWN
+        if isinstance(right, ast.Ref) and not isinstance(left, ast.Ref):
+            left, right = right, left
+            if isinstance(left, ast.Ref):
+                left, right = right, left
+        if isinstance(left, ast.Ref) and isinstance(right, ast.Call):
+            left, right = right, left
+        if (
+            isinstance(left, ast.Call)
+            and left.func.value == "most_likely"
+            and len(left.args) == 1
+            and isinstance(left.args[0], ast.Ref)
+        ):
+            group = left.args[0].group.value  # type: ignore[union-attr]
+            if isinstance(right, ast.NoneLit):
+                return ("disc", ("ml", group), pos, None, e)
+            if isinstance(right, ast.Ref) and right.segment is not None:
+                return ("disc", ("ml", group), pos, right.segment.value, e)
+            return _UNKNOWN
+        if isinstance(right, ast.NoneLit):
+            term = self.term(left)
+            if term is not None and term[1][3]:
+                return ("null", term[0], pos, term[1], e)
+        return _UNKNOWN
+
+    # ============================================== 5. surveys, slots, shadows
+    def surveys_and_slots(self) -> None:
+        #: slot → earlier rules acting on it: (file, rule, condition) in order
+        always: dict[str, tuple[str, ast.Rule]] = {}
+        by_hash: dict[str, dict[int, list[tuple[str, ast.Rule, _Condition]]]] = {}
+        by_key: dict[str, dict[object, list[tuple[str, ast.Rule, _Condition]]]] = {}
+        for f, rule, cond in self.rule_conds:
+            self.file = f.path
+            self.item_span = rule.span
+            if rule.block and not rule.actions:
+                self.report(
+                    _head_span(rule),
+                    "SEG407",
+                    "this rule has no actions",
+                    "add an action between the braces, or remove the rule",
+                )
+            slots_seen: dict[str, ast.Action] = {}
+            for action in rule.actions:
+                slot = ast.action_slot(action)
+                if slot in slots_seen:
+                    first = slots_seen[slot]
+                    self.report(
+                        action.span,
+                        "SEG404",
+                        f"slot `{slot}` already gets `{_action_text(first)}` from this rule; "
+                        "only one action per slot can apply",
+                        "keep one of the two actions",
+                    )
+                else:
+                    slots_seen[slot] = action
+                if isinstance(action, ast.ShowSurvey):
+                    self.survey(rule, action, cond)
+                elif isinstance(action, ast.OrderSlot):
+                    self.order_slot(action)
+            if cond is not None and cond.never:
+                continue
+            if cond is not None and not cond.ok:
+                continue  # its meaning is unclear: neither shadowed nor shadowing
+            # -- shadowing
+            shadowed: list[tuple[str, str, ast.Rule]] = []
+            for slot in slots_seen:
+                earlier = self.shadowing_rule(rule, cond, slot, always, by_hash, by_key)
+                if earlier is None:
+                    break
+                shadowed.append((slot, *earlier))
+            if shadowed and len(shadowed) == len(slots_seen):
+                parts = []
+                for slot, efile, erule in shadowed:
+                    where = (
+                        f"line {erule.span.line}"
+                        if efile == f.path
+                        else f"{efile}:{erule.span.line}"
+                    )
+                    parts.append(f"the rule on {where} already takes slot `{slot}`")
+                self.report(
+                    _head_span(rule),
+                    "SEG403",
+                    "this rule never takes effect: whenever it fires, " + " and ".join(parts),
+                    "move this rule above the earlier one, or narrow the earlier rule's condition",
+                )
+            # -- register as a potential shadower (surveys may be suppressed at run time)
+            for action in rule.actions:
+                if isinstance(action, ast.ShowSurvey):
+                    continue
+                slot = ast.action_slot(action)
+                if cond is None or cond.always:
+                    always.setdefault(slot, (f.path, rule))
+                else:
+                    entry = (f.path, rule, cond)
+                    by_hash.setdefault(slot, {}).setdefault(hash(cond.expr), []).append(entry)
+                    if cond.keys:
+                        rep = min(cond.keys, key=repr)
+                        by_key.setdefault(slot, {}).setdefault(rep, []).append(entry)
+
+    def shadowing_rule(
+        self,
+        rule: ast.Rule,
+        cond: _Condition | None,
+        slot: str,
+        always: dict[str, tuple[str, ast.Rule]],
+        by_hash: dict[str, dict[int, list[tuple[str, ast.Rule, _Condition]]]],
+        by_key: dict[str, dict[object, list[tuple[str, ast.Rule, _Condition]]]],
+    ) -> tuple[str, ast.Rule] | None:
+        if slot in always:
+            return always[slot]
+        if cond is None:
+            return None
+        for efile, erule, econd in by_hash.get(slot, {}).get(hash(cond.expr), ()):
+            if econd.expr == cond.expr:
+                return efile, erule
+        index = by_key.get(slot)
+        if not index or not cond.keys:
+            return None
+        tried = 0
+        for key in cond.keys:
+            for efile, erule, econd in index.get(key, ()):
+                if not econd.keys <= cond.keys:
+                    continue
+                tried += 1
+                if tried > 64:
+                    return None
+                if not self.reasoner.sat([cond.nnf, econd.neg]):
+                    return efile, erule
+        return None
+
+    def order_slot(self, action: ast.OrderSlot) -> None:
+        g = action.group.value
+        if g not in self.sym.groups:
+            owners = self.segment_owners(g)
+            help = (
+                f"`{g}` is a segment; order by its group: `by {owners[0]}`"
+                if owners
+                else _did_you_mean(g, self.sym.groups)
+            )
+            self.report(action.group.span, "SEG202", f"unknown group `{g}`", help)
+
+    def survey(self, rule: ast.Rule, action: ast.ShowSurvey, cond: _Condition | None) -> None:
+        about = action.about
+        subject: str | None = None
+        if about is not None:
+            if about.segment is not None:
+                if self.resolve_segment_ref(about).kind != "error":
+                    subject = about.dotted
+            else:
+                g = about.group.value
+                if g in self.sym.groups:
+                    subject = g
+                else:
+                    owners = self.segment_owners(g)
+                    help = (
+                        f"write `about {owners[0]}.{g}` for a yes/no question"
+                        if owners
+                        else _did_you_mean(g, self.sym.groups)
+                    )
+                    self.report(about.span, "SEG202", f"unknown group `{g}`", help)
+        else:
+            mentioned = list(cond.segments) if cond is not None else []
+            if len(mentioned) == 1:
+                subject = mentioned[0]
+            elif cond is not None and not cond.ok and not mentioned:
+                pass  # the condition has errors already; do not pile on
+            else:
+                if not mentioned:
+                    message = (
+                        "this survey does not say what it asks about, and its rule's "
+                        "condition mentions no segment"
+                    )
+                    example = next(iter(self.sym.segments), "Industry.Legal")
+                    help = f"add `about {example}` (a yes/no question) or `about " + (
+                        f"{example.split('.')[0]}` (one button per segment)"
+                    )
+                else:
+                    listed = ", ".join(f"`{s}`" for s in mentioned)
+                    message = (
+                        "this survey does not say what it asks about, and its rule's "
+                        f"condition mentions several segments: {listed}"
+                    )
+                    help = f"add `about {mentioned[0]}` (or the one it asks about)"
+                self.report(action.question.span, "SEG310", message, help)
+        if subject is None:
+            return
+        self.sym.survey_about[id(action)] = subject
+        if cond is None or not cond.ok or cond.never:
+            return
+        group = subject.split(".", 1)[0]
+        not_known: Node = ("bool", ("known", group), False, None)
+        if not self.reasoner.sat([cond.nnf, not_known]):
+            self.report(
+                action.span,
+                "SEG408",
+                f"this survey is never shown: the rule fires only when `known({group})` "
+                "holds, and a survey is not shown once its group is known",
+                f"ask when the visitor is not certain yet, e.g. "
+                f"`when confidence({subject if '.' in subject else group + '.Segment'}) > 30%`",
+            )
+
+    # ================================================================= 6. extras
+    def segment_warnings(self) -> None:
+        asked: set[str] = set(self.sym.survey_about.values())
+        for f in self.ruleset.files:
+            self.file = f.path
+            for item in f.items:
+                if not isinstance(item, ast.Group):
+                    continue
+                for seg in item.segments:
+                    dotted = f"{item.name.value}.{seg.name.value}"
+                    if seg.signals or dotted in asked or item.name.value in asked:
+                        continue
+                    self.report(
+                        seg.name.span,
+                        "SEG405",
+                        f"segment `{dotted}` has no signal, and no survey asks about it: "
+                        "no visitor can ever be in it",
+                        "add an `explicit` or `implicit` signal inside its braces",
+                    )
+
+    def unused_audiences(self) -> None:
+        for name, aud in self.sym.audiences.items():
+            uses = [u for u in self.audience_uses.get(name, ()) if u[1] is not None]
+            if any(not _inside(u, aud, self.sym.defined_at[name][0]) for u in uses):
+                continue
+            self.report(
+                aud.name.span,
+                "SEG406",
+                f"audience `{name}` is not used by any rule",
+                f"use it in a condition (`when {name} …`), or remove it",
+                file=self.sym.defined_at[name][0],
+            )
+
+    def budget(self) -> None:
+        if self.syntax_errors or any(d.severity == "error" for d in self.diagnostics):
+            return  # the size model needs a whole, well-formed rule set
+        try:
+            from . import budget as budget_module
+        except ImportError:
+            return  # built without the engine: nothing to compare against
+        limit = int(getattr(budget_module, "COOKIE_LIMIT", 4096))
+        measure = budget_module.worst_case_cookie_bytes
+        try:
+            total = measure(self.ruleset)
+        except Exception:
+            return  # the engine's own load reports its failure; the checker must not crash
+        if total <= limit:
+            return
+        items = self.ruleset.items()
+        culprit = items[-1] if items else None
+        lo, hi = 0, len(items) - 1
+        try:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if measure(_prefix(self.ruleset, items, mid + 1)) > limit:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            culprit = items[lo] if items else None
+        except Exception:
+            pass
+        file, span = (
+            (culprit[0].path, _head_span(culprit[1])) if culprit else ("", ast.Span(1, 1, 1, 1))
+        )
+        self.report(
+            span,
+            "SEG501",
+            f"the visitor state these rules need can take {total} bytes in the cookie; "
+            f"the limit is {limit} (it is exceeded from here on)",
+            "use fewer distinct windowed counts (`count(… within …)`), smaller thresholds "
+            "or shorter windows",
+            file=file,
+        )
+
+
+def _prefix(
+    ruleset: ast.RuleSet, items: list[tuple[ast.RuleFile, ast.Item]], n: int
+) -> ast.RuleSet:
+    files: dict[str, list[ast.Item]] = {}
+    order: list[ast.RuleFile] = []
+    for f, item in items[:n]:
+        if f.path not in files:
+            files[f.path] = []
+            order.append(f)
+        files[f.path].append(item)
+    return ast.RuleSet(tuple(ast.RuleFile(f.path, tuple(files[f.path]), f.comments) for f in order))
+
+
+def _inside(use: tuple[str, ast.Span], aud: ast.Audience, file: str) -> bool:
+    """Is this use of an audience inside the audience's own definition?"""
+    ufile, span = use
+    return ufile == file and aud.span.start <= span.start < aud.span.end
+
+
+def _const(e: ast.Expr) -> float | str | None:
+    if isinstance(e, ast.Number):
+        return e.value
+    if isinstance(e, ast.Duration):
+        return e.seconds
+    if isinstance(e, ast.String):
+        return e.value
+    return None
+
+
+def _comparable(a: Type, b: Type, op: str) -> bool:
+    numeric = ("number", "any")
+    if op in ("==", "!="):
+        if a.kind == "any" or b.kind == "any":
+            return {a.kind, b.kind} <= {"any", "number", "string"}
+        return a.kind == b.kind and a.kind in ("number", "duration", "string", "bool")
+    if a.kind in numeric and b.kind in numeric:
+        return True
+    return a.kind == b.kind == "duration"
+
+
+def _action_text(action: ast.Action) -> str:
+    match action:
+        case ast.ShowSlot():
+            return f"show slot {action.slot.value}"
+        case ast.HideSlot():
+            return f"hide slot {action.slot.value}"
+        case ast.ReplaceText() | ast.ReplaceTemplate():
+            return f"replace slot {action.slot.value} with …"
+        case ast.OrderSlot():
+            return f"order slot {action.slot.value} by {action.group.value}"
+        case ast.ShowSurvey():
+            return f"show survey {_quote(action.question.value)}"
+    return "an action"
+
+
+def _span_of(node: ast.Expr | ast.MatcherArg) -> ast.Span:
+    return node.span
+
+
+def _head_span(item: ast.Item) -> ast.Span:
+    """The first line of an item: `when COND` (or the action of a bare rule)."""
+    span = item.span
+    if isinstance(item, ast.Rule):
+        end = (
+            item.condition.span
+            if item.condition is not None
+            else item.actions[0].span
+            if item.actions
+            else span
+        )
+        if end.line == span.line:
+            return ast.Span(
+                span.line, span.column, end.end_line, end.end_column, span.start, end.end
+            )
+    if span.end_line != span.line:
+        return ast.Span(
+            span.line, span.column, span.line, span.column + 1, span.start, span.start + 1
+        )
+    return span
+
+
+# ================================================================ suppression
+
+_IGNORE = re.compile(r"smartseg:\s*ignore\[([^\]]*)\]")
+
+
+def suppressions(file: ast.RuleFile) -> dict[int, set[str]]:
+    """Line → codes silenced there by `# smartseg: ignore[...]` (own line and the next)."""
+    out: dict[int, set[str]] = {}
+    for comment in file.comments:
+        m = _IGNORE.search(comment.text)
+        if m is None:
+            continue
+        codes = {c.strip().upper() for c in m.group(1).split(",") if c.strip()}
+        for line in (comment.span.line, comment.span.line + 1):
+            out.setdefault(line, set()).update(codes)
+    return out
+
+
+def apply_suppressions(diagnostics: Iterable[Diagnostic], ruleset: ast.RuleSet) -> list[Diagnostic]:
+    """Drop diagnostics silenced by an ignore comment (never syntax or limit errors)."""
+    table = {f.path: suppressions(f) for f in ruleset.files if f.comments}
+    kept = []
+    for d in diagnostics:
+        codes = table.get(d.file, {}).get(d.line)
+        if codes and d.code in codes and d.code[3:4] not in UNSUPPRESSIBLE_CLASSES:
+            continue
+        kept.append(d)
+    return kept
+
+
+# ============================================================== entry points
+
+
+def _run(ruleset: ast.RuleSet, syntax_errors: bool) -> _Checker:
+    checker = _Checker(ruleset, syntax_errors)
+    checker.run()
+    return checker
+
+
+def check(ruleset: ast.RuleSet, *, syntax_errors: bool = False) -> list[Diagnostic]:
+    """Every SEG2xx–SEG5xx diagnostic of a parsed rule set, suppressions applied.
+
+    With `syntax_errors` some definitions may be missing (the parser skipped
+    them), so "unknown name" diagnostics are left out; everything else stays.
+    """
+    return apply_suppressions(_run(ruleset, syntax_errors).diagnostics, ruleset)
+
+
+def resolve(ruleset: ast.RuleSet) -> Symbols:
+    """Names, types and survey subjects of a rule set (for the compiler)."""
+    return _run(ruleset, False).sym

@@ -1,0 +1,121 @@
+"""`smartseg check PATH... [--format text|json|github|sarif] [--strict]`.
+
+Exit codes (SPEC §5): 0 clean (warnings allowed), 1 any error (or any warning
+with `--strict`), 2 a usage or I/O problem: a missing path or a directory
+without `.seg` files (message on stderr). A file that exists but cannot be
+read as UTF-8 text is a SEG107 diagnostic, so it exits 1 like any other
+error. Anything unexpected is reported as an internal error with exit 2,
+never as a traceback.
+
+Imports stay inside the function: `smartseg check` should start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+__all__ = ["check_command"]
+
+EXIT_CLEAN, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+def _use_color(stream: object) -> bool:
+    """ANSI colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
+
+
+def _read_sources(files: set[str]) -> dict[str, str]:
+    sources: dict[str, str] = {}
+    for name in files:
+        try:
+            text = open(name, encoding="utf-8", errors="replace").read()  # noqa: SIM115
+        except OSError:
+            continue
+        sources[name] = text[1:] if text.startswith("\ufeff") else text
+    return sources
+
+
+def _write(text: str) -> None:
+    stream = click.get_text_stream("stdout")
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    # a terminal that cannot show `→` or `…` still gets the report
+    click.echo(text.encode(encoding, "replace").decode(encoding), nl=False)
+
+
+def run_check(paths: Sequence[str], fmt: str, strict: bool) -> int:
+    """Check `paths` and print the report; returns the exit code."""
+    from ..loader import PathError, check_paths
+
+    try:
+        result = check_paths(paths)
+    except PathError as exc:
+        click.echo(f"smartseg check: error: {exc}", err=True)
+        return EXIT_USAGE
+    diagnostics = result.diagnostics
+    files = len(result.ruleset.files)
+    if fmt == "json":
+        from ..report import render_json
+
+        _write(render_json(diagnostics, files=files))
+    elif fmt == "github":
+        from ..report import render_github
+
+        _write(render_github(diagnostics))
+    elif fmt == "sarif":
+        from ..report import render_sarif
+
+        _write(render_sarif(diagnostics))
+    else:
+        from ..report import render_text
+
+        sources = _read_sources({d.file for d in diagnostics})
+        color = _use_color(click.get_text_stream("stdout"))
+        _write(render_text(diagnostics, sources, color, files=files))
+    if result.errors or (strict and result.warnings):
+        return EXIT_ERRORS
+    return EXIT_CLEAN
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
+def check_command(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
+    """Parse and check rule files; a directory means every .seg file under it."""
+    try:
+        code = run_check(paths, fmt, strict)
+    except RecursionError:
+        click.echo(
+            "smartseg check: internal error: the rules are nested too deeply to check",
+            err=True,
+        )
+        code = EXIT_USAGE
+    except Exception as exc:  # never a traceback for a marketer
+        click.echo(
+            f"smartseg check: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in smartseg; please report it with the rule files that caused it.",
+            err=True,
+        )
+        if os.environ.get("SMARTSEG_DEBUG"):
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        code = EXIT_USAGE
+    click.get_current_context().exit(code)

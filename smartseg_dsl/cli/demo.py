@@ -1,0 +1,110 @@
+"""`smartseg demo`: run the example site (site_example/) with its real rules.
+
+The site runs on uvicorn with the embedded SQLite answer bank; a small example
+CRM receiver runs beside it (one port up) and prints every webhook it gets, so
+a newcomer sees the sync happen after signing up to the newsletter.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"
+
+
+def demo_rules_path() -> Path:
+    """The demo rules: packaged beside site_example in a wheel, `rules/` in a checkout."""
+    import site_example
+
+    here = Path(site_example.__file__).resolve().parent
+    for candidate in (here / "rules", here.parent / "rules"):
+        if candidate.is_dir() and any(candidate.glob("*.seg")):
+            return candidate
+    raise click.ClickException("the demo rules are missing from this installation")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port of the site.")
+@click.option("--dev", is_flag=True, help="Debug overlay (?smartseg_debug=1) and rule reloading.")
+@click.option(
+    "--db",
+    default=None,
+    help="Answer bank URL or SQLite path (default: smartseg.db in the current directory).",
+)
+@click.option("--no-crm", is_flag=True, help="Do not start the example CRM receiver.")
+def demo_command(host: str, port: int, dev: bool, db: str | None, no_crm: bool) -> None:
+    """Run the example site on http://127.0.0.1:8000."""
+    try:
+        import uvicorn
+
+        from site_example.app import create_app
+    except ImportError as exc:  # pragma: no cover - a broken installation
+        raise click.ClickException(f"the demo site cannot be imported: {exc}") from exc
+
+    if not _port_free(host, port):
+        raise click.ClickException(
+            f"port {port} is already in use on {host}: try `smartseg demo --port {port + 10}`"
+        )
+    rules = demo_rules_path()
+    webhook_url = None
+    crm_port = port + 1
+    if not no_crm and _port_free(host, crm_port):
+        from site_example.crm_receiver import create_receiver
+
+        receiver = create_receiver(secret=DEMO_WEBHOOK_SECRET)
+        config = uvicorn.Config(receiver, host=host, port=crm_port, log_level="warning")
+        server = uvicorn.Server(config)
+        threading.Thread(target=server.run, name="crm-receiver", daemon=True).start()
+        webhook_url = f"http://{host}:{crm_port}/webhook"
+
+    secret_key = os.environ.get("SMARTSEG_SECRET_KEY", "demo-secret-key-change-me")
+    app = create_app(
+        rules_path=str(rules),
+        db_url=db,
+        secret_key=secret_key,
+        dev=dev,
+        webhook_url=webhook_url,
+        webhook_secret=DEMO_WEBHOOK_SECRET,
+    )
+    url = f"http://{host}:{port}/"
+    click.echo(
+        "\n".join(
+            [
+                f"smartseg demo: {url}  (rules: {rules})",
+                "",
+                "Try this:",
+                "  1. Open the home page: the anonymous version.",
+                "  2. Read two articles under /blog/ about law firms; the next page asks",
+                '     "Are you a lawyer?". Answer Yes: the headline and testimonials change.',
+                f"  3. Preview any segment: {url}?smartseg_as=Industry.Legal"
+                + ("" if dev else "  (needs --dev)"),
+                f"  4. See why: {url}?smartseg_debug=1" + ("" if dev else "  (needs --dev)"),
+                "  5. Sign up to the newsletter: the CRM receiver below prints the sync.",
+                ""
+                if webhook_url
+                else "  (the example CRM receiver is off: --no-crm or its port is busy)",
+                f"CRM receiver: {webhook_url}" if webhook_url else "",
+                "Press Ctrl+C to stop.",
+            ]
+        ),
+        err=False,
+    )
+    sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_level="info" if dev else "warning")

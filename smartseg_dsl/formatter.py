@@ -1,0 +1,546 @@
+"""Canonical layout for `.seg` files (`smartseg fmt`).
+
+The formatter prints the AST back with a fixed layout (documented, rule by
+rule, in docs/formatting.md) and puts every `#` comment back where it was
+relative to the code around it. It never changes meaning: `format_source`
+re-parses its own output and refuses to return text whose AST or comment list
+differs from the input's (that would be a formatter bug, reported as a
+`FormatError` instead of a silently rewritten file).
+
+How comments are placed. Every construct that the formatter prints on lines of
+its own is a *unit*: a top-level item (group, audience, rule), a group setting
+or segment, a signal, an action inside a `{ }` block. Groups, segments and
+block rules are *containers* with a header (up to `{`) and a body. A comment
+in a container's body is either
+
+- *trailing*: on the same line as the end of the unit before it (or as the
+  `{`): it stays at the end of that unit's (or the header's) last line;
+- *own-line*: it keeps its place in the sequence of units and comments of
+  that body, with the blank lines around it (at most one).
+
+A comment that sits *inside* a unit's own text (in a condition broken over
+lines, between `implicit page "/x"` and `weight 3` on the next line, inside a
+group header) cannot be put back after re-printing, so that unit (for a
+container: its header) is printed as written instead. Comments are never lost.
+
+`# smartseg: ignore[...]` silences its own line and the next one, so moving
+tokens across those lines would change which diagnostics are silenced. Every
+unit that touches a line covered by such a directive is therefore printed as
+written too, together with any unit sharing one of its lines.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import ast
+from .diagnostics import Diagnostic
+from .parser import parse_source
+
+__all__ = [
+    "INDENT",
+    "LINE_LENGTH",
+    "FormatError",
+    "format_action",
+    "format_expr",
+    "format_ruleset_file",
+    "format_source",
+]
+
+INDENT = "    "
+#: Conditions are broken over several lines when a line would be longer than this.
+LINE_LENGTH = 100
+
+#: A comment that tells tooling something (`# smartseg: ignore[SEG401]`).
+_DIRECTIVE = re.compile(r"#\s*smartseg\s*:")
+_TRAILING_WS = " \t\f\r"
+
+
+class FormatError(Exception):
+    """The file cannot be formatted: it has syntax errors (see `diagnostics`).
+
+    A broken file is never formatted: the parser's recovery may have dropped
+    parts of it, and printing the rest would delete the user's text.
+    """
+
+    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(message)
+        self.diagnostics = tuple(diagnostics)
+
+
+def format_source(text: str, path: str = "<string>") -> str:
+    """Format one file's text; raise `FormatError` when it has syntax errors."""
+    result = parse_source(text, path)
+    if not result.ok:
+        errors = [d for d in result.diagnostics if d.severity == "error"]
+        first = errors[0]
+        raise FormatError(
+            f"{path}:{first.line}:{first.column}: {first.code} {first.message}",
+            result.diagnostics,
+        )
+    out = format_ruleset_file(result.file, text)
+    again = parse_source(out, path)
+    # The safety net: a formatter bug must never reach the user's file.
+    if (
+        not again.ok
+        or again.file.items != result.file.items
+        or [c.text for c in again.file.comments] != [c.text for c in result.file.comments]
+    ):
+        raise FormatError(
+            f"{path}: internal formatter error: the canonical layout would change the "
+            "file's meaning or lose a comment; the file was left as it is (please report it)"
+        )
+    return out
+
+
+def format_ruleset_file(file: ast.RuleFile, text: str) -> str:
+    """Print a parsed file (with `text`, the source it was parsed from) canonically."""
+    lines = _Printer(text, file.comments).file(file.items)
+    while lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+# ------------------------------------------------------------------ expressions
+
+_ATOMS = (ast.Number, ast.Duration, ast.String, ast.Boolean, ast.NoneLit, ast.Ref, ast.Call)
+
+
+def format_expr(expr: ast.Expr) -> str:
+    """A condition on one line, with parentheses only where precedence needs them."""
+    if isinstance(expr, ast.BoolOp):
+        return f" {expr.op} ".join(_bool_operand(expr.op, x) for x in expr.operands)
+    if isinstance(expr, ast.Not):
+        inner = format_expr(expr.operand)
+        return f"not ({inner})" if isinstance(expr.operand, ast.BoolOp) else f"not {inner}"
+    if isinstance(expr, ast.Compare):
+        return f"{_operand(expr.left)} {expr.op} {_operand(expr.right)}"
+    if isinstance(expr, ast.Is):
+        word = "is not" if expr.negated else "is"
+        return f"{_operand(expr.left)} {word} {_operand(expr.right)}"
+    if isinstance(expr, ast.Number):
+        return _number(expr)
+    if isinstance(expr, ast.Duration):
+        return _duration(expr)
+    if isinstance(expr, ast.String):
+        return _string(expr)
+    if isinstance(expr, ast.Boolean):
+        return "true" if expr.value else "false"
+    if isinstance(expr, ast.NoneLit):
+        return "none"
+    if isinstance(expr, ast.Ref):
+        return expr.dotted
+    if isinstance(expr, ast.Call):
+        args = ", ".join(
+            _matcher_arg(a) if isinstance(a, ast.MatcherArg) else format_expr(a) for a in expr.args
+        )
+        return f"{expr.func.value}({args})"
+    raise TypeError(f"not an expression: {expr!r}")
+
+
+def _operand(expr: ast.Expr) -> str:
+    """Both sides of a comparison are operands: anything else needs parentheses."""
+    text = format_expr(expr)
+    return text if isinstance(expr, _ATOMS) else f"({text})"
+
+
+def _bool_operand(op: str, expr: ast.Expr) -> str:
+    # `and` binds tighter than `or`: an `or` inside an `and` needs parentheses. A
+    # same-operator operand is flattened by the parser; it only appears in a tree
+    # built by hand, and the parentheses keep that tree's shape.
+    text = format_expr(expr)
+    if isinstance(expr, ast.BoolOp) and (expr.op == "or" or expr.op == op):
+        return f"({text})"
+    return text
+
+
+def _number(n: ast.Number) -> str:
+    if n.text:
+        return n.text  # the user's spelling: `30%` stays `30%`, `0.30` stays `0.30`
+    value = n.value * 100 if n.percent else n.value
+    text = _plain(value)
+    return text + "%" if n.percent else text
+
+
+def _duration(d: ast.Duration) -> str:
+    if d.text:
+        return d.text
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if d.seconds >= size and d.seconds % size == 0:
+            return f"{_plain(d.seconds / size)}{unit}"
+    return f"{_plain(d.seconds)}s"
+
+
+def _plain(value: float) -> str:
+    if math.isfinite(value) and value == int(value):
+        return str(int(value))
+    return repr(value)
+
+
+def _string(s: ast.String) -> str:
+    return '"' + s.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _matcher(m: ast.Matcher) -> str:
+    if m.param is not None:
+        return f"{m.kind} {m.param.value} {_string(m.pattern)}"
+    return f"{m.kind} {_string(m.pattern)}"
+
+
+def _matcher_arg(arg: ast.MatcherArg) -> str:
+    text = _matcher(arg.matcher)
+    return f"{text} within {_duration(arg.within)}" if arg.within is not None else text
+
+
+def format_action(action: ast.Action) -> str:
+    """One action on one line."""
+    if isinstance(action, ast.ShowSlot):
+        return f"show slot {action.slot.value}"
+    if isinstance(action, ast.HideSlot):
+        return f"hide slot {action.slot.value}"
+    if isinstance(action, ast.ReplaceText):
+        return f"replace slot {action.slot.value} with {_string(action.text)}"
+    if isinstance(action, ast.ReplaceTemplate):
+        return f"replace slot {action.slot.value} with template {_string(action.template)}"
+    if isinstance(action, ast.OrderSlot):
+        return f"order slot {action.slot.value} by {action.group.value}"
+    if isinstance(action, ast.ShowSurvey):
+        text = f"show survey {_string(action.question)}"
+        if action.about is not None:
+            text += f" about {action.about.dotted}"
+        if action.slot is not None:
+            text += f" in slot {action.slot.value}"
+        return text
+    raise TypeError(f"not an action: {action!r}")
+
+
+def _broken(head: str, expr: ast.Expr) -> list[str]:
+    """`head` + a condition broken before each top-level `and`/`or`."""
+    if not isinstance(expr, ast.BoolOp):
+        return [head + format_expr(expr)]
+    first, *rest = expr.operands
+    lines = [head + _bool_operand(expr.op, first)]
+    lines.extend(f"{INDENT}{expr.op} {_bool_operand(expr.op, x)}" for x in rest)
+    return lines
+
+
+# ------------------------------------------------------------------- layout
+
+_Unit = ast.Item | ast.Prior | ast.Decay | ast.Segment | ast.Signal | ast.Action
+
+
+@dataclass
+class _Entry:
+    """One own-line comment or one unit of a body, in source order."""
+
+    blank_before: bool
+    comment: ast.Comment | None = None
+    unit: _Unit | None = None
+    trailing: ast.Comment | None = None
+    #: several units printed as written (they share lines with a pinned unit)
+    verbatim: tuple[int, int] | None = None
+
+
+class _Printer:
+    def __init__(self, text: str, comments: Sequence[ast.Comment]) -> None:
+        self.text = text
+        self.comments = sorted(comments, key=lambda c: c.span.start)
+        self.comment_starts = [c.span.start for c in self.comments]
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        # Lines whose tokens a `# smartseg:` directive covers: its own and the next.
+        #: the column widths of the segment being printed (see `_alignment`)
+        self.align: tuple[int, int] = (0, 0)
+        self.covered: set[int] = set()
+        for c in self.comments:
+            if _DIRECTIVE.match(c.text):
+                self.covered.update((c.span.line, c.span.line + 1))
+
+    # -- source positions
+    def line_of(self, offset: int) -> int:
+        return bisect.bisect_right(self.line_starts, offset)
+
+    def comments_in(self, start: int, end: int) -> list[ast.Comment]:
+        lo = bisect.bisect_left(self.comment_starts, start)
+        hi = bisect.bisect_left(self.comment_starts, end)
+        return self.comments[lo:hi]
+
+    def blank_between(self, start: int, end: int) -> bool:
+        return self.text.count("\n", start, end) >= 2
+
+    def touches_covered(self, first_line: int, last_line: int) -> bool:
+        return any(line in self.covered for line in range(first_line, last_line + 1))
+
+    def open_brace(self, after: int) -> int:
+        """Offset of the `{` opening a body: the first `{` in code after `after`."""
+        i = after
+        while i < len(self.text):
+            ch = self.text[i]
+            if ch == "{":
+                return i
+            if ch == "#":
+                nl = self.text.find("\n", i)
+                i = len(self.text) if nl < 0 else nl
+                continue
+            i += 1
+        raise ValueError("no `{` after the header")  # the parser guarantees one
+
+    def verbatim(self, start: int, end: int, depth: int) -> list[str]:
+        """Source text as written: the first line re-indented, the others untouched."""
+        lines = [line.rstrip(_TRAILING_WS) for line in self.text[start:end].split("\n")]
+        lines[0] = INDENT * depth + lines[0]
+        return lines
+
+    # -- containers
+    def file(self, items: Sequence[ast.Item]) -> list[str]:
+        entries, _ = self.entries(items, 0, len(self.text), None)
+        return self.emit(entries, 0, top_level=True)
+
+    def entries(
+        self,
+        units: Sequence[_Unit],
+        start: int,
+        end: int,
+        brace_line: int | None,
+    ) -> tuple[list[_Entry], ast.Comment | None]:
+        """Units and own-line comments of a body, with trailing comments attached.
+
+        Returns the entries and the comment on the `{` line after the `{`, if any.
+        """
+        events: list[tuple[int, ast.Comment | _Unit]] = [(u.span.start, u) for u in units]
+        unit_spans = [(u.span.start, u.span.end) for u in units]
+        for c in self.comments_in(start, end):
+            if not any(s <= c.span.start < e for s, e in unit_spans):
+                events.append((c.span.start, c))
+        events.sort(key=lambda ev: ev[0])
+
+        entries: list[_Entry] = []
+        header_comment: ast.Comment | None = None
+        prev_end = start
+        prev_line = brace_line  # None at the start of the file: nothing to trail
+        prev_is_unit = False
+        for offset, ev in events:
+            if isinstance(ev, ast.Comment):
+                if prev_line is not None and ev.span.line == prev_line:
+                    if prev_is_unit:
+                        entries[-1].trailing = ev
+                    else:
+                        header_comment = ev
+                else:
+                    entries.append(_Entry(self.blank_between(prev_end, offset), comment=ev))
+                prev_is_unit = False
+            else:
+                entries.append(_Entry(self.blank_between(prev_end, offset), unit=ev))
+                prev_is_unit = True
+            prev_end = ev.span.end
+            prev_line = ev.span.end_line
+        return self.pin(entries), header_comment
+
+    def pin(self, entries: list[_Entry]) -> list[_Entry]:
+        """Merge units sharing a line with a directive-covered unit into one verbatim run."""
+        out: list[_Entry] = []
+        i = 0
+        while i < len(entries):
+            entry = entries[i]
+            if entry.unit is None:
+                out.append(entry)
+                i += 1
+                continue
+            j = i  # the run of units chained by shared lines: entries[i..j]
+            while (
+                j + 1 < len(entries)
+                and entries[j].trailing is None
+                and entries[j + 1].unit is not None
+                and entries[j + 1].unit.span.line == entries[j].unit.span.end_line  # type: ignore[union-attr]
+            ):
+                j += 1
+            run = entries[i : j + 1]
+            if len(run) > 1 and any(self.pinned(e.unit) for e in run):  # type: ignore[arg-type]
+                first, last = run[0].unit, run[-1].unit
+                merged = _Entry(
+                    entry.blank_before,
+                    unit=first,
+                    trailing=run[-1].trailing,
+                    verbatim=(first.span.start, last.span.end),  # type: ignore[union-attr]
+                )
+                out.append(merged)
+            else:
+                out.extend(run)
+            i = j + 1
+        return out
+
+    def pinned(self, unit: _Unit) -> bool:
+        """Does a `# smartseg:` directive cover this unit's lines (a container: its header)?"""
+        if isinstance(unit, (ast.Group, ast.Segment)) or (
+            isinstance(unit, ast.Rule) and unit.block
+        ):
+            last = self.line_of(self.open_brace(self.header_end(unit)))
+        else:
+            last = unit.span.end_line
+        return self.touches_covered(unit.span.line, last)
+
+    def header_end(self, unit: ast.Group | ast.Segment | ast.Rule) -> int:
+        """Offset just after the last token before the `{`, except for closing parentheses."""
+        if isinstance(unit, ast.Rule):
+            assert unit.condition is not None
+            return unit.condition.span.end
+        last = unit.label if unit.label is not None else unit.name
+        return last.span.end
+
+    def emit(self, entries: list[_Entry], depth: int, top_level: bool = False) -> list[str]:
+        lines: list[str] = []
+        chunk_start = 0  # where the own-line comments leading the next unit begin
+        prev_multiline = False
+        prev_directive_tail = False
+        for entry in entries:
+            if entry.blank_before and lines:
+                lines.append("")
+            if entry.comment is not None:
+                lines.append(INDENT * depth + entry.comment.text)
+                continue
+            body = self.unit_lines(entry, depth)
+            if entry.trailing is not None:
+                body[-1] += "  " + entry.trailing.text
+            if (
+                top_level
+                and chunk_start > 0
+                and (prev_multiline or len(body) > 1)
+                and "" not in lines[chunk_start:]
+                # a trailing directive covers the next line: it must stay the next line
+                and not prev_directive_tail
+            ):
+                lines.insert(chunk_start, "")  # a multi-line item stands apart
+            lines.extend(body)
+            chunk_start = len(lines)
+            prev_multiline = len(body) > 1
+            prev_directive_tail = entry.trailing is not None and bool(
+                _DIRECTIVE.match(entry.trailing.text)
+            )
+        return lines
+
+    # -- units
+    def unit_lines(self, entry: _Entry, depth: int) -> list[str]:
+        unit = entry.unit
+        assert unit is not None
+        if entry.verbatim is not None:
+            return self.verbatim(*entry.verbatim, depth)
+        if isinstance(unit, (ast.Group, ast.Segment)) or (
+            isinstance(unit, ast.Rule) and unit.block
+        ):
+            return self.container(unit, depth)
+        if self.pinned(unit) or self.comments_in(unit.span.start, unit.span.end):
+            return self.verbatim(unit.span.start, unit.span.end, depth)
+        return self.leaf(unit, depth)
+
+    def container(self, unit: ast.Group | ast.Segment | ast.Rule, depth: int) -> list[str]:
+        if self.pinned(unit):
+            return self.verbatim(unit.span.start, unit.span.end, depth)
+        brace = self.open_brace(self.header_end(unit))
+        if self.comments_in(unit.span.start, brace):
+            header = self.verbatim(unit.span.start, brace + 1, depth)
+        else:
+            header = [INDENT * depth + line for line in self.header(unit)]
+        close = unit.span.end - 1
+        children: Sequence[_Unit]
+        if isinstance(unit, ast.Group):
+            children = unit.body
+        elif isinstance(unit, ast.Segment):
+            children = unit.signals
+        else:
+            children = unit.actions
+        entries, header_comment = self.entries(children, brace + 1, close, self.line_of(brace))
+        if header_comment is not None:
+            header[-1] += "  " + header_comment.text
+        if not entries:
+            if header_comment is None:
+                header[-1] += "}"
+            else:
+                header.append(INDENT * depth + "}")
+            return header
+        if isinstance(unit, ast.Segment):
+            self.align = _alignment(
+                [e.unit for e in entries if isinstance(e.unit, ast.Signal) and self.canonical(e)]
+            )
+        body = self.emit(entries, depth + 1)
+        return [*header, *body, INDENT * depth + "}"]
+
+    def canonical(self, entry: _Entry) -> bool:
+        unit = entry.unit
+        assert unit is not None
+        return (
+            entry.verbatim is None
+            and not self.pinned(unit)
+            and not self.comments_in(unit.span.start, unit.span.end)
+        )
+
+    def header(self, unit: ast.Group | ast.Segment | ast.Rule) -> list[str]:
+        if isinstance(unit, ast.Rule):
+            assert unit.condition is not None
+            one = f"when {format_expr(unit.condition)} {{"
+            if len(one) <= LINE_LENGTH:
+                return [one]
+            lines = _broken("when ", unit.condition)
+            lines[-1] += " {"
+            return lines
+        word = "group" if isinstance(unit, ast.Group) else "segment"
+        label = f" {_string(unit.label)}" if unit.label is not None else ""
+        return [f"{word} {unit.name.value}{label} {{"]
+
+    def leaf(self, unit: _Unit, depth: int) -> list[str]:
+        pad = INDENT * depth
+        if isinstance(unit, ast.Signal):
+            return [pad + _signal(unit, self.align)]
+        if isinstance(unit, ast.Prior):
+            return [f"{pad}prior {_number(unit.value)}"]
+        if isinstance(unit, ast.Decay):
+            return [f"{pad}decay {_duration(unit.half_life)}"]
+        if isinstance(unit, ast.Audience):
+            head = f"audience {unit.name.value} = "
+            one = head + format_expr(unit.condition)
+            if len(pad + one) <= LINE_LENGTH:
+                return [pad + one]
+            return [pad + line for line in _broken(head, unit.condition)]
+        if isinstance(unit, ast.Rule):
+            action = format_action(unit.actions[0])
+            if unit.condition is None:
+                return [pad + action]
+            head = f"when {format_expr(unit.condition)}"
+            if len(f"{pad}{head} {action}") <= LINE_LENGTH:
+                return [f"{pad}{head} {action}"]
+            if len(pad + head) <= LINE_LENGTH:
+                return [pad + head, pad + INDENT + action]
+            lines = _broken("when ", unit.condition)
+            return [pad + line for line in [*lines, INDENT + action]]
+        return [pad + format_action(unit)]  # type: ignore[arg-type]
+
+
+def _signal_prefix(signal: ast.Signal) -> str:
+    return f"{'explicit' if signal.explicit else 'implicit'} {_matcher(signal.matcher)}"
+
+
+def _weight_part(signal: ast.Signal) -> str:
+    return f"weight {_number(signal.weight)}" if signal.weight is not None else ""
+
+
+def _alignment(signals: Sequence[ast.Signal]) -> tuple[int, int]:
+    """Widths of the matcher column and of the `weight` column within one segment."""
+    weighted = [s for s in signals if s.weight is not None or s.cap is not None]
+    matcher_width = max((len(_signal_prefix(s)) for s in weighted), default=0)
+    weight_width = max((len(_weight_part(s)) for s in weighted if s.cap is not None), default=0)
+    return matcher_width, weight_width
+
+
+def _signal(signal: ast.Signal, align: tuple[int, int]) -> str:
+    prefix = _signal_prefix(signal)
+    if signal.weight is None and signal.cap is None:
+        return prefix
+    matcher_width, weight_width = align
+    line = prefix.ljust(matcher_width) + " " + _weight_part(signal)
+    if signal.cap is not None:
+        if weight_width:
+            line = line.ljust(max(matcher_width, len(prefix)) + 1 + weight_width) + " "
+        line += f"max {_number(signal.cap)}"
+    return line

@@ -1,0 +1,1330 @@
+"""The Starlette/ASGI middleware (SPEC §3): cookie in, engine, rewrite, cookie out.
+
+    app = Starlette(routes=routes, middleware=[
+        Middleware(SmartSegMiddleware, rules="rules/", secret_key=["old", "new"],
+                   templates=jinja_env),
+    ])
+
+Per HTTP request a small :class:`_Exchange` object wraps ``send`` (like
+``starlette.middleware.gzip``'s responders). It holds back ``http.response.start`` only
+for responses it may personalize — 200 responses to GET/HEAD with a ``text/html``
+content type and no ``Content-Encoding`` — buffers their body, scores the page view
+(including the page's ``<meta name="smartseg:category">``), applies the winning actions
+with the byte-preserving rewriter and fixes the headers. Every other response goes
+through as it comes; it only gains a ``Set-Cookie`` (plus ``Vary: Cookie`` and
+``Cache-Control: private``) when the visitor's state changed.
+
+The hot path is kept small on purpose (see docs/middleware.md, "Cost"): rules are
+loaded once, signers are built once, the cookie is decoded only when the engine runs,
+``request.state.smartseg`` is computed only when read, and the document is never
+parsed — the rewriter works around the slots only.
+
+Anything that fails inside the middleware is logged and the app's original response
+is sent: personalization is a bonus, never a reason to lose a page.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+import anyio
+import anyio.to_thread
+import jinja2
+from markupsafe import Markup, escape
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import links, rewrite
+from .answers import (
+    AnswerBankError,
+    GuardedStore,
+    Store,
+    StoreUnavailableError,
+    normalize_email,
+)
+from .api import SCOPE_KEY
+from .cookie import CookieCodec, set_cookie_header
+from .csrf import CsrfError, CsrfTokens
+from .engine import Answer, Engine, RequestInfo
+from .loader import RuleSetError, discover, load_ruleset
+
+if TYPE_CHECKING:
+    from .compiler import CompiledRuleSet
+    from .engine import Decision, Outcome
+    from .sync import SyncConfig
+
+__all__ = ["RequestVisitor", "SmartSegMiddleware"]
+
+log = logging.getLogger("smartseg.middleware")
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+SURVEY_TEMPLATE = "smartseg/survey.html"
+DEBUG_TEMPLATE = "smartseg/debug.html"
+
+# Request parameters the middleware reads (and strips from a survey's `next`).
+AS_PARAM = "smartseg_as"
+DEBUG_PARAM = "smartseg_debug"
+_OWN_PARAMS = (links.LINK_PARAM, links.PREVIEW_PARAM, AS_PARAM, DEBUG_PARAM)
+
+#: Form posts to the endpoints are tiny; anything larger is refused unread.
+MAX_FORM_BYTES = 16 * 1024
+MAX_NEXT = 2048
+_FIELD_LIMITS = {"about": 130, "answer": 70, "csrf": 512, "next": MAX_NEXT}
+
+_JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+_HTML_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]
+
+# Charset per Content-Type value: a handful of distinct values per site, looked up
+# once each. None means "do not touch" (unknown or not ASCII-compatible encoding).
+_CHARSETS: dict[bytes, str | None] = {}
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+@dataclass(frozen=True, slots=True)
+class _Runtime:
+    """Everything that depends on the loaded rules; swapped as one piece on reload."""
+
+    rules: CompiledRuleSet
+    engine: Engine
+    codec: CookieCodec
+
+    def is_segment(self, ref: str) -> bool:
+        group, dot, segment = ref.partition(".")
+        if not dot or not group or not segment:
+            return False
+        try:
+            return self.engine.validate_answer(Answer(about=ref, value="yes")) is None
+        except Exception:
+            return False
+
+
+class _BadRequest(Exception):
+    """Bad input to an endpoint: the message is shown to the visitor (400)."""
+
+    def __init__(self, message: str, status: int = 400, cookie: bytes | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.cookie = cookie
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+class SmartSegMiddleware:
+    """Personalize HTML pages with a rule set; serve ``/smartseg/*`` (SPEC §3)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        rules: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | CompiledRuleSet,
+        secret_key: str | Sequence[str],
+        templates: jinja2.Environment | Any | None = None,
+        cookie_name: str = "smartseg",
+        max_age: int = 365 * 86400,
+        https_only: bool = False,
+        dev: bool = False,
+        store: Store | str | Literal[False] | None = None,
+        sync: SyncConfig | None = None,
+        preview_max_age: float = 7 * 86400,
+        link_max_age: float | None = None,
+        csrf_max_age: int = 2 * 86400,
+        max_html_bytes: int = 8 * 1024 * 1024,
+        reload_interval: float = 1.0,
+    ) -> None:
+        if not secret_key or (not isinstance(secret_key, str) and not all(secret_key)):
+            raise ValueError("SmartSegMiddleware needs a non-empty secret_key (or list of keys)")
+        self.app = app
+        self.secret_key: str | list[str] = (
+            secret_key if isinstance(secret_key, str) else list(secret_key)
+        )
+        self.cookie_name = cookie_name
+        self.max_age = max_age
+        self.https_only = https_only
+        self.dev = dev
+        self.preview_max_age = preview_max_age
+        self.link_max_age = link_max_age
+        self.max_html_bytes = max_html_bytes
+        self.csrf = CsrfTokens(self.secret_key, max_age=csrf_max_age)
+        self.templates = _template_env(templates)
+        self._cookie_prefix = cookie_name.encode("latin-1")
+
+        # Rules: parsed, checked and compiled once; in dev re-read when files change.
+        self._rule_paths: list[Path] | None = None
+        if isinstance(rules, str | os.PathLike) or (
+            isinstance(rules, Sequence) and not isinstance(rules, str | bytes)
+        ):
+            paths = [rules] if isinstance(rules, str | os.PathLike) else list(rules)
+            self._rule_paths = [Path(p) for p in paths]
+            compiled = load_ruleset(self._rule_paths)  # RuleSetError: the app must not start
+        else:
+            compiled = rules
+        self._rt = self._runtime(compiled)
+        self._reload_interval = reload_interval
+        self._next_reload_check = 0.0
+        self._reloading = False
+        self._fingerprint = self._rules_fingerprint() if dev else None
+
+        # The answer bank opens lazily (first write), so a site that never asks a
+        # question never creates a database file.
+        self._store_spec = store
+        self._store: Store | None = store if isinstance(store, Store) else None
+        self._owns_store = False
+        self._sync = sync
+
+    # ------------------------------------------------------------------ setup helpers
+
+    def _runtime(self, compiled: CompiledRuleSet) -> _Runtime:
+        return _Runtime(
+            rules=compiled,
+            engine=Engine(compiled),
+            codec=CookieCodec(compiled, self.secret_key, max_age=self.max_age),
+        )
+
+    def _rules_fingerprint(self) -> tuple[tuple[str, int, int], ...] | None:
+        if self._rule_paths is None:
+            return None
+        try:
+            files = discover(self._rule_paths)
+        except Exception:  # a directory emptied mid-edit: treat as "changed"
+            return ()
+        out = []
+        for path in files:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            out.append((str(path), st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+    async def _maybe_reload(self) -> None:
+        """In dev, re-read the rules when a file changed (checked at most once per
+        ``reload_interval``). A rule set with errors keeps the last good one."""
+        now = time.monotonic()
+        if now < self._next_reload_check or self._reloading:
+            return
+        self._next_reload_check = now + self._reload_interval
+        fingerprint = self._rules_fingerprint()
+        if fingerprint == self._fingerprint:
+            return
+        self._fingerprint = fingerprint
+        self._reloading = True
+        try:
+            assert self._rule_paths is not None
+            compiled = await anyio.to_thread.run_sync(load_ruleset, self._rule_paths)
+            self._rt = self._runtime(compiled)
+        except RuleSetError as exc:
+            log.error(
+                "smartseg: the changed rules have errors; keeping the last good rules\n%s",
+                "\n".join(
+                    f"{d.file}:{d.line}:{d.column}: {d.severity} {d.code} {d.message}"
+                    for d in exc.diagnostics
+                ),
+            )
+        except Exception:
+            log.exception("smartseg: reloading the rules failed; keeping the last good rules")
+        else:
+            log.info("smartseg: rules reloaded from %s", ", ".join(map(str, self._rule_paths)))
+        finally:
+            self._reloading = False
+
+    async def _get_store(self) -> Store | None:
+        if self._store is not None or self._store_spec is False:
+            return self._store
+        url = self._store_spec if isinstance(self._store_spec, str) else None
+        # GuardedStore never raises: a broken answer bank is logged once and refused.
+        self._store = await anyio.to_thread.run_sync(lambda: GuardedStore(url))
+        self._owns_store = True
+        return self._store
+
+    async def store_call(self, method: str, *args: Any, what: str) -> tuple[bool, Any]:
+        """Call a store method in a worker thread; never raises. (ok, result)."""
+        try:
+            store = await self._get_store()
+            if store is None:
+                return True, None
+            fn = getattr(store, method)
+            return True, await anyio.to_thread.run_sync(lambda: fn(*args))
+        except AnswerBankError as exc:
+            log.error("smartseg: could not record %s in the answer bank: %s", what, exc)
+        except Exception:
+            log.exception("smartseg: could not record %s in the answer bank", what)
+        return False, None
+
+    def cookie_header(self, value: str) -> bytes:
+        return set_cookie_header(
+            self.cookie_name, value, max_age=self.max_age, secure=self.https_only
+        ).encode("latin-1")
+
+    def clear_cookie_header(self) -> bytes:
+        parts = [f"{self.cookie_name}=", "Max-Age=0", "Path=/", "HttpOnly", "SameSite=Lax"]
+        parts.insert(2, "Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+        if self.https_only:
+            parts.append("Secure")
+        return "; ".join(parts).encode("latin-1")
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "lifespan" and self._sync is not None:
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        if self._fingerprint is not None:
+            await self._maybe_reload()
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        route_path = path[len(root) :] if root and path.startswith(root) else path
+        if route_path.startswith("/smartseg/"):
+            endpoint = _ENDPOINTS.get(route_path[10:])
+            if endpoint is not None:
+                exchange = _Exchange(self, scope, send, route_path, endpoint=True)
+                await _serve_endpoint(exchange, endpoint, receive)
+                return
+        exchange = _Exchange(self, scope, send, route_path)
+        await self.app(scope, receive, exchange.send)
+        await exchange.finish()
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the CRM sync worker (SPEC §4) for as long as the app lives."""
+        from .sync import run_worker
+
+        store = await self._get_store()
+        if store is None or self._sync is None:
+            log.warning("smartseg: sync is configured but the answer bank is disabled")
+            await self.app(scope, receive, send)
+            return
+        stop = anyio.Event()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run_worker, store, self._sync, stop)
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    stop.set()
+        finally:
+            if self._owns_store:
+                store.close()
+                self._store = None
+
+
+# --------------------------------------------------------------------------- view
+
+
+class _NullView:
+    """What handlers see if the engine failed: a visitor we know nothing about."""
+
+    def confidence(self, ref: str) -> float:
+        return 0.0
+
+    def certain(self, ref: str) -> bool:
+        return False
+
+    def most_likely(self, group: str) -> str | None:
+        return None
+
+    def known(self, group: str) -> bool:
+        return False
+
+
+_NULL_VIEW = _NullView()
+
+
+class RequestVisitor:
+    """``request.state.smartseg``: a read-only view of the visitor (SPEC §3.4).
+
+    Computed on first use, from the cookie plus everything this request has told
+    smartseg so far (its path, query, link tags, and the events and tags the handler
+    recorded before reading it). The page's own categories are only known once the
+    page is rendered, so they count for the page's personalization, not here.
+    """
+
+    __slots__ = ("_exchange",)
+
+    def __init__(self, exchange: _Exchange) -> None:
+        self._exchange = exchange
+
+    def confidence(self, ref: str) -> float:
+        return float(self._exchange.view().confidence(ref))
+
+    def certain(self, ref: str) -> bool:
+        return bool(self._exchange.view().certain(ref))
+
+    def most_likely(self, group: str) -> str | None:
+        return self._exchange.view().most_likely(group)
+
+    def known(self, group: str) -> bool:
+        return bool(self._exchange.view().known(group))
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        outcome = self._exchange.provisional()
+        return tuple(outcome.audiences) if outcome is not None else ()
+
+    @property
+    def preview_as(self) -> str | None:
+        """The segment a preview renders this page as, or None."""
+        return self._exchange.preview_as
+
+    def csrf_token(self) -> str:
+        """A token for forms posting to ``/smartseg/*`` (e.g. a "forget me" form)."""
+        return self._exchange.csrf_token()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else the engine's view offers, unchanged (never private names:
+        # Jinja and copy probe for `__html__` and friends).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._exchange.view(), name)
+
+    def __repr__(self) -> str:
+        return "<smartseg visitor view>"
+
+
+# --------------------------------------------------------------------------- exchange
+
+_WAIT, _BUFFER, _PASS = 0, 1, 2
+
+
+class _Exchange:
+    """One HTTP request: the app API's target, and the responder wrapping ``send``."""
+
+    __slots__ = (
+        "_chunks",
+        "_encoding",
+        "_mode",
+        "_outcome",
+        "_provisional",
+        "_query",
+        "_send",
+        "_size",
+        "_start",
+        "_state",
+        "_version",
+        "_view_version",
+        "accept",
+        "attributes",
+        "cookie",
+        "debug",
+        "events",
+        "gpc",
+        "host",
+        "is_new",
+        "link_tags",
+        "method",
+        "mw",
+        "need_cookie",
+        "now",
+        "path",
+        "preview_as",
+        "query_string",
+        "referrer",
+        "rt",
+        "scope",
+        "tags",
+        "user_agent",
+        "visitor",
+    )
+
+    def __init__(
+        self, mw: SmartSegMiddleware, scope: Scope, send: Send, path: str, *, endpoint: bool = False
+    ) -> None:
+        self.mw = mw
+        self.rt = mw._rt  # one rule set for the whole request, even across a reload
+        self.scope = scope
+        self._send = send
+        self.now = time.time()
+        self.method: str = scope["method"]
+        self.path = path
+        self._mode = _WAIT
+        self._start: Message | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._encoding = "utf-8"
+        self._state: Any = None
+        self._outcome: Outcome | None = None
+        self._provisional: Outcome | None = None
+        self._version = 0
+        self._view_version = -1
+        self.is_new = True
+        self.need_cookie = False
+        self.events: list[str] = []
+        self.tags: list[str] = []
+        self.link_tags: list[str] = []
+        self.attributes: dict[str, str | float | None] = {}
+        self.preview_as: str | None = None
+        self.debug = False
+
+        cookie = referrer = host = user_agent = accept = None
+        gpc = False
+        prefix = mw._cookie_prefix
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                if cookie is None and prefix in value:
+                    cookie = _cookie_value(value, prefix)
+            elif name == b"referer":
+                referrer = value
+            elif name == b"host":
+                host = value
+            elif name == b"user-agent":
+                user_agent = value
+            elif name == b"sec-gpc" or name == b"dnt":
+                gpc = gpc or value.strip() == b"1"
+            elif name == b"accept":
+                accept = value
+        self.cookie = cookie
+        self.referrer = referrer.decode("latin-1") if referrer else None
+        self.host = host.decode("latin-1") if host else None
+        self.user_agent = user_agent.decode("latin-1") if user_agent else ""
+        self.accept = accept or b""
+        self.gpc = gpc
+        self.query_string: bytes = scope.get("query_string", b"")
+        self._query: dict[str, str] | None = None
+        # Links and previews are for pages; a form post to /smartseg/* ignores them.
+        if b"smartseg_" in self.query_string and not endpoint:
+            self._read_own_params()
+
+        self.visitor = RequestVisitor(self)
+        scope[SCOPE_KEY] = self
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state["smartseg"] = self.visitor
+
+    # ------------------------------------------------------------------ request data
+
+    @property
+    def query(self) -> dict[str, str]:
+        if self._query is None:
+            self._query = _parse_query(self.query_string) if self.query_string else {}
+        return self._query
+
+    def _read_own_params(self) -> None:
+        params = self.query
+        mw = self.mw
+        token = params.get(links.LINK_PARAM)
+        if token:
+            tags, _reason = links.read_link_tags(token, mw.secret_key, mw.link_max_age)
+            self.link_tags = list(tags)
+        preview_ok = mw.dev
+        token = params.get(links.PREVIEW_PARAM)
+        if token:
+            segment, _reason = links.read_preview(token, mw.secret_key, mw.preview_max_age)
+            if segment is not None and self.rt.is_segment(segment):
+                self.preview_as = segment
+                preview_ok = True
+        if preview_ok:
+            wanted = params.get(AS_PARAM)
+            if wanted:
+                if self.rt.is_segment(wanted):
+                    self.preview_as = wanted
+                else:
+                    log.warning("smartseg: ignored %s=%r: no such segment", AS_PARAM, wanted[:80])
+            self.debug = params.get(DEBUG_PARAM, "") not in ("", "0", "false", "no")
+
+    def base_state(self) -> Any:
+        """The visitor's state from the cookie (decoded once), or a new visitor's."""
+        if self._state is None:
+            state = None
+            if self.cookie is not None:
+                state, reason = self.rt.codec.loads(self.cookie, self.now)
+                if state is None:
+                    log.debug("smartseg: cookie ignored (%s): new visitor", reason)
+            self.is_new = state is None
+            self._state = state if state is not None else self.rt.engine.new_state(self.now)
+        return self._state
+
+    @property
+    def visitor_id(self) -> str:
+        return str(self.base_state().visitor_id)
+
+    def step(
+        self,
+        *,
+        page_view: bool,
+        categories: Sequence[str] = (),
+        answers: Sequence[Answer] = (),
+        dismissals: Sequence[str] = (),
+    ) -> Outcome:
+        info = RequestInfo(
+            time=self.now,
+            path=self.path if page_view else None,
+            query=self.query,
+            referrer=self.referrer,
+            host=self.host,
+            user_agent=self.user_agent,
+            categories=tuple(categories),
+            events=tuple(self.events),
+            tags=(*self.link_tags, *self.tags),
+            attributes=dict(self.attributes),
+            answers=tuple(answers),
+            dismissals=tuple(dismissals),
+            gpc=self.gpc,
+            preview_as=self.preview_as,
+        )
+        return self.rt.engine.step(self.base_state(), info)
+
+    def provisional(self) -> Outcome | None:
+        """The outcome as far as this request is known now (for request.state)."""
+        if self._outcome is not None:
+            return self._outcome
+        if self._view_version != self._version:
+            self._view_version = self._version
+            try:
+                self._provisional = self.step(page_view=self.method == "GET")
+            except Exception:
+                log.exception("smartseg: evaluating the visitor failed (request.state.smartseg)")
+                self._provisional = None
+        return self._provisional
+
+    def view(self) -> Any:
+        outcome = self.provisional()
+        return outcome.view if outcome is not None else _NULL_VIEW
+
+    def csrf_token(self) -> str:
+        # A new visitor's id only exists once the cookie carries it: make sure it does.
+        self.need_cookie = True
+        return self.mw.csrf.issue(self.visitor_id)
+
+    # ------------------------------------------------------------------ app API
+
+    def track(self, event: str) -> None:
+        self.events.append(event)
+        self._version += 1
+
+    def tag(self, tag: str) -> None:
+        self.tags.append(tag)
+        self._version += 1
+
+    def set_attribute(self, name: str, value: str | float | None) -> None:
+        self.attributes[name] = value
+        self._version += 1
+
+    async def identify(self, email: str) -> str | None:
+        address = normalize_email(email)  # InvalidEmailError → the app
+        store = await self.mw._get_store()
+        if store is None:
+            raise StoreUnavailableError("the answer bank is disabled (store=False)")
+        outcome = self.provisional()
+        snapshot = _snapshot(outcome) if outcome is not None else None
+        visitor_id = self.visitor_id
+        self.need_cookie = True  # the id now linked to an address must stick
+        return await anyio.to_thread.run_sync(
+            lambda: store.identify(visitor_id, address, snapshot, self.now)
+        )
+
+    # ------------------------------------------------------------------ responder
+
+    async def send(self, message: Message) -> None:
+        mode = self._mode
+        if mode == _PASS:
+            await self._send(message)
+            return
+        kind = message["type"]
+        if mode == _BUFFER:
+            if kind == "http.response.body":
+                body = message.get("body", b"")
+                if body:
+                    self._chunks.append(body)
+                    self._size += len(body)
+                if message.get("more_body", False):
+                    if self._size > self.mw.max_html_bytes:
+                        log.warning(
+                            "smartseg: %s is larger than max_html_bytes; sent unpersonalized",
+                            self.path,
+                        )
+                        await self._give_up()
+                    return
+                await self._finish_html()
+                return
+            # pathsend, zero-copy, trailers…: we cannot personalize what we do not see.
+            await self._give_up()
+            await self._send(message)
+            return
+        if kind == "http.response.start":
+            if self._wants(message):
+                self._start = message
+                self._mode = _BUFFER
+                return
+            self._mode = _PASS
+            await self._send(self._passthrough_start(message))
+            return
+        await self._send(message)  # e.g. http.response.debug, before the start
+
+    async def finish(self) -> None:
+        """After the app returned: flush a body it never finished; record tags."""
+        if self._mode == _BUFFER:
+            await self._give_up()
+        outcome = self._outcome
+        if outcome is None or self.preview_as is not None:
+            return
+        given = [*self.link_tags, *self.tags]
+        if given:
+            snapshot = _snapshot(outcome)
+            visitor_id = str(outcome.state.visitor_id)
+            for tag in dict.fromkeys(given):
+                await self.mw.store_call(
+                    "record_tag", visitor_id, tag, self.now, snapshot, what=f"tag {tag!r}"
+                )
+
+    def _wants(self, message: Message) -> bool:
+        """Is this a response we personalize (SPEC §3.1)?"""
+        if message.get("status") != 200 or self.method not in ("GET", "HEAD"):
+            return False
+        content_type = None
+        for name, value in message.get("headers", ()):
+            name = name.lower()
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-encoding":
+                if value.strip().lower() != b"identity":
+                    return False
+            elif name == b"content-range" or (
+                name == b"content-disposition" and value.lower().startswith(b"attachment")
+            ):
+                return False  # a partial body, or a download rather than a page
+        if content_type is None:
+            return False
+        encoding = _charset(content_type)
+        if encoding is None:
+            return False
+        self._encoding = encoding
+        return True
+
+    def _touched(self) -> bool:
+        """Can this non-page request change the visitor's state at all?"""
+        return bool(
+            self.events or self.tags or self.link_tags or self.query_string or self.need_cookie
+        )
+
+    def _finish_step(
+        self,
+        *,
+        page_view: bool,
+        categories: Sequence[str] = (),
+        answers: Sequence[Answer] = (),
+        dismissals: Sequence[str] = (),
+    ) -> Outcome:
+        """The step whose state this response persists (the provisional one is not)."""
+        outcome = self.step(
+            page_view=page_view, categories=categories, answers=answers, dismissals=dismissals
+        )
+        self._outcome = outcome
+        return outcome
+
+    def _set_cookie(self, outcome: Outcome) -> bytes | None:
+        """The Set-Cookie value when the state changed (never for a preview)."""
+        if self.preview_as is not None:
+            return None
+        if not (outcome.changed or (self.need_cookie and self.is_new)):
+            return None
+        try:
+            return self.mw.cookie_header(self.rt.codec.dumps(outcome.state))
+        except Exception:
+            log.exception("smartseg: encoding the visitor cookie failed; cookie not updated")
+            return None
+
+    def _passthrough_start(self, message: Message) -> Message:
+        if not self._touched():
+            return message
+        try:
+            outcome = self._finish_step(page_view=False)
+            cookie = self._set_cookie(outcome)
+        except Exception:
+            log.exception("smartseg: evaluating %s %s failed", self.method, self.path)
+            return message
+        if cookie is None:
+            return message
+        headers = _headers_out(message.get("headers", []), private=True, set_cookie=cookie)
+        return {**message, "headers": headers}
+
+    async def _give_up(self) -> None:
+        """Send what was held back unchanged (still scoring the visit and setting the
+        cookie when we can), then let the rest of the response stream through."""
+        start = self._start
+        assert start is not None
+        self._mode = _PASS
+        body = b"".join(self._chunks)
+        self._chunks = []
+        try:
+            page_view = self.method == "GET"
+            categories = rewrite.page_categories(body, self._encoding) if page_view else ()
+            cookie = self._set_cookie(self._finish_step(page_view=page_view, categories=categories))
+            if cookie is not None:
+                headers = _headers_out(start.get("headers", []), private=True, set_cookie=cookie)
+                start = {**start, "headers": headers}
+        except Exception:
+            log.exception("smartseg: evaluating %s failed; page sent as is", self.path)
+        await self._send(start)
+        if body:
+            await self._send({"type": "http.response.body", "body": body, "more_body": True})
+
+    async def _finish_html(self) -> None:
+        start = self._start
+        assert start is not None
+        self._mode = _PASS
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        encoding = self._encoding
+        page_view = self.method == "GET"
+        try:
+            categories = rewrite.page_categories(body, encoding) if page_view else ()
+            outcome = self._finish_step(page_view=page_view, categories=categories)
+        except Exception:
+            log.exception("smartseg: evaluating %s failed; page sent as is", self.path)
+            await self._send(start)
+            await self._send({"type": "http.response.body", "body": body})
+            return
+
+        out = body
+        slots = False
+        try:
+            slots = rewrite.has_slots(body)
+            if slots and outcome.decisions:
+                edits = await self._edits(outcome)
+                if edits:
+                    out = rewrite.rewrite(body, edits, encoding)
+            if self.debug:
+                out = _inject_overlay(out, await self._render_debug(outcome), encoding)
+        except Exception:
+            log.exception(
+                "smartseg: personalizing %s failed; page sent as the app made it", self.path
+            )
+            out = body
+
+        cookie = self._set_cookie(outcome)
+        changed = out is not body
+        private = slots or changed or cookie is not None or self.preview_as is not None
+        if private:
+            start = {
+                **start,
+                "headers": _headers_out(
+                    start.get("headers", []),
+                    length=len(out) if changed else None,
+                    drop_etag=changed,
+                    private=True,
+                    no_store=self.preview_as is not None or self.debug,
+                    set_cookie=cookie,
+                ),
+            }
+        await self._send(start)
+        await self._send({"type": "http.response.body", "body": out})
+
+    # ------------------------------------------------------------------ actions
+
+    async def _edits(self, outcome: Outcome) -> dict[str, rewrite.Edit]:
+        edits: dict[str, rewrite.Edit] = {}
+        for slot, decision in outcome.decisions.items():
+            try:
+                edit = await self._edit(decision, outcome)
+            except Exception:
+                log.exception(
+                    "smartseg: could not apply the %s action of rule %s to slot %r; "
+                    "slot left as the app made it",
+                    decision.kind,
+                    decision.rule,
+                    slot,
+                )
+                continue
+            if edit is not None:
+                edits[slot] = edit
+        return edits
+
+    async def _edit(self, decision: Decision, outcome: Outcome) -> rewrite.Edit | None:
+        kind = decision.kind
+        if kind == "show":
+            return rewrite.Show()
+        if kind == "hide":
+            return rewrite.Hide()
+        if kind == "replace":
+            # A slot takes one action, so a hidden slot that is replaced is also shown.
+            return rewrite.Replace(str(escape(decision.text or "")), reveal=True)
+        if kind == "template":
+            html = await self._render(decision.template, {"visitor": outcome.view})
+            return rewrite.Replace(html, reveal=True)
+        if kind == "order":
+            view = outcome.groups.get(decision.group)
+            if view is None:
+                return None
+            group = decision.group
+            ranking = {
+                (key if "." in key else f"{group}.{key}"): float(value)
+                for key, value in view.confidences.items()
+            }
+            return rewrite.Order(ranking)
+        if kind == "survey":
+            return rewrite.Replace(await self._render_survey(decision, outcome), reveal=True)
+        log.warning("smartseg: unknown action kind %r from rule %s", kind, decision.rule)
+        return None
+
+    async def _render(self, name: str, context: dict[str, Any]) -> str:
+        from starlette.requests import Request
+
+        template = self.mw.templates.get_template(name)
+        context = {"request": Request(self.scope), "smartseg": self.visitor, **context}
+        if self.mw.templates.is_async:
+            return await template.render_async(context)
+        return template.render(context)
+
+    def here(self) -> str:
+        """This page's same-site URL (without an e-mail link's token) for ``next``."""
+        url = self.scope.get("root_path", "") + self.path
+        if self.query_string:
+            query = self.query_string.decode("latin-1")
+            url = links.strip_params(f"{url}?{query}", (links.LINK_PARAM,))
+        return url
+
+    async def _render_survey(self, decision: Decision, outcome: Outcome) -> str:
+        about = decision.about
+        if "." in about:
+            options: list[tuple[str, str]] = [("yes", "Yes"), ("no", "No")]
+        else:
+            options = [(str(value), str(label)) for value, label in decision.options]
+            if not any(value == "other" for value, _ in options):
+                options.append(("other", "None of these"))
+        root = self.scope.get("root_path", "")
+        return await self._render(
+            SURVEY_TEMPLATE,
+            {
+                "visitor": outcome.view,
+                "question": decision.question,
+                "about": about,
+                "kind": "yesno" if "." in about else "choice",
+                "options": options,
+                "csrf": self.csrf_token(),
+                "next": self.here(),
+                "answer_url": f"{root}/smartseg/answer",
+                "dismiss_url": f"{root}/smartseg/dismiss",
+                "form_id": f"smartseg-survey-{decision.slot}",
+                "slot": decision.slot,
+                "rule": decision.rule,
+            },
+        )
+
+    async def _render_debug(self, outcome: Outcome) -> str:
+        groups = []
+        for name, view in outcome.groups.items():
+            segments = [
+                (key.rsplit(".", 1)[-1], float(value)) for key, value in view.confidences.items()
+            ]
+            groups.append(
+                {
+                    "name": name,
+                    "segments": segments,
+                    "most_likely": _segment_name(view.most_likely),
+                    "certain": _segment_name(view.certain),
+                    "known": bool(view.known),
+                }
+            )
+        decisions = [
+            {
+                "slot": slot,
+                "kind": d.kind,
+                "rule": d.rule,
+                "detail": d.template or d.question or d.text or d.group or "",
+            }
+            for slot, d in outcome.decisions.items()
+        ]
+        return await self._render(
+            DEBUG_TEMPLATE,
+            {
+                "visitor": outcome.view,
+                "groups": groups,
+                "audiences": sorted(outcome.audiences),
+                "decisions": decisions,
+                "preview_as": self.preview_as,
+                "gpc": self.gpc,
+                "path": self.path,
+            },
+        )
+
+
+# --------------------------------------------------------------------------- endpoints
+
+_Handler = Callable[["_Exchange", dict[str, str]], Awaitable[tuple[int, dict[str, Any], bytes]]]
+
+
+async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str, Any], bytes]:
+    about = _required(fields, "about")
+    value = _required(fields, "answer")
+    answer = Answer(about=about, value=value)
+    problem = ex.rt.engine.validate_answer(answer)
+    if problem:
+        raise _BadRequest(problem)
+    outcome = ex._finish_step(page_view=False, answers=(answer,))
+    cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
+    await ex.mw.store_call(
+        "record_answer",
+        ex.visitor_id,
+        about,
+        value,
+        ex.now,
+        _snapshot(outcome),
+        what=f"the answer about {about}",
+    )
+    return 200, {"ok": True, "about": about, "answer": value}, cookie
+
+
+async def _dismiss(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str, Any], bytes]:
+    about = _required(fields, "about")
+    problem = ex.rt.engine.validate_dismissal(about)
+    if problem:
+        raise _BadRequest(problem)
+    outcome = ex._finish_step(page_view=False, dismissals=(about,))
+    cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
+    await ex.mw.store_call(
+        "record_dismissal", ex.visitor_id, about, ex.now, what=f"the dismissal of {about}"
+    )
+    return 200, {"ok": True, "dismissed": about}, cookie
+
+
+async def _forget(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str, Any], bytes]:
+    ok, deleted = await ex.mw.store_call(
+        "forget", ex.visitor_id, what="the deletion of a visitor's rows"
+    )
+    cookie = ex.mw.clear_cookie_header()
+    if not ok:
+        # Clearing the cookie alone would look like success: say what did not happen.
+        raise _BadRequest(
+            "your cookie was cleared, but the stored answers could not be deleted right "
+            "now; please try again later",
+            status=503,
+            cookie=cookie,
+        )
+    return 200, {"ok": True, "forgotten": int(deleted or 0)}, cookie
+
+
+_ENDPOINTS: dict[str, _Handler] = {"answer": _answer, "dismiss": _dismiss, "forget": _forget}
+
+
+def _required(fields: Mapping[str, str], name: str) -> str:
+    value = fields.get(name)
+    if value is None or not value.strip():
+        raise _BadRequest(f"missing field {name!r}")
+    return value
+
+
+async def _serve_endpoint(ex: _Exchange, handler: _Handler, receive: Receive) -> None:
+    wants_json = b"application/json" in ex.accept
+    next_url = "/"
+    cookie: bytes | None = None
+    try:
+        if ex.method != "POST":
+            raise _BadRequest("this address only accepts POST", status=405)
+        body = await _read_body(receive, MAX_FORM_BYTES)
+        if body is None:
+            return  # the client went away
+        fields = _parse_fields(body, _content_type(ex.scope))
+        next_url = _safe_next(fields.get("next"), ex.scope.get("root_path", ""))
+        state = ex.base_state()
+        ex.mw.csrf.verify(fields.get("csrf"), None if ex.is_new else str(state.visitor_id))
+        status, payload, cookie = await handler(ex, fields)
+    except CsrfError as exc:
+        await _respond_error(ex, 403, str(exc), wants_json, next_url, None)
+        return
+    except _BadRequest as exc:
+        await _respond_error(ex, exc.status, str(exc), wants_json, next_url, exc.cookie)
+        return
+    except Exception:
+        log.exception("smartseg: %s %s failed", ex.method, ex.path)
+        await _respond_error(
+            ex, 500, "something went wrong on our side; nothing was recorded", wants_json, "/", None
+        )
+        return
+    headers: list[tuple[bytes, bytes]]
+    if wants_json:
+        payload["next"] = next_url
+        content = json.dumps(payload).encode()
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
+    else:
+        status, content = 303, b""
+        headers = [
+            (b"location", next_url.encode("utf-8")),
+            (b"cache-control", b"no-store"),
+            (b"content-length", b"0"),
+        ]
+    headers.append((b"set-cookie", cookie))
+    await ex._send({"type": "http.response.start", "status": status, "headers": headers})
+    await ex._send({"type": "http.response.body", "body": content})
+
+
+async def _respond_error(
+    ex: _Exchange, status: int, message: str, wants_json: bool, next_url: str, cookie: bytes | None
+) -> None:
+    if wants_json:
+        content = json.dumps({"ok": False, "error": message}).encode()
+        headers = list(_JSON_HEADERS)
+    else:
+        content = (
+            Markup(
+                '<!doctype html><meta charset="utf-8"><title>Not recorded</title>'
+                '<main><h1>Not recorded</h1><p>{}</p><p><a href="{}">Go back</a></p></main>'
+            )
+            .format(message, next_url)
+            .encode("utf-8")
+        )
+        headers = list(_HTML_HEADERS)
+    headers.append((b"content-length", str(len(content)).encode()))
+    if status == 405:
+        headers.append((b"allow", b"POST"))
+    if cookie is not None:
+        headers.append((b"set-cookie", cookie))
+    await ex._send({"type": "http.response.start", "status": status, "headers": headers})
+    await ex._send({"type": "http.response.body", "body": content})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BadRequest(f"the form is larger than {limit} bytes", status=413)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _content_type(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower()
+    return b""
+
+
+def _parse_fields(body: bytes, content_type: bytes) -> dict[str, str]:
+    """The posted fields, each given at most once, as strings of bounded length."""
+    pairs: list[tuple[str, Any]]
+    if content_type == b"application/json":
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise _BadRequest("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise _BadRequest("the JSON body must be an object")
+        pairs = list(data.items())
+    elif content_type in (b"", b"application/x-www-form-urlencoded", b"text/plain"):
+        try:
+            text = body.decode("ascii")
+            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=20, errors="strict")
+        except (UnicodeError, ValueError):
+            raise _BadRequest("the form data is malformed") from None
+    else:
+        raise _BadRequest(
+            "send the form as application/x-www-form-urlencoded or application/json",
+            status=415,
+        )
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in _FIELD_LIMITS:
+            continue  # unknown fields (a site's own hidden inputs) are ignored
+        if name in fields:
+            raise _BadRequest(f"field {name!r} was given more than once")
+        if not isinstance(value, str):
+            raise _BadRequest(f"field {name!r} must be a string")
+        if len(value) > _FIELD_LIMITS[name]:
+            raise _BadRequest(f"field {name!r} is too long")
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+            raise _BadRequest(f"field {name!r} contains control characters")
+        fields[name] = value
+    return fields
+
+
+def _safe_next(value: str | None, root_path: str = "") -> str:
+    """``value`` when it is a path on this site, else ``/`` (no open redirects).
+
+    Browsers treat ``\\`` like ``/`` and drop tabs and newlines inside URLs, so
+    ``/\\evil.example`` or ``/\\t/evil.example`` would leave the site: any such
+    character, a scheme or an authority sends the visitor home instead.
+    """
+    home = root_path + "/" if root_path else "/"
+    if not value or len(value) > MAX_NEXT or not value.startswith("/"):
+        return home
+    if value.startswith("//") or "\\" in value:
+        return home
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
+        return home
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return home
+    if parts.scheme or parts.netloc:
+        return home
+    return value
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _template_env(templates: jinja2.Environment | Any | None) -> jinja2.Environment:
+    """The app's Jinja environment with the packaged templates behind its own loader
+    (so the app can override ``smartseg/survey.html``), autoescaping always on."""
+    package_loader = jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))
+    if templates is None:
+        return jinja2.Environment(loader=package_loader, autoescape=True)
+    env = getattr(templates, "env", templates)  # starlette's Jinja2Templates has .env
+    if not isinstance(env, jinja2.Environment):
+        raise TypeError("templates must be a jinja2.Environment or starlette Jinja2Templates")
+    loaders = [env.loader, package_loader] if env.loader is not None else [package_loader]
+    return env.overlay(loader=jinja2.ChoiceLoader(loaders), autoescape=True)
+
+
+def _cookie_value(header: bytes, name: bytes) -> str | None:
+    for part in header.split(b";"):
+        key, sep, value = part.partition(b"=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[:1] == b'"' == value[-1:]:
+                value = value[1:-1]
+            return value.decode("latin-1")
+    return None
+
+
+def _parse_query(query_string: bytes) -> dict[str, str]:
+    """First value of each query parameter (what rules and our own params read)."""
+    try:
+        pairs = parse_qsl(
+            query_string.decode("latin-1"), keep_blank_values=True, max_num_fields=200
+        )
+    except ValueError:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        out.setdefault(key, value)
+    return out
+
+
+def _charset(content_type: bytes) -> str | None:
+    """The codec of a ``text/html`` Content-Type (default UTF-8), or None when the
+    response is not HTML or its encoding is one we cannot safely splice."""
+    try:
+        return _CHARSETS[content_type]
+    except KeyError:
+        pass
+    result: str | None = None
+    media, _, params = content_type.partition(b";")
+    if media.strip().lower() == b"text/html":
+        result = "utf-8"
+        for param in params.split(b";"):
+            key, _, value = param.partition(b"=")
+            if key.strip().lower() == b"charset":
+                name = value.strip().strip(b"\"'").decode("latin-1")
+                try:
+                    info = codecs.lookup(name)
+                    # Slots are found by ASCII bytes: UTF-16/32 bodies are left alone.
+                    ok = "<a b='c'>".encode(info.name) == b"<a b='c'>"
+                except (LookupError, UnicodeError):
+                    ok = False
+                result = info.name if ok else None
+    if len(_CHARSETS) < 256:
+        _CHARSETS[content_type] = result
+    return result
+
+
+def _headers_out(
+    raw: Sequence[tuple[bytes, bytes]],
+    *,
+    length: int | None = None,
+    drop_etag: bool = False,
+    private: bool = False,
+    no_store: bool = False,
+    set_cookie: bytes | None = None,
+) -> list[tuple[bytes, bytes]]:
+    """The response headers after personalization (SPEC §3.1)."""
+    out: list[tuple[bytes, bytes]] = []
+    vary: list[bytes] = []
+    cache: list[bytes] = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower == b"content-length" and length is not None:
+            continue
+        if lower == b"etag" and drop_etag:
+            continue
+        if private and lower == b"vary":
+            vary.append(value)
+            continue
+        if private and lower == b"cache-control":
+            cache.append(value)
+            continue
+        out.append((name, value))
+    if length is not None:
+        out.append((b"content-length", str(length).encode("ascii")))
+    if private:
+        tokens = [t.strip() for v in vary for t in v.split(b",") if t.strip()]
+        if not any(t == b"*" or t.lower() == b"cookie" for t in tokens):
+            tokens.append(b"Cookie")
+        out.append((b"vary", b", ".join(tokens)))
+        out.append((b"cache-control", _private_cache_control(cache, no_store)))
+    if set_cookie is not None:
+        out.append((b"set-cookie", set_cookie))
+    return out
+
+
+def _private_cache_control(values: Sequence[bytes], no_store: bool) -> bytes:
+    """The app's Cache-Control minus what lets shared caches keep the page, plus
+    ``private``. (``private="field"`` would only hide that field: made bare.)"""
+    kept: list[bytes] = []
+    for value in values:
+        for directive in value.split(b","):
+            directive = directive.strip()
+            name = directive.partition(b"=")[0].strip().lower()
+            if not directive or name in (b"public", b"s-maxage", b"private"):
+                continue
+            kept.append(directive)
+    names = {d.partition(b"=")[0].strip().lower() for d in kept}
+    if no_store and b"no-store" not in names:
+        kept.append(b"no-store")
+    return b", ".join([b"private", *kept])
+
+
+def _inject_overlay(body: bytes, overlay: str, encoding: str) -> bytes:
+    data = overlay.encode(encoding, "xmlcharrefreplace")
+    at = body.lower().rfind(b"</body")
+    if at < 0:
+        return body + data
+    return body[:at] + data + body[at:]
+
+
+def _segment_name(value: Any) -> str | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "yes"
+    text = str(getattr(value, "name", value))
+    return text.rsplit(".", 1)[-1]
+
+
+def _snapshot(outcome: Outcome) -> dict[str, Any]:
+    """The per-group summary the answer bank sends to the CRM (answers.check_snapshot)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for name, view in outcome.groups.items():
+        likely = _segment_name(view.most_likely)
+        confidence = 0.0
+        if likely is not None:
+            for key, value in view.confidences.items():
+                if key.rsplit(".", 1)[-1] == likely:
+                    confidence = float(value)
+        groups[name] = {
+            "most_likely": likely,
+            "confidence": min(1.0, max(0.0, confidence)),
+            "certain": _segment_name(view.certain) is not None,
+        }
+    return {"groups": groups, "audiences": sorted(outcome.audiences)}

@@ -1,0 +1,841 @@
+"""The visitor state (SPEC §2.2), its layout for a rule set, and its compact encoding.
+
+Three things live here because they must agree byte for byte:
+
+* `Layout.from_ruleset(ruleset)` — *feature analysis*: what the rules can observe,
+  hence what the state must hold. A rule set that never mentions
+  `count(page …)` stores no page timestamps; one that never reads `visits` keeps
+  no session bookkeeping. Every stored item has a short *key* derived from a
+  hash of its identity (`+Industry.Legal`, an implicit signal, a matcher…), so a
+  cookie written under yesterday's rules still loads under today's: items whose
+  identity is unchanged keep their data, the rest is dropped.
+* `VisitorState` — an immutable value. Times are whole **seconds** since the
+  Unix epoch (UTC). The engine truncates each request's time to the second,
+  which keeps every SPEC rule exact: half-open windows `now − t < D`, the
+  30-minute session gap, the 30-day dismissal, `within 30s`. (Minutes would not
+  be: a firing at 10:00:59 and a read at 10:30:30 are 29 min 31 s apart, but
+  29 or 30 whole minutes depending on rounding.)
+* `encode_state` / `decode_state` — the JSON-ready form that goes into the
+  cookie: short keys, every time written as an *age* in seconds relative to
+  the state's last update (recent things are small numbers), window timestamps
+  delta-encoded, only non-zero values. `decode_state` validates everything
+  (types, ranges, lengths) and raises `StateError` with a reason otherwise.
+
+`budget.py` builds the worst-case encoded state with `worst_case_document` from
+the same layout, so the checker's SEG5xx bound and the engine's cookie agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ast
+
+__all__ = [
+    "DISMISS_SECONDS",
+    "MAX_AGE",
+    "MAX_COUNT",
+    "MAX_EVIDENCE",
+    "MAX_WINDOW_LIMIT",
+    "SCHEMA_VERSION",
+    "SESSION_GAP",
+    "EvidenceSpec",
+    "Layout",
+    "MatcherId",
+    "StateError",
+    "VisitorState",
+    "WindowSpec",
+    "canonical",
+    "decode_state",
+    "encode_state",
+    "worst_case_document",
+]
+
+#: Bumped whenever the encoded form changes incompatibly; an old cookie is then a new visitor.
+SCHEMA_VERSION = 1
+#: A page view more than this many seconds after the previous one starts a new session.
+SESSION_GAP = 30 * 60
+#: A dismissal suppresses its survey while `now − t < DISMISS_SECONDS`.
+DISMISS_SECONDS = 30 * 86400
+#: Ages saturate here (~31.7 years): every time in the cookie has at most 9 digits.
+MAX_AGE = 999_999_999
+#: Counters (visits, page views, `count(M)` without a window) saturate here.
+MAX_COUNT = 999_999_999
+#: An evidence accumulator saturates here; stored values are rounded to 0.001 point.
+MAX_EVIDENCE = 999_999.0
+#: A windowed counter keeps at most this many timestamps (comparisons up to 9,999).
+MAX_WINDOW_LIMIT = 10_000
+#: Default window depth when a count is not compared with a constant: exact up to 50.
+DEFAULT_WINDOW_LIMIT = 51
+#: Bounds on a decoded state, far above anything the engine writes: absurd → refused.
+_MAX_ITEMS = 20_000
+_MIN_EPOCH = 946_684_800  # 2000-01-01
+_MAX_EPOCH = 9_999_999_999
+_VISITOR_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+class StateError(ValueError):
+    """A decoded cookie payload is not a valid state; the message is the reason."""
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True, slots=True)
+class MatcherId:
+    """What a matcher looks at, without its source position: `page "/blog/**"`."""
+
+    kind: str
+    pattern: str
+    param: str | None = None
+
+    @property
+    def ident(self) -> str:
+        return f"{self.kind}:{self.param or ''}:{self.pattern}"
+
+    def __str__(self) -> str:
+        if self.kind == "query":
+            return f'query {self.param} "{self.pattern}"'
+        return f'{self.kind} "{self.pattern}"'
+
+    @classmethod
+    def of(cls, matcher: ast.Matcher) -> MatcherId:
+        return cls(
+            matcher.kind,
+            matcher.pattern.value,
+            matcher.param.value if matcher.param is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceSpec:
+    """One implicit signal's accumulator."""
+
+    key: str
+    group: str
+    segment: str
+    matcher: MatcherId
+    weight: float
+    cap: float | None
+    half_life: float | None  # seconds; None: no decay
+    line: int = 0
+    file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """Timestamps of a matcher's firings, for `count(M within D)`.
+
+    `retention` is the longest window any rule asks for (seconds); `limit` the
+    number of most recent timestamps kept, enough to decide every comparison
+    the rules make (a count compared with `c` needs `floor(c) + 1`).
+    """
+
+    key: str
+    matcher: MatcherId
+    retention: float
+    limit: int
+
+
+def _hash_key(identity: str) -> str:
+    digest = hashlib.blake2b(identity.encode("utf-8"), digest_size=12).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def _assign_keys(identities: Iterable[str]) -> dict[str, str]:
+    """Short, stable keys: 3 characters of the identity's hash, longer only on a clash.
+
+    A key depends only on its own identity and on the (rare) identities it clashes
+    with, so editing one rule does not move every other item's key.
+    """
+    full = {ident: _hash_key(ident) for ident in dict.fromkeys(identities)}
+    keys: dict[str, str] = {}
+    for ident, h in full.items():
+        length = 3
+        while length < len(h) and any(
+            other != ident and oh[:length] == h[:length] for other, oh in full.items()
+        ):
+            length += 1
+        keys[ident] = h[:length]
+    return keys
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a rule set's visitor state holds, and under which keys.
+
+    Built by `Layout.from_ruleset`; tolerant of rule sets the checker would reject
+    (unknown names, wrong arities are simply not features), so the checker can
+    ask `budget.py` for the size of any parsed rule set.
+    """
+
+    #: `+G.S` / `-G.S` (positive / negative fact of a segment), `~G` (other) → key
+    fact_keys: Mapping[str, str]
+    evidence: tuple[EvidenceSpec, ...]
+    counts: Mapping[MatcherId, str]  # `count(M)` without a window
+    since: Mapping[MatcherId, str]  # `since(M)`
+    windows: tuple[WindowSpec, ...]
+    tags: Mapping[str, str]  # tags `tagged()` asks about
+    dismissals: Mapping[str, str]  # survey subjects ("G.S" or "G")
+    sessions: bool  # `visits` or `session_time`
+    pageviews: bool
+    reloads: bool  # something a reload must not count: keep the last path's hash
+    landing: bool
+    referrer: bool
+    # Reverse maps for decoding and for tooling.
+    evidence_by_key: Mapping[str, EvidenceSpec] = field(default_factory=dict)
+    window_by_key: Mapping[str, WindowSpec] = field(default_factory=dict)
+    fact_by_key: Mapping[str, str] = field(default_factory=dict)
+    count_keys: frozenset[str] = frozenset()
+    since_keys: frozenset[str] = frozenset()
+    tag_keys: frozenset[str] = frozenset()
+    dismissal_keys: frozenset[str] = frozenset()
+
+    @property
+    def observed_matchers(self) -> frozenset[MatcherId]:
+        """Matchers whose firings some counter records."""
+        return frozenset(self.counts) | frozenset(self.since) | {w.matcher for w in self.windows}
+
+    @classmethod
+    def from_ruleset(cls, ruleset: ast.RuleSet) -> Layout:
+        return _analyze(ruleset)
+
+
+def _analyze(ruleset: ast.RuleSet) -> Layout:
+    groups = ruleset.groups
+    audience_names = {a.name.value for a in ruleset.audiences}
+
+    fact_idents: list[str] = []
+    evidence: list[tuple[str, EvidenceSpec]] = []
+    landing = referrer = reloads = False
+    seen_groups: set[str] = set()
+    for file, item in ruleset.items():
+        if not isinstance(item, ast.Group) or item.name.value in seen_groups:
+            continue
+        group = item
+        seen_groups.add(group.name.value)
+        half_life = group.decay.half_life.seconds if group.decay is not None else None
+        if half_life is not None and half_life <= 0:
+            half_life = None
+        fact_idents.append(f"~{group.name.value}")
+        seen_segments: set[str] = set()
+        for segment in group.segments:
+            if segment.name.value in seen_segments:
+                continue
+            seen_segments.add(segment.name.value)
+            dotted = f"{group.name.value}.{segment.name.value}"
+            fact_idents += [f"+{dotted}", f"-{dotted}"]
+            occurrences: dict[str, int] = {}
+            for signal in segment.signals:
+                mid = MatcherId.of(signal.matcher)
+                if mid.kind == "landing":
+                    landing = True
+                elif mid.kind == "referrer":
+                    referrer = True
+                if mid.kind in ("page", "category", "query", "landing", "referrer"):
+                    reloads = True
+                if signal.explicit:
+                    continue
+                n = occurrences.get(mid.ident, 0)
+                occurrences[mid.ident] = n + 1
+                ident = f"e:{dotted}:{mid.ident}#{n}"
+                weight = signal.weight.value if signal.weight is not None else 1.0
+                cap = signal.cap.value if signal.cap is not None else None
+                evidence.append(
+                    (
+                        ident,
+                        EvidenceSpec(
+                            "",
+                            group.name.value,
+                            segment.name.value,
+                            mid,
+                            weight,
+                            cap,
+                            half_life,
+                            signal.span.line,
+                            file.path,
+                        ),
+                    )
+                )
+
+    uses = _Uses()
+    for audience in ruleset.audiences:
+        uses.walk(audience.condition, audience_names)
+    survey_subjects: list[str] = []
+    for _file, rule in ruleset.rules():
+        if rule.condition is not None:
+            uses.walk(rule.condition, audience_names)
+        for action in rule.actions:
+            if isinstance(action, ast.ShowSurvey):
+                subject = survey_subject(action, rule.condition)
+                if subject is not None:
+                    survey_subjects.append(subject)
+
+    for mid in [*uses.counts, *uses.since, *uses.windows]:
+        if mid.kind == "landing":
+            landing = True
+        elif mid.kind == "referrer":
+            referrer = True
+        if mid.kind in ("page", "category", "query", "landing", "referrer"):
+            reloads = True
+    if uses.pageviews:
+        reloads = True
+
+    fact_keys = _assign_keys(fact_idents)
+    ev_keys = _assign_keys(ident for ident, _ in evidence)
+    evidence_specs = tuple(
+        EvidenceSpec(
+            ev_keys[ident],
+            s.group,
+            s.segment,
+            s.matcher,
+            s.weight,
+            s.cap,
+            s.half_life,
+            s.line,
+            s.file,
+        )
+        for ident, s in evidence
+    )
+    count_keys = _assign_keys(f"n:{m.ident}" for m in uses.counts)
+    since_keys = _assign_keys(f"l:{m.ident}" for m in uses.since)
+    window_keys = _assign_keys(f"w:{m.ident}" for m in uses.windows)
+    tag_keys = _assign_keys(f"t:{t}" for t in uses.tags)
+    dismissal_keys = _assign_keys(f"d:{s}" for s in survey_subjects)
+
+    counts = {m: count_keys[f"n:{m.ident}"] for m in uses.counts}
+    since = {m: since_keys[f"l:{m.ident}"] for m in uses.since}
+    windows = tuple(
+        WindowSpec(window_keys[f"w:{m.ident}"], m, retention, limit)
+        for m, (retention, limit) in uses.windows.items()
+    )
+    tags = {t: tag_keys[f"t:{t}"] for t in uses.tags}
+    dismissals = {s: dismissal_keys[f"d:{s}"] for s in dict.fromkeys(survey_subjects)}
+    return Layout(
+        fact_keys={ident: fact_keys[ident] for ident in fact_idents},
+        evidence=evidence_specs,
+        counts=counts,
+        since=since,
+        windows=windows,
+        tags=tags,
+        dismissals=dismissals,
+        sessions=uses.sessions,
+        pageviews=uses.pageviews,
+        reloads=reloads,
+        landing=landing,
+        referrer=referrer,
+        evidence_by_key={s.key: s for s in evidence_specs},
+        window_by_key={w.key: w for w in windows},
+        fact_by_key={k: ident for ident, k in fact_keys.items()},
+        count_keys=frozenset(counts.values()),
+        since_keys=frozenset(since.values()),
+        tag_keys=frozenset(tags.values()),
+        dismissal_keys=frozenset(dismissals.values()),
+    )
+
+
+def survey_subject(action: ast.ShowSurvey, condition: ast.Expr | None) -> str | None:
+    """A survey's REF: its `about`, else the one segment its rule's condition mentions."""
+    if action.about is not None:
+        return action.about.dotted
+    mentioned = segments_mentioned(condition) if condition is not None else []
+    return mentioned[0] if len(mentioned) == 1 else None
+
+
+def segments_mentioned(expr: ast.Expr) -> list[str]:
+    """Distinct `G.S` references written in a condition (audiences are not expanded)."""
+    found: dict[str, None] = {}
+    for node in _walk(expr):
+        if isinstance(node, ast.Ref) and node.segment is not None:
+            found[node.dotted] = None
+    return list(found)
+
+
+def _walk(expr: ast.Expr | ast.MatcherArg) -> Iterator[ast.Expr | ast.MatcherArg]:
+    stack: list[Any] = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.BoolOp):
+            stack.extend(reversed(node.operands))
+        elif isinstance(node, ast.Not):
+            stack.append(node.operand)
+        elif isinstance(node, ast.Compare | ast.Is):
+            stack += [node.right, node.left]
+        elif isinstance(node, ast.Call):
+            stack.extend(reversed(node.args))
+
+
+class _Uses:
+    """Collects the state features conditions use."""
+
+    def __init__(self) -> None:
+        self.counts: dict[MatcherId, None] = {}
+        self.since: dict[MatcherId, None] = {}
+        self.windows: dict[MatcherId, tuple[float, int]] = {}
+        self.tags: dict[str, None] = {}
+        self.sessions = False
+        self.pageviews = False
+
+    def walk(self, expr: ast.Expr, audiences: set[str]) -> None:
+        limits: dict[int, int] = {}  # id(count Call) → timestamps needed
+        for node in _walk(expr):
+            if isinstance(node, ast.Compare):
+                for call, other in ((node.left, node.right), (node.right, node.left)):
+                    if _is_windowed_count(call) and isinstance(other, ast.Number):
+                        need = max(1, math.floor(other.value) + 1) if other.value >= 0 else 1
+                        need = min(need, MAX_WINDOW_LIMIT)
+                        limits[id(call)] = max(limits.get(id(call), 0), need)
+        for node in _walk(expr):
+            if isinstance(node, ast.Ref) and node.segment is None:
+                name = node.group.value
+                if name in ("visits", "session_time") and name not in audiences:
+                    self.sessions = True
+                elif name == "pageviews" and name not in audiences:
+                    self.pageviews = True
+            elif isinstance(node, ast.Call):
+                func = node.func.value
+                if func == "tagged" and len(node.args) == 1:
+                    arg = node.args[0]
+                    if isinstance(arg, ast.String):
+                        self.tags[arg.value] = None
+                elif func in ("count", "since") and len(node.args) == 1:
+                    arg = node.args[0]
+                    if not isinstance(arg, ast.MatcherArg):
+                        continue
+                    mid = MatcherId.of(arg.matcher)
+                    if func == "since":
+                        self.since[mid] = None
+                    elif arg.within is None:
+                        self.counts[mid] = None
+                    else:
+                        need = limits.get(id(node), DEFAULT_WINDOW_LIMIT)
+                        retention, limit = self.windows.get(mid, (0.0, 0))
+                        self.windows[mid] = (
+                            max(retention, max(0.0, arg.within.seconds)),
+                            max(limit, need),
+                        )
+
+
+def _is_windowed_count(node: object) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and node.func.value == "count"
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.MatcherArg)
+        and node.args[0].within is not None
+    )
+
+
+# ------------------------------------------------------------------------------ state
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorState:
+    """Everything smartseg remembers about a visitor (SPEC §2.2). Never mutated.
+
+    All times are whole seconds since the epoch. Maps are keyed by the layout's
+    short keys; they are plain dicts for speed, but the engine never mutates a
+    state it was given (it copies what it changes).
+    """
+
+    visitor_id: str
+    first_seen: int
+    updated: int  # time of the latest change: ages in the cookie are relative to it
+    visits: int = 0
+    session_start: int = 0  # meaningful when visits > 0
+    last_pageview: int = 0  # meaningful when visits > 0
+    last_path: str = ""  # hash of the previous page view's path, for reload detection
+    pageviews: int = 0
+    landing_done: bool = False
+    referrer_done: bool = False
+    #: (fact key, time), in the order they were recorded (ties in time keep that order)
+    facts: tuple[tuple[str, int], ...] = ()
+    #: implicit signal key → (accumulated points at `time`, time)
+    evidence: Mapping[str, tuple[float, int]] = field(default_factory=dict)
+    counts: Mapping[str, int] = field(default_factory=dict)
+    last_fired: Mapping[str, int] = field(default_factory=dict)
+    #: window key → firing times, most recent first
+    windows: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    dismissed: Mapping[str, int] = field(default_factory=dict)
+
+
+def canonical(state: VisitorState, layout: Layout) -> VisitorState:
+    """Drop what can never be observed again (returns `state` itself when nothing is).
+
+    Window timestamps older than the window's retention or beyond its limit,
+    dismissals older than 30 days, and ages beyond `MAX_AGE` (first-seen is
+    then moved forward). All of it is invisible to every rule, so this never
+    changes a decision; it only bounds the cookie.
+    """
+    now = state.updated
+    windows = state.windows
+    if windows:
+        new_windows: dict[str, tuple[int, ...]] | None = None
+        for key, times in windows.items():
+            spec = layout.window_by_key.get(key)
+            if spec is None:
+                keep: tuple[int, ...] = ()
+            else:
+                n = 0
+                limit, retention = spec.limit, spec.retention
+                for t in times:
+                    if n >= limit or now - t >= retention:
+                        break
+                    n += 1
+                keep = times[:n]
+            if len(keep) != len(times):
+                if new_windows is None:
+                    new_windows = dict(windows)
+                if keep:
+                    new_windows[key] = keep
+                else:
+                    del new_windows[key]
+        if new_windows is not None:
+            windows = new_windows
+    dismissed = state.dismissed
+    if dismissed and any(now - t >= DISMISS_SECONDS for t in dismissed.values()):
+        dismissed = {k: t for k, t in dismissed.items() if now - t < DISMISS_SECONDS}
+    first_seen = state.first_seen
+    if now - first_seen > MAX_AGE:
+        first_seen = now - MAX_AGE
+    if windows is state.windows and dismissed is state.dismissed and first_seen == state.first_seen:
+        return state
+    return _replace(state, windows=windows, dismissed=dismissed, first_seen=first_seen)
+
+
+def _replace(state: VisitorState, **changes: Any) -> VisitorState:
+    values = {name: getattr(state, name) for name in VisitorState.__slots__}  # type: ignore[attr-defined]
+    values.update(changes)
+    return VisitorState(**values)
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _age(now: int, t: int) -> int:
+    age = now - t
+    if age < 0:
+        return 0
+    return age if age < MAX_AGE else MAX_AGE
+
+
+def _points(value: float) -> float | int:
+    value = round(value, 3)
+    return int(value) if value.is_integer() else value
+
+
+def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
+    """The JSON-ready compact form (see the module docstring). Lossless for states
+    the engine produces (`canonical`, points rounded to 0.001)."""
+    state = canonical(state, layout)
+    now = state.updated
+    doc: dict[str, Any] = {"v": SCHEMA_VERSION, "i": state.visitor_id, "t": state.first_seen}
+    if now != state.first_seen:
+        doc["u"] = now - state.first_seen
+    if state.visits:
+        doc["s"] = [
+            min(state.visits, MAX_COUNT),
+            _age(now, state.session_start),
+            _age(now, state.last_pageview),
+        ]
+    if state.last_path:
+        doc["h"] = state.last_path
+    if state.pageviews:
+        doc["p"] = min(state.pageviews, MAX_COUNT)
+    flags = (1 if state.landing_done else 0) | (2 if state.referrer_done else 0)
+    if flags:
+        doc["x"] = flags
+    if state.facts:
+        facts: list[str | int] = []
+        for key, t in state.facts:
+            facts += [key, _age(now, t)]
+        doc["f"] = facts
+    if state.evidence:
+        ev: dict[str, Any] = {}
+        for key, (value, t) in state.evidence.items():
+            if value <= 0:
+                continue
+            spec = layout.evidence_by_key.get(key)
+            points = _points(min(value, MAX_EVIDENCE))
+            if not points:
+                continue
+            ev[key] = [points, _age(now, t)] if spec is not None and spec.half_life else points
+        if ev:
+            doc["e"] = ev
+    if state.counts:
+        counts = {k: min(n, MAX_COUNT) for k, n in state.counts.items() if n > 0}
+        if counts:
+            doc["n"] = counts
+    if state.last_fired:
+        doc["l"] = {k: _age(now, t) for k, t in state.last_fired.items()}
+    if state.windows:
+        windows: dict[str, list[int]] = {}
+        for key, times in state.windows.items():
+            if not times:
+                continue
+            deltas = [_age(now, times[0])]
+            prev = times[0]
+            for t in times[1:]:
+                deltas.append(prev - t if prev > t else 0)
+                prev = t
+            windows[key] = deltas
+        if windows:
+            doc["w"] = windows
+    if state.tags:
+        doc["g"] = sorted(state.tags)
+    if state.dismissed:
+        doc["d"] = {k: _age(now, t) for k, t in state.dismissed.items()}
+    return doc
+
+
+def _bad(reason: str) -> StateError:
+    return StateError(reason)
+
+
+def _int(value: object, what: str, high: int) -> int:
+    if type(value) is not int or value < 0 or value > high:
+        raise _bad(f"{what} is not an integer in 0..{high}")
+    return value
+
+
+def _map(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = doc.get(name, _EMPTY)
+    if type(value) is not dict:
+        raise _bad(f"`{name}` is not an object")
+    if len(value) > _MAX_ITEMS:
+        raise _bad(f"`{name}` has {len(value)} entries")
+    return value
+
+
+_TOP_KEYS = frozenset("viutshpxfenlwgd")
+
+
+def decode_state(doc: object, layout: Layout) -> VisitorState:
+    """Validate and decode `encode_state`'s output; raise `StateError` with a reason.
+
+    Items whose keys the layout does not know (rules edited since the cookie was
+    written) are dropped; anything of the wrong type or out of range refuses the
+    whole cookie.
+    """
+    if type(doc) is not dict:
+        raise _bad("the payload is not an object")
+    version = doc.get("v")
+    if version != SCHEMA_VERSION or type(version) is not int:
+        raise _bad(f"schema version {version!r} (expected {SCHEMA_VERSION})")
+    unknown = doc.keys() - _TOP_KEYS
+    if unknown:
+        raise _bad(f"unknown field(s) {sorted(unknown)[:3]}")
+    vid = doc.get("i")
+    if type(vid) is not str or not 8 <= len(vid) <= 64 or not _VISITOR_ID_CHARS.issuperset(vid):
+        raise _bad("bad visitor id")
+    first = doc.get("t")
+    if type(first) is not int or not _MIN_EPOCH <= first <= _MAX_EPOCH:
+        raise _bad("bad first-visit time")
+    now = first + _int(doc.get("u", 0), "`u`", MAX_AGE)
+
+    visits = session_start = last_pageview = 0
+    if "s" in doc:
+        s = doc["s"]
+        if type(s) is not list or len(s) != 3:
+            raise _bad("`s` is not [visits, session age, last page view age]")
+        visits = _int(s[0], "visits", MAX_COUNT)
+        session_start = now - _int(s[1], "session age", MAX_AGE)
+        last_pageview = now - _int(s[2], "page view age", MAX_AGE)
+    last_path = doc.get("h", "")
+    if type(last_path) is not str or len(last_path) > 16:
+        raise _bad("bad path hash")
+    pageviews = _int(doc.get("p", 0), "page views", MAX_COUNT)
+    flags = _int(doc.get("x", 0), "flags", 3)
+
+    facts: list[tuple[str, int]] = []
+    raw_facts = doc.get("f", ())
+    if type(raw_facts) not in (list, tuple) or len(raw_facts) % 2 or len(raw_facts) > _MAX_ITEMS:
+        raise _bad("`f` is not a list of key, age pairs")
+    fact_by_key = layout.fact_by_key
+    for i in range(0, len(raw_facts), 2):
+        key, age = raw_facts[i], raw_facts[i + 1]
+        if type(key) is not str:
+            raise _bad("a fact key is not a string")
+        t = now - _int(age, "fact age", MAX_AGE)
+        if key in fact_by_key:
+            facts.append((key, t))
+
+    evidence: dict[str, tuple[float, int]] = {}
+    for key, value in _map(doc, "e").items():
+        if type(value) is list:
+            if len(value) != 2:
+                raise _bad("an evidence entry is not [points, age]")
+            points, t = value[0], now - _int(value[1], "evidence age", MAX_AGE)
+        else:
+            points, t = value, now
+        if type(points) not in (int, float) or not 0 <= points <= MAX_EVIDENCE:
+            raise _bad("evidence points out of range")
+        if key in layout.evidence_by_key:
+            evidence[key] = (float(points), t)
+
+    counts: dict[str, int] = {}
+    for key, n in _map(doc, "n").items():
+        n = _int(n, "a count", MAX_COUNT)
+        if key in layout.count_keys:
+            counts[key] = n
+    last_fired: dict[str, int] = {}
+    for key, age in _map(doc, "l").items():
+        t = now - _int(age, "a last-fired age", MAX_AGE)
+        if key in layout.since_keys:
+            last_fired[key] = t
+    windows: dict[str, tuple[int, ...]] = {}
+    for key, deltas in _map(doc, "w").items():
+        if type(deltas) is not list or len(deltas) > MAX_WINDOW_LIMIT:
+            raise _bad("a window is not a list of ages")
+        times: list[int] = []
+        t = now
+        for d in deltas:
+            t -= _int(d, "a window delta", MAX_AGE)
+            times.append(t)
+        if key in layout.window_by_key and times:
+            windows[key] = tuple(times)
+    raw_tags = doc.get("g", ())
+    if type(raw_tags) not in (list, tuple) or len(raw_tags) > _MAX_ITEMS:
+        raise _bad("`g` is not a list")
+    if any(type(t) is not str for t in raw_tags):
+        raise _bad("a tag key is not a string")
+    tags = frozenset(t for t in raw_tags if t in layout.tag_keys)
+    dismissed: dict[str, int] = {}
+    for key, age in _map(doc, "d").items():
+        t = now - _int(age, "a dismissal age", MAX_AGE)
+        if key in layout.dismissal_keys:
+            dismissed[key] = t
+
+    state = VisitorState(
+        visitor_id=vid,
+        first_seen=first,
+        updated=now,
+        visits=visits,
+        session_start=session_start,
+        last_pageview=last_pageview,
+        last_path=last_path if layout.reloads else "",
+        pageviews=pageviews if layout.pageviews else 0,
+        landing_done=bool(flags & 1) and layout.landing,
+        referrer_done=bool(flags & 2) and layout.referrer,
+        facts=tuple(facts),
+        evidence=evidence,
+        counts=counts,
+        last_fired=last_fired,
+        windows=windows,
+        tags=tags,
+        dismissed=dismissed,
+    )
+    if not layout.sessions and visits:
+        state = _replace(state, visits=0, session_start=0, last_pageview=0)
+    return canonical(state, layout)
+
+
+# ------------------------------------------------------------------------ worst case
+
+
+def _max_digits_sum(count: int, total: int) -> int:
+    """Most decimal digits `count` non-negative integers summing to ≤ `total` can take.
+
+    Used for delta-encoded window timestamps: the first age and the deltas add up
+    to less than the window's retention. Greedy by digit level is optimal because
+    each extra digit costs more than the previous one.
+    """
+    if count <= 0:
+        return 0
+    digits = count  # every number has at least one digit
+    budget = total
+    level = 1
+    while True:
+        step_cost = 10**level - 10 ** (level - 1) if level > 1 else 10
+        upgrades = min(count, budget // step_cost) if step_cost else count
+        if upgrades <= 0:
+            return digits
+        digits += upgrades
+        budget -= upgrades * step_cost
+        if upgrades < count:
+            return digits
+        level += 1
+
+
+def worst_case_document(layout: Layout) -> tuple[str, dict[str, int]]:
+    """The longest JSON text `encode_state` can produce for this layout.
+
+    Returns the text and, per part of the state, how many bytes of it that part
+    takes (for the SEG5xx message). Every number is at its longest; window
+    lists are full, with the most digits their retention allows.
+    """
+    import json
+
+    parts: dict[str, int] = {}
+    big_points = 999_999.999  # the longest repr below MAX_EVIDENCE + rounding
+    doc: dict[str, Any] = {"v": SCHEMA_VERSION, "i": "x" * 16, "t": _MAX_EPOCH, "u": MAX_AGE}
+    if layout.sessions:
+        doc["s"] = [MAX_COUNT, MAX_AGE, MAX_AGE]
+    if layout.reloads:
+        doc["h"] = "x" * 6
+    if layout.pageviews:
+        doc["p"] = MAX_COUNT
+    if layout.landing or layout.referrer:
+        doc["x"] = 3
+    base = len(json.dumps(doc, separators=(",", ":")))
+    parts["visitor id, times and sessions"] = base
+
+    def measure(name: str, value: Any, label: str) -> None:
+        if not value:
+            return
+        doc[name] = value
+        parts[label] = len(json.dumps({name: value}, separators=(",", ":"))) - 1
+
+    facts: list[Any] = []
+    for key in layout.fact_keys.values():
+        facts += [key, MAX_AGE]
+    measure("f", facts, "facts")
+    measure(
+        "e",
+        {s.key: ([big_points, MAX_AGE] if s.half_life else big_points) for s in layout.evidence},
+        "evidence",
+    )
+    measure("n", dict.fromkeys(layout.counts.values(), MAX_COUNT), "counts")
+    measure("l", dict.fromkeys(layout.since.values(), MAX_AGE), "since")
+    windows: dict[str, Any] = {}
+    for w in layout.windows:
+        total = max(0, math.ceil(w.retention) - 1)
+        digits = _max_digits_sum(w.limit, min(total, MAX_AGE * w.limit))
+        # a placeholder of the right printed length: `digits` digits, limit-1 commas
+        windows[w.key] = _Raw("[" + "9" * digits + "," * (w.limit - 1) + "]")
+    if windows:
+        doc["w"] = windows
+        parts["window timestamps"] = len(_dumps({"w": windows})) - 1
+    measure("g", sorted(layout.tags.values()), "tags")
+    measure(
+        "d", dict.fromkeys(layout.dismissals.values(), DISMISS_SECONDS - 1), "survey dismissals"
+    )
+    text = _dumps(doc)
+    return text, parts
+
+
+class _Raw(str):
+    """A pre-rendered JSON fragment (only for measuring lengths)."""
+
+
+def _dumps(doc: Mapping[str, Any]) -> str:
+    """`json.dumps` that splices `_Raw` fragments in as-is."""
+    import json
+
+    def render(value: Any) -> str:
+        if isinstance(value, _Raw):
+            return str(value)
+        if isinstance(value, dict):
+            return "{" + ",".join(json.dumps(k) + ":" + render(v) for k, v in value.items()) + "}"
+        return json.dumps(value, separators=(",", ":"))
+
+    return render(doc)
