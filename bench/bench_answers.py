@@ -98,7 +98,10 @@ def receiver_process() -> Iterator[str]:
 @contextlib.contextmanager
 def backends(pg_url: str | None) -> Iterator[list[tuple[str, str | None]]]:
     with tempfile.TemporaryDirectory(prefix="smartseg-bench-") as tmp:
-        found: list[tuple[str, str | None]] = [("SQLite", f"sqlite://{tmp}/bench.db")]
+        found: list[tuple[str, str | None]] = [
+            ("SQLite", f"sqlite://{tmp}/bench.db"),  # synchronous=FULL, the default
+            ("SQLite, synchronous=NORMAL", f"sqlite://{tmp}/bench-normal.db?synchronous=normal"),
+        ]
         schema = None
         if pg_url:
             import psycopg

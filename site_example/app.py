@@ -57,31 +57,36 @@ def smartseg_middleware(
     dev: bool,
     db_url: str | None,
     webhook_url: str | None,
+    webhook_secret: str | None,
 ) -> list[Middleware]:
     """The middleware that personalises the site: the ONE place smartseg is wired in.
 
     Returns ``[]`` until the middleware exists.
 
-    TODO(lead): once ``smartseg_dsl.middleware`` lands, return::
+    TODO(lead): return the real middleware (signature as in smartseg_dsl/middleware.py)::
 
         from smartseg_dsl.middleware import SmartSegMiddleware
-        store = ...  # smartseg_dsl.answers store for db_url (default: SQLite smartseg.db),
-                     # with the CRM webhook_url for the outbox worker (SPEC §4)
+        from smartseg_dsl.sync import SyncConfig
+
+        sync = (
+            SyncConfig.from_env(url=webhook_url, secret=webhook_secret) if webhook_url else None
+        )
         return [
             Middleware(
                 SmartSegMiddleware,
                 rules=str(rules),
                 secret_key=secret_key,
-                templates=templates,  # partials/*.html and the survey widget
+                templates=templates,  # partials/*.html; the app may override smartseg/survey.html
                 dev=dev,
-                store=store,
+                store=db_url,  # None: the default SQLite answer bank (smartseg.db)
+                sync=sync,  # signs with webhook_secret, else SMARTSEG_WEBHOOK_SECRET
             )
         ]
 
     It must stay OUTSIDE ``CSRFMiddleware`` (the list is outermost-first), and inside
     ``GZipMiddleware`` if compression is ever added (SPEC §3.1).
     """
-    del rules, secret_key, templates, dev, db_url, webhook_url  # used once wired
+    del rules, secret_key, templates, dev, db_url, webhook_url, webhook_secret  # once wired
     return []
 
 
@@ -468,10 +473,12 @@ def create_app(
     secret_key: str | Sequence[str] = DEFAULT_SECRET_KEY,
     dev: bool = False,
     webhook_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> Starlette:
     """Build the Ledgerly site.
 
-    ``rules_path``, ``db_url``, ``dev`` and ``webhook_url`` configure smartseg (see
+    ``rules_path``, ``db_url``, ``dev``, ``webhook_url`` and ``webhook_secret`` (the CRM
+    signing secret; default ``SMARTSEG_WEBHOOK_SECRET``) configure smartseg (see
     ``smartseg_middleware``); ``secret_key`` (a string, or a list for rotation, oldest
     first) signs the site's CSRF tokens and smartseg's cookie.
     """
@@ -485,6 +492,7 @@ def create_app(
             dev=dev,
             db_url=db_url,
             webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
         ),
         Middleware(csrf.CSRFMiddleware, secret_key=secret_key),
     ]

@@ -18,8 +18,8 @@ One small interface, :class:`Store`, two real backends with the same behaviour:
 The interface (all methods synchronous and thread-safe; times are ``float`` seconds since
 the Unix epoch, like the engine's):
 
-Answer bank — every row carries the visitor id and time; rows are only ever appended,
-except by :meth:`Store.forget`:
+Answer bank — every event carries the visitor id and time; events are only ever
+appended, and only :meth:`Store.forget` deletes them:
 
 * ``record_answer(visitor_id, about, value, at, snapshot=None) -> str | None``
 * ``record_dismissal(visitor_id, about, at) -> None``
@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 log = logging.getLogger("smartseg.answers")
 
@@ -502,7 +502,7 @@ def sqlite_path_from_url(url: str | None) -> Path | None:
     if url is None or url == "":
         return Path.cwd() / DEFAULT_SQLITE_FILE
     if url.startswith("sqlite://"):
-        path = url[len("sqlite://") :]
+        path = url[len("sqlite://") :].split("?", 1)[0]
         if path.startswith("//"):  # sqlite:////abs/path, SQLAlchemy's spelling
             path = path[1:]
         return Path(path)
@@ -511,13 +511,35 @@ def sqlite_path_from_url(url: str | None) -> Path | None:
     return Path(url)
 
 
+_SQLITE_URL_OPTIONS = {"synchronous": str, "busy_timeout": float}
+
+
+def _sqlite_url_options(url: str | None) -> dict[str, Any]:
+    """``sqlite:///x.db?synchronous=normal&busy_timeout=5`` → backend options."""
+    if not url or not url.startswith("sqlite://") or "?" not in url:
+        return {}
+    options: dict[str, Any] = {}
+    for name, values in parse_qs(url.split("?", 1)[1], keep_blank_values=True).items():
+        if name not in _SQLITE_URL_OPTIONS:
+            raise AnswerBankError(
+                f"unknown SQLite URL option {name!r} (known: {', '.join(_SQLITE_URL_OPTIONS)})"
+            )
+        try:
+            options[name] = _SQLITE_URL_OPTIONS[name](values[-1])
+        except ValueError:
+            raise AnswerBankError(f"bad value for SQLite URL option {name!r}") from None
+    return options
+
+
 def open_store(url: str | None = None, **options: Any) -> Store:
     """Open (and create or migrate) the answer bank designated by ``url``.
 
     ``None`` → ``./smartseg.db``; a plain path or ``sqlite:///abs/path`` → SQLite;
     ``postgresql://…`` (or ``postgres://…``) → PostgreSQL. ``options`` go to the backend
-    (SQLite: ``synchronous``, ``busy_timeout``; PostgreSQL: ``pool_size``,
-    ``connect_timeout``). Raises :class:`StoreUnavailableError` with a clear message
+    (SQLite: ``synchronous`` — FULL by default, NORMAL is faster but may lose the last
+    answers on a power cut — and ``busy_timeout``, also accepted as URL query options
+    ``sqlite:///x.db?synchronous=normal``; PostgreSQL: ``pool_size``,
+    ``connect_timeout``, ``pool_wait``). Raises :class:`StoreUnavailableError` with a clear message
     when the store cannot be used, :class:`AnswerBankError` for an unusable URL.
     """
     if url is not None and not isinstance(url, str):
@@ -540,7 +562,10 @@ def open_store(url: str | None = None, **options: Any) -> Store:
         )
     from smartseg_dsl.answers_sqlite import SqliteStore
 
-    return SqliteStore(path, **options)
+    try:
+        return SqliteStore(path, **{**_sqlite_url_options(url), **options})
+    except ValueError as exc:  # a bad option value
+        raise AnswerBankError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- shared SQL
@@ -673,15 +698,6 @@ class SqlStore:
                 (vid,),
             ).fetchall()
         return [Event(kind, subject, value, float(at)) for kind, subject, value, at in rows]
-
-    def email_of(self, visitor_id: str) -> str | None:
-        """The address this visitor identified with, if any."""
-        vid = _check_visitor_id(visitor_id)
-        with self._read() as tx:
-            row = tx.q(
-                "SELECT email FROM smartseg_identities WHERE visitor_id = ?", (vid,)
-            ).fetchone()
-        return row[0] if row else None
 
     # -- outbox
     def claim(

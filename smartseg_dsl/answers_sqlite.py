@@ -1,6 +1,6 @@
 """SQLite backend of the answer bank (the embedded default; see ``answers.py``).
 
-One file, WAL mode (readers never block the writer), one connection per thread,
+One file, WAL mode (readers never block the writer), a small pool of connections,
 ``BEGIN IMMEDIATE`` for every write so that concurrent writers — threads of one app or
 several worker processes — queue on SQLite's lock instead of failing half-way. The
 outbox claim is a single ``UPDATE … RETURNING`` inside that write lock, so two workers
@@ -92,7 +92,7 @@ class SqliteStore(SqlStore):
     backend = "sqlite"
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "NORMAL", busy_timeout: float = 10.0
+        self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = 10.0
     ) -> None:
         self.path = Path(path).expanduser().absolute()
         self.description = f"sqlite://{self.path}"
@@ -101,9 +101,8 @@ class SqliteStore(SqlStore):
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
         self._synchronous = sync
         self._busy_timeout = busy_timeout
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
         self._closed = False
         if not self.path.parent.is_dir():
             raise StoreUnavailableError(
@@ -115,37 +114,47 @@ class SqliteStore(SqlStore):
         self._migrate()
 
     # -- connections
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        if self._closed:
-            raise StoreUnavailableError("answer bank is closed")
+    def _acquire(self) -> sqlite3.Connection:
+        # A small pool rather than one connection per thread: the middleware's calls
+        # arrive on anyio worker threads that come and go, and per-thread connections
+        # would leak a file descriptor for every thread that ever ran.
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailableError("answer bank is closed")
+            if self._idle:
+                return self._idle.pop()
         try:
             conn = sqlite3.connect(
                 self.path,
                 timeout=self._busy_timeout,
                 isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-                check_same_thread=False,  # only close() touches it from another thread
+                check_same_thread=False,  # used by one thread at a time, any thread
             )
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
         try:
-            # WAL is persistent in the file; setting it again is a no-op. NORMAL sync in
-            # WAL mode survives an app crash (the risk is only an OS crash/power loss).
+            # WAL is persistent in the file; setting it again is a no-op. FULL (the
+            # default) fsyncs each commit: an acknowledged answer survives a power cut.
+            # NORMAL survives an app crash but may lose the last commits to an OS crash.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:
             conn.close()
             raise self._translate(exc) from exc
-        self._local.conn = conn
-        with self._lock:
-            self._conns.append(conn)
         return conn
+
+    def _release(self, conn: sqlite3.Connection, *, broken: bool = False) -> None:
+        with self._lock:
+            if not (broken or self._closed or conn.in_transaction) and len(self._idle) < 8:
+                self._idle.append(conn)
+                return
+        with suppress(sqlite3.Error):
+            conn.close()
 
     @contextmanager
     def _write(self) -> Iterator[_Tx]:
-        conn = self._conn()
+        conn = self._acquire()
+        broken = False
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -159,11 +168,16 @@ class SqliteStore(SqlStore):
             if conn.in_transaction:
                 with suppress(sqlite3.Error):
                     conn.rollback()
-            raise self._translate(exc) from exc
+            error = self._translate(exc)
+            broken = error.reopen
+            raise error from exc
+        finally:
+            self._release(conn, broken=broken)
 
     @contextmanager
     def _read(self) -> Iterator[_Tx]:
-        conn = self._conn()
+        conn = self._acquire()
+        broken = False
         try:
             conn.execute("BEGIN")  # one snapshot for multi-query reads
             try:
@@ -172,7 +186,11 @@ class SqliteStore(SqlStore):
                 if conn.in_transaction:
                     conn.rollback()
         except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
+            error = self._translate(exc)
+            broken = error.reopen
+            raise error from exc
+        finally:
+            self._release(conn, broken=broken)
 
     def _translate(self, exc: sqlite3.Error) -> StoreUnavailableError:
         text = str(exc)
@@ -260,8 +278,7 @@ class SqliteStore(SqlStore):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            conns, self._conns = self._conns, []
-        for conn in conns:
+            idle, self._idle = self._idle, []
+        for conn in idle:
             with suppress(sqlite3.Error):
                 conn.close()
-        self._local = threading.local()

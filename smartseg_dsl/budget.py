@@ -33,7 +33,7 @@ from .state import (
     DISMISS_SECONDS,
     Layout,
     VisitorState,
-    _replace,
+    replace_state,
     worst_case_document,
 )
 
@@ -76,7 +76,12 @@ def b64_len(n: int) -> int:
 def value_bytes(payload_bytes: int, *, compressed: bool = False) -> int:
     """Cookie VALUE length for a (possibly compressed) payload of `payload_bytes`."""
     return (
-        (1 if compressed else 0) + b64_len(payload_bytes) + 1 + TIMESTAMP_CHARS + 1 + SIGNATURE_CHARS
+        (1 if compressed else 0)
+        + b64_len(payload_bytes)
+        + 1
+        + TIMESTAMP_CHARS
+        + 1
+        + SIGNATURE_CHARS
     )
 
 
@@ -171,7 +176,7 @@ def trim(
             keep = times[: len(times) - gone.get(key, 0)]  # most recent first: drop the tail
             if keep:
                 windows[key] = keep
-        return _replace(state, windows=windows)
+        return replace_state(state, windows=windows)
 
     # 2. evidence, smallest current contribution first
     def contribution(key: str) -> float:
@@ -186,31 +191,37 @@ def trim(
 
     def drop_evidence(n: int) -> VisitorState:
         gone = set(by_size[:n])
-        return _replace(state, evidence={k: v for k, v in state.evidence.items() if k not in gone})
+        return replace_state(
+            state, evidence={k: v for k, v in state.evidence.items() if k not in gone}
+        )
 
     since = sorted(state.last_fired, key=lambda k: (state.last_fired[k], k))
 
     def drop_since(n: int) -> VisitorState:
         gone = set(since[:n])
-        return _replace(state, last_fired={k: v for k, v in state.last_fired.items() if k not in gone})
+        return replace_state(
+            state, last_fired={k: v for k, v in state.last_fired.items() if k not in gone}
+        )
 
     counts = sorted(state.counts, key=lambda k: (state.counts[k], k))
 
     def drop_counts(n: int) -> VisitorState:
         gone = set(counts[:n])
-        return _replace(state, counts={k: v for k, v in state.counts.items() if k not in gone})
+        return replace_state(state, counts={k: v for k, v in state.counts.items() if k not in gone})
 
     dismissed = sorted(state.dismissed, key=lambda k: (state.dismissed[k], k))
 
     def drop_dismissals(n: int) -> VisitorState:
         gone = set(dismissed[:n])
-        kept = {k: v for k, v in state.dismissed.items() if k not in gone and now - v < DISMISS_SECONDS}
-        return _replace(state, dismissed=kept)
+        kept = {
+            k: v for k, v in state.dismissed.items() if k not in gone and now - v < DISMISS_SECONDS
+        }
+        return replace_state(state, dismissed=kept)
 
     tags = sorted(state.tags)
 
     def drop_tags(n: int) -> VisitorState:
-        return _replace(state, tags=frozenset(tags[n:]))
+        return replace_state(state, tags=frozenset(tags[n:]))
 
     for items, drop in (
         (stamps, drop_stamps),

@@ -473,9 +473,7 @@ class _Env:
                 return False
             if any(not _num_allows(st, 0.0) for s, st in confs.items() if s != forced):
                 return False
-            if (ml_eq is not _UNSET and ml_eq != forced) or forced in ml_ne:
-                return False
-            return True
+            return not ((ml_eq is not _UNSET and ml_eq != forced) or forced in ml_ne)
         positive = [st for st in confs.values() if st[0] > 0 or (st[0] == 0 and st[1])]
         if len(positive) >= 2 and sum(st[0] for st in positive) >= 1:
             # several segments with evidence: nobody is certain, and the shares of a
@@ -606,7 +604,7 @@ _NAME_CODES = frozenset({"SEG201", "SEG202", "SEG204", "SEG206", "SEG406"})
 class _Condition:
     """A checked condition (of an audience or a rule) and what the logic pass made of it."""
 
-    __slots__ = ("expr", "file", "ok", "nnf", "neg", "keys", "never", "always", "segments")
+    __slots__ = ("always", "expr", "file", "keys", "neg", "never", "nnf", "ok", "segments")
 
     def __init__(self, expr: ast.Expr, file: str) -> None:
         self.expr = expr
@@ -638,6 +636,8 @@ class _Checker:
         self._nnf_cache: dict[tuple[str, bool], Node] = {}
         self._expanding: set[str] = set()
         self.current_audience: str | None = None
+        #: audiences offered as "did you mean" for a misspelt name: not reported unused
+        self.suggested: set[str] = set()
         #: (audience, audience it uses) → where the use is, for cycle messages
         self._dep_spans: dict[tuple[str, str], tuple[str, ast.Span]] = {}
 
@@ -667,6 +667,7 @@ class _Checker:
         self.logic()
         self.surveys_and_slots()
         self.segment_warnings()
+        self.detached_actions()
         self.unused_audiences()
         self.budget()
         return self.diagnostics
@@ -959,16 +960,29 @@ class _Checker:
         if name in self.sym.audiences:
             self.use_audience(name, e.span)
             return BOOL
+        if name in ast.KEYWORDS:
+            # where a value is expected the parser reads any word as a name, so
+            # `visits > and …` arrives here with `and` as the "value"
+            self.report(
+                e.span,
+                "SEG204",
+                f"expected a value, found the keyword `{name}`",
+                "something is missing before it",
+            )
+            return ERROR
         if name in self.sym.groups:
             return self.group_type_error(e)
         owners = self.segment_owners(name)
         if owners:
             return self.bare_segment(e, owners)
+        best = _suggest(name, [*self.sym.audiences, *VALUES])
+        if best in self.sym.audiences:
+            self.suggested.add(best)  # one typo, one diagnostic: not also "unused"
         self.report(
             e.span,
             "SEG204",
             f"unknown name `{name}`: not an audience or a built-in value",
-            _did_you_mean(name, [*self.sym.audiences, *VALUES]),
+            f"did you mean `{best}`?" if best else None,
         )
         return ERROR
 
@@ -1180,7 +1194,8 @@ class _Checker:
         self.report(
             _span_of(arg),
             "SEG303",
-            f"`{name}` takes a segment written `Group.Segment`, such as `{FUNCTIONS[name].example}`",
+            f"`{name}` takes a segment written `Group.Segment`, "
+            f"such as `{FUNCTIONS[name].example}`",
             help,
         )
         return ERROR
@@ -1246,7 +1261,8 @@ class _Checker:
             if {lt.kind, rt.kind} == {"duration", "number"}:
                 num = e.right if rt.kind == "number" else e.left
                 if isinstance(num, ast.Number) and not num.percent:
-                    help = f"durations need a unit: write `{_num_text(num)}s`, `{_num_text(num)}m`, `{_num_text(num)}d`…"
+                    n = _num_text(num)
+                    help = f"durations need a unit: write `{n}s`, `{n}m`, `{n}d`…"
             elif lt.kind == "segment" and rt.kind == "segment" and op in ("==", "!="):
                 help = f"write `{ls} {'is not' if op == '!=' else 'is'} {rs}`"
             elif "string" in (lt.kind, rt.kind) and op not in ("==", "!="):
@@ -1256,7 +1272,8 @@ class _Checker:
             self.report(
                 e.span,
                 "SEG301",
-                f"cannot compare {lt.describe()} (`{ls}`) with {rt.describe()} (`{rs}`) using `{op}`",
+                f"cannot compare {lt.describe()} (`{ls}`) with {rt.describe()} (`{rs}`) "
+                f"using `{op}`",
                 help,
             )
             return BOOL
@@ -1445,6 +1462,13 @@ class _Checker:
                 self.analyse(cond, "this rule")
 
     def analyse(self, cond: _Condition, owner: str) -> None:
+        if isinstance(cond.expr, ast.Boolean):
+            # `when true` / `when false` say what they mean on purpose (a rule
+            # switched on or off): no diagnostic, but the logic still knows
+            cond.always, cond.never = cond.expr.value, not cond.expr.value
+            cond.nnf = _T if cond.expr.value else _F
+            cond.neg = _F if cond.expr.value else _T
+            return
         cond.nnf = self.nnf(cond.expr, True)
         cond.neg = self.nnf(cond.expr, False)
         _keys(cond.nnf, cond.keys)
@@ -1601,6 +1625,7 @@ class _Checker:
         if (
             cond is None
             or not cond.ok
+            or cond.never  # reported on the audience itself: not again on every use
             or name in self.sym.cyclic_audiences
             or name in self._expanding
             or len(self._expanding) > 32
@@ -1884,10 +1909,37 @@ class _Checker:
                         "add an `explicit` or `implicit` signal inside its braces",
                     )
 
+    def detached_actions(self) -> None:
+        """An indented bare action right under a one-action `when` rule: a missing `{ }`."""
+        for f in self.ruleset.files:
+            self.file = f.path
+            previous: ast.Item | None = None
+            for item in f.items:
+                if (
+                    isinstance(item, ast.Rule)
+                    and item.condition is None
+                    and item.span.column > 1
+                    and isinstance(previous, ast.Rule)
+                    and previous.condition is not None
+                    and not previous.block
+                    and item.span.line - previous.span.end_line <= 1
+                ):
+                    self.report(
+                        item.span,
+                        "SEG409",
+                        "this action is not part of the `when` rule above: a rule without "
+                        "braces has one action, so this one applies to every visitor",
+                        "put the rule's actions in braces, `when … { show slot a  hide slot b }`, "
+                        "or start this line in column 1 if it should always apply",
+                    )
+                previous = item
+
     def unused_audiences(self) -> None:
         for name, aud in self.sym.audiences.items():
-            uses = [u for u in self.audience_uses.get(name, ()) if u[1] is not None]
-            if any(not _inside(u, aud, self.sym.defined_at[name][0]) for u in uses):
+            uses = self.audience_uses.get(name, ())
+            if name in self.suggested or any(
+                not _inside(u, aud, self.sym.defined_at[name][0]) for u in uses
+            ):
                 continue
             self.report(
                 aud.name.span,
@@ -1898,58 +1950,101 @@ class _Checker:
             )
 
     def budget(self) -> None:
-        if self.syntax_errors or any(d.severity == "error" for d in self.diagnostics):
-            return  # the size model needs a whole, well-formed rule set
+        # Runs even when other errors were found: the size model takes any parsed
+        # rule set, and a partial one can only be smaller, so an overflow is real.
         try:
             from . import budget as budget_module
         except ImportError:
             return  # built without the engine: nothing to compare against
         limit = int(getattr(budget_module, "COOKIE_LIMIT", 4096))
-        measure = budget_module.worst_case_cookie_bytes
+        largest: tuple[str, int] | None = None
         try:
-            total = measure(self.ruleset)
+            report = getattr(budget_module, "worst_case_report", None)
+            if report is not None:
+                result = report(self.ruleset)
+                total, largest = int(result.total), result.largest()
+            else:
+                total = int(budget_module.worst_case_cookie_bytes(self.ruleset))
         except Exception:
             return  # the engine's own load reports its failure; the checker must not crash
         if total <= limit:
             return
-        items = self.ruleset.items()
-        culprit = items[-1] if items else None
-        lo, hi = 0, len(items) - 1
-        try:
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if measure(_prefix(self.ruleset, items, mid + 1)) > limit:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            culprit = items[lo] if items else None
-        except Exception:
-            pass
-        file, span = (
-            (culprit[0].path, _head_span(culprit[1])) if culprit else ("", ast.Span(1, 1, 1, 1))
-        )
+        part = largest[0] if largest else ""
+        file, span = self.budget_culprit(part)
+        detail = f"; the largest part is {part} (about {largest[1]} bytes)" if largest else ""
         self.report(
             span,
             "SEG501",
-            f"the visitor state these rules need can take {total} bytes in the cookie; "
-            f"the limit is {limit} (it is exceeded from here on)",
-            "use fewer distinct windowed counts (`count(… within …)`), smaller thresholds "
-            "or shorter windows",
+            f"the visitor state these rules need can take {total} bytes in the cookie, "
+            f"over the limit of {limit}{detail}",
+            _BUDGET_HELP.get(part, "use fewer distinct counters, tags and windows"),
             file=file,
         )
 
+    def budget_culprit(self, part: str) -> tuple[str, ast.Span]:
+        """Where to point a SEG501: the first use of what takes the most room."""
 
-def _prefix(
-    ruleset: ast.RuleSet, items: list[tuple[ast.RuleFile, ast.Item]], n: int
-) -> ast.RuleSet:
-    files: dict[str, list[ast.Item]] = {}
-    order: list[ast.RuleFile] = []
-    for f, item in items[:n]:
-        if f.path not in files:
-            files[f.path] = []
-            order.append(f)
-        files[f.path].append(item)
-    return ast.RuleSet(tuple(ast.RuleFile(f.path, tuple(files[f.path]), f.comments) for f in order))
+        def wanted(e: ast.Expr) -> bool:
+            if not isinstance(e, ast.Call) or not e.args:
+                return False
+            arg, name = e.args[0], e.func.value
+            if part == "window timestamps":
+                return name == "count" and isinstance(arg, ast.MatcherArg) and bool(arg.within)
+            if part == "counts":
+                return name == "count"
+            if part == "since":
+                return name == "since"
+            if part == "tags":
+                return name == "tagged"
+            return False
+
+        for f, item in self.ruleset.items():
+            if part in ("evidence", "facts") and isinstance(item, ast.Group):
+                return f.path, item.name.span
+            if (
+                part == "survey dismissals"
+                and isinstance(item, ast.Rule)
+                and any(isinstance(a, ast.ShowSurvey) for a in item.actions)
+            ):
+                return f.path, _head_span(item)
+            cond = item.condition if isinstance(item, (ast.Rule, ast.Audience)) else None
+            if cond is not None:
+                for e in _walk(cond):
+                    if wanted(e):
+                        return f.path, e.span
+        items = self.ruleset.items()
+        if items:
+            return items[0][0].path, _head_span(items[0][1])
+        first = self.ruleset.files[0].path if self.ruleset.files else ""
+        return first, ast.Span(1, 1, 1, 1)
+
+
+_BUDGET_HELP = {
+    "window timestamps": "each `count(… within D)` compared with N keeps up to N+1 "
+    "timestamps: use fewer distinct windowed counts, smaller thresholds, or drop `within`",
+    "evidence": "each implicit signal keeps its own evidence: merge signals or segments",
+    "tags": "each tag `tagged()` asks about is kept: ask about fewer tags",
+    "counts": "each distinct `count(…)` keeps a counter: use fewer distinct matchers",
+    "since": "each distinct `since(…)` keeps a time: use fewer distinct matchers",
+    "facts": "each segment keeps its latest answers: use fewer segments",
+    "survey dismissals": "each survey subject keeps a dismissal time: ask about fewer subjects",
+}
+
+
+def _walk(e: ast.Expr) -> Iterator[ast.Expr]:
+    """Every sub-expression, outermost first."""
+    stack: list[ast.Expr] = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.BoolOp):
+            stack.extend(reversed(node.operands))
+        elif isinstance(node, ast.Not):
+            stack.append(node.operand)
+        elif isinstance(node, (ast.Compare, ast.Is)):
+            stack.extend((node.right, node.left))
+        elif isinstance(node, ast.Call):
+            stack.extend(a for a in reversed(node.args) if not isinstance(a, ast.MatcherArg))
 
 
 def _inside(use: tuple[str, ast.Span], aud: ast.Audience, file: str) -> bool:

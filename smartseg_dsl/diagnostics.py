@@ -23,10 +23,10 @@ __all__ = [
     "CODES",
     "DOCS_URL",
     "HOME_URL",
+    "UNSUPPRESSIBLE_CLASSES",
     "CodeInfo",
     "Diagnostic",
     "Severity",
-    "UNSUPPRESSIBLE_CLASSES",
 ]
 
 Severity = Literal["error", "warning"]
@@ -402,6 +402,16 @@ _code(
     "A survey whose rule only fires when the answer is already known.",
     "A survey is never shown once `known(G)` holds for its group, so a rule whose "
     "condition implies it (such as `certain(G.S)`) never shows its survey.",
+)
+
+_code(
+    "SEG409",
+    "detached-action",
+    "warning",
+    "An indented action under a `when` rule without braces: it always applies.",
+    "A `when` rule without braces has exactly one action. An indented action on the "
+    "next line looks like part of the rule but is a separate, bare action that applies "
+    "to every visitor; put the actions in `{ }`.",
 )
 
 # ---------------------------------------------------------------- SEG5xx limits

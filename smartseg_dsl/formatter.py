@@ -55,8 +55,9 @@ INDENT = "    "
 #: Conditions are broken over several lines when a line would be longer than this.
 LINE_LENGTH = 100
 
-#: A comment that tells tooling something (`# smartseg: ignore[SEG401]`).
-_DIRECTIVE = re.compile(r"#\s*smartseg\s*:")
+#: A comment that tells tooling something (`# smartseg: ignore[SEG401]`). Searched
+#: anywhere in the comment, as the checker does: pinning a line too many is harmless.
+_DIRECTIVE = re.compile(r"smartseg\s*:")
 _TRAILING_WS = " \t\f\r"
 
 
@@ -256,7 +257,7 @@ class _Printer:
         self.align: tuple[int, int] = (0, 0)
         self.covered: set[int] = set()
         for c in self.comments:
-            if _DIRECTIVE.match(c.text):
+            if _DIRECTIVE.search(c.text):
                 self.covered.update((c.span.line, c.span.line + 1))
 
     # -- source positions
@@ -373,11 +374,25 @@ class _Printer:
         return out
 
     def pinned(self, unit: _Unit) -> bool:
-        """Does a `# smartseg:` directive cover this unit's lines (a container: its header)?"""
+        """Does a `# smartseg:` directive cover a line that printing would rearrange?
+
+        For a leaf: any of its lines. For a container: its header lines, or its
+        closing line when the `}` shares it with the last unit of the body
+        (printing would move that unit off the covered line).
+        """
+        if not self.covered:
+            return False
         if isinstance(unit, (ast.Group, ast.Segment)) or (
             isinstance(unit, ast.Rule) and unit.block
         ):
             last = self.line_of(self.open_brace(self.header_end(unit)))
+            children = _children(unit)
+            if (
+                children
+                and children[-1].span.end_line == unit.span.end_line
+                and unit.span.end_line in self.covered
+            ):
+                return True
         else:
             last = unit.span.end_line
         return self.touches_covered(unit.span.line, last)
@@ -417,7 +432,7 @@ class _Printer:
             chunk_start = len(lines)
             prev_multiline = len(body) > 1
             prev_directive_tail = entry.trailing is not None and bool(
-                _DIRECTIVE.match(entry.trailing.text)
+                _DIRECTIVE.search(entry.trailing.text)
             )
         return lines
 
@@ -444,14 +459,9 @@ class _Printer:
         else:
             header = [INDENT * depth + line for line in self.header(unit)]
         close = unit.span.end - 1
-        children: Sequence[_Unit]
-        if isinstance(unit, ast.Group):
-            children = unit.body
-        elif isinstance(unit, ast.Segment):
-            children = unit.signals
-        else:
-            children = unit.actions
-        entries, header_comment = self.entries(children, brace + 1, close, self.line_of(brace))
+        entries, header_comment = self.entries(
+            _children(unit), brace + 1, close, self.line_of(brace)
+        )
         if header_comment is not None:
             header[-1] += "  " + header_comment.text
         if not entries:
@@ -515,6 +525,14 @@ class _Printer:
             lines = _broken("when ", unit.condition)
             return [pad + line for line in [*lines, INDENT + action]]
         return [pad + format_action(unit)]  # type: ignore[arg-type]
+
+
+def _children(unit: ast.Group | ast.Segment | ast.Rule) -> Sequence[_Unit]:
+    if isinstance(unit, ast.Group):
+        return unit.body
+    if isinstance(unit, ast.Segment):
+        return unit.signals
+    return unit.actions
 
 
 def _signal_prefix(signal: ast.Signal) -> str:

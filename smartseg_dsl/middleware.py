@@ -29,12 +29,13 @@ import codecs
 import json
 import logging
 import os
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -51,7 +52,7 @@ from .answers import (
     normalize_email,
 )
 from .api import SCOPE_KEY
-from .cookie import CookieCodec, set_cookie_header
+from .cookie import CookieCodec, delete_cookie_header, set_cookie_header
 from .csrf import CsrfError, CsrfTokens
 from .engine import Answer, Engine, RequestInfo
 from .loader import RuleSetError, discover, load_ruleset
@@ -69,21 +70,29 @@ PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 SURVEY_TEMPLATE = "smartseg/survey.html"
 DEBUG_TEMPLATE = "smartseg/debug.html"
 
-# Request parameters the middleware reads (and strips from a survey's `next`).
+# Preview parameters (dev or a signed preview link); links.py owns smartseg_t/_preview.
 AS_PARAM = "smartseg_as"
 DEBUG_PARAM = "smartseg_debug"
-_OWN_PARAMS = (links.LINK_PARAM, links.PREVIEW_PARAM, AS_PARAM, DEBUG_PARAM)
 
 #: Form posts to the endpoints are tiny; anything larger is refused unread.
 MAX_FORM_BYTES = 16 * 1024
 MAX_NEXT = 2048
-_FIELD_LIMITS = {"about": 130, "answer": 70, "csrf": 512, "next": MAX_NEXT}
+# Kept as is in a Location header: RFC 3986 reserved and unreserved characters and "%"
+# (already-escaped octets); anything else (non-ASCII, quotes, brackets) is %-encoded.
+_URL_SAFE = "/?#[]@!$&'()*+,;=:-._~%"
+# `next` is never refused: anything but a same-site path just sends the visitor home.
+_FIELD_LIMITS = {"about": 130, "answer": 70, "csrf": 512, "next": MAX_FORM_BYTES}
+
+# Stand-ins for the per-request values of a cached survey widget (letters only, so
+# escaping leaves them alone; 128 random bits, so no page text can collide).
+_CSRF_MARK = "smartsegcsrf" + secrets.token_hex(16)
+_NEXT_MARK = "smartsegnext" + secrets.token_hex(16)
 
 _JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _HTML_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]
 
-# Charset per Content-Type value: a handful of distinct values per site, looked up
-# once each. None means "do not touch" (unknown or not ASCII-compatible encoding).
+# Codec per Content-Type value: a handful of distinct values per site, looked up once
+# each. None means "do not touch" (not HTML, or an encoding Python does not know).
 _CHARSETS: dict[bytes, str | None] = {}
 
 
@@ -97,15 +106,10 @@ class _Runtime:
     rules: CompiledRuleSet
     engine: Engine
     codec: CookieCodec
+    reads_categories: bool  # no `category` matcher: never scan pages for the meta tag
 
     def is_segment(self, ref: str) -> bool:
-        group, dot, segment = ref.partition(".")
-        if not dot or not group or not segment:
-            return False
-        try:
-            return self.engine.validate_answer(Answer(about=ref, value="yes")) is None
-        except Exception:
-            return False
+        return self.engine.validate_segment(ref) is None
 
 
 class _BadRequest(Exception):
@@ -156,7 +160,13 @@ class SmartSegMiddleware:
         self.link_max_age = link_max_age
         self.max_html_bytes = max_html_bytes
         self.csrf = CsrfTokens(self.secret_key, max_age=csrf_max_age)
-        self.templates = _template_env(templates)
+        self.templates = _template_env(templates, auto_reload=dev)
+        #: (decision, root path) → the packaged survey widget rendered with markers;
+        #: None when the app overrides the widget (its template may use csrf or next in
+        #: ways markers cannot stand for) or in dev (templates may change on disk).
+        self._survey_cache: dict[tuple[Any, str], str] | None = (
+            {} if not dev and _is_packaged(self.templates, SURVEY_TEMPLATE) else None
+        )
         self._cookie_prefix = cookie_name.encode("latin-1")
 
         # Rules: parsed, checked and compiled once; in dev re-read when files change.
@@ -185,11 +195,37 @@ class SmartSegMiddleware:
     # ------------------------------------------------------------------ setup helpers
 
     def _runtime(self, compiled: CompiledRuleSet) -> _Runtime:
+        self._check_templates(compiled)
         return _Runtime(
             rules=compiled,
             engine=Engine(compiled),
-            codec=CookieCodec(compiled, self.secret_key, max_age=self.max_age),
+            codec=CookieCodec(
+                compiled, self.secret_key, max_age=self.max_age, cookie_name=self.cookie_name
+            ),
+            reads_categories=bool(compiled.categories),
         )
+
+    def _check_templates(self, compiled: CompiledRuleSet) -> None:
+        """Say once, at load time, which `with template` files cannot be found, rather
+        than on every request that would render them."""
+        for rule in compiled.rules:
+            for decision in rule.decisions:
+                if decision.kind != "template" or decision.template is None:
+                    continue
+                try:
+                    self.templates.get_template(decision.template)
+                except jinja2.TemplateNotFound:
+                    log.warning(
+                        "smartseg: rule %s renders template %r, which the templates "
+                        "environment cannot find (pass templates=your_jinja_env); that "
+                        "slot will be left as the page has it",
+                        rule.where,
+                        decision.template,
+                    )
+                except jinja2.TemplateError as exc:
+                    log.warning(
+                        "smartseg: template %r of rule %s: %s", decision.template, rule.where, exc
+                    )
 
     def _rules_fingerprint(self) -> tuple[tuple[str, int, int], ...] | None:
         if self._rule_paths is None:
@@ -243,9 +279,13 @@ class SmartSegMiddleware:
             return self._store
         url = self._store_spec if isinstance(self._store_spec, str) else None
         # GuardedStore never raises: a broken answer bank is logged once and refused.
-        self._store = await anyio.to_thread.run_sync(lambda: GuardedStore(url))
+        store = await anyio.to_thread.run_sync(lambda: GuardedStore(url))
+        if self._store is not None:  # another request opened it meanwhile
+            store.close()
+            return self._store
+        self._store = store
         self._owns_store = True
-        return self._store
+        return store
 
     async def store_call(self, method: str, *args: Any, what: str) -> tuple[bool, Any]:
         """Call a store method in a worker thread; never raises. (ok, result)."""
@@ -267,11 +307,7 @@ class SmartSegMiddleware:
         ).encode("latin-1")
 
     def clear_cookie_header(self) -> bytes:
-        parts = [f"{self.cookie_name}=", "Max-Age=0", "Path=/", "HttpOnly", "SameSite=Lax"]
-        parts.insert(2, "Expires=Thu, 01 Jan 1970 00:00:00 GMT")
-        if self.https_only:
-            parts.append("Secure")
-        return "; ".join(parts).encode("latin-1")
+        return delete_cookie_header(self.cookie_name, secure=self.https_only).encode("latin-1")
 
     # ------------------------------------------------------------------ ASGI
 
@@ -404,6 +440,7 @@ class _Exchange:
 
     __slots__ = (
         "_chunks",
+        "_csrf",
         "_encoding",
         "_mode",
         "_outcome",
@@ -455,6 +492,7 @@ class _Exchange:
         self._size = 0
         self._encoding = "utf-8"
         self._state: Any = None
+        self._csrf: str | None = None
         self._outcome: Outcome | None = None
         self._provisional: Outcome | None = None
         self._version = 0
@@ -492,7 +530,7 @@ class _Exchange:
         self.accept = accept or b""
         self.gpc = gpc
         self.query_string: bytes = scope.get("query_string", b"")
-        self._query: dict[str, str] | None = None
+        self._query: dict[str, list[str]] | None = None
         # Links and previews are for pages; a form post to /smartseg/* ignores them.
         if b"smartseg_" in self.query_string and not endpoint:
             self._read_own_params()
@@ -507,13 +545,13 @@ class _Exchange:
     # ------------------------------------------------------------------ request data
 
     @property
-    def query(self) -> dict[str, str]:
+    def query(self) -> dict[str, list[str]]:
         if self._query is None:
             self._query = _parse_query(self.query_string) if self.query_string else {}
         return self._query
 
     def _read_own_params(self) -> None:
-        params = self.query
+        params = {name: values[0] for name, values in self.query.items()}
         mw = self.mw
         token = params.get(links.LINK_PARAM)
         if token:
@@ -564,7 +602,7 @@ class _Exchange:
             path=self.path if page_view else None,
             query=self.query,
             referrer=self.referrer,
-            host=self.host,
+            host=self.host or "localhost",
             user_agent=self.user_agent,
             categories=tuple(categories),
             events=tuple(self.events),
@@ -597,7 +635,9 @@ class _Exchange:
     def csrf_token(self) -> str:
         # A new visitor's id only exists once the cookie carries it: make sure it does.
         self.need_cookie = True
-        return self.mw.csrf.issue(self.visitor_id)
+        if self._csrf is None:  # one token per request, however many forms it renders
+            self._csrf = self.mw.csrf.issue(self.visitor_id)
+        return self._csrf
 
     # ------------------------------------------------------------------ app API
 
@@ -761,7 +801,11 @@ class _Exchange:
         self._chunks = []
         try:
             page_view = self.method == "GET"
-            categories = rewrite.page_categories(body, self._encoding) if page_view else ()
+            categories = (
+                rewrite.page_categories(body, self._encoding)
+                if page_view and self.rt.reads_categories
+                else ()
+            )
             cookie = self._set_cookie(self._finish_step(page_view=page_view, categories=categories))
             if cookie is not None:
                 headers = _headers_out(start.get("headers", []), private=True, set_cookie=cookie)
@@ -782,7 +826,11 @@ class _Exchange:
         encoding = self._encoding
         page_view = self.method == "GET"
         try:
-            categories = rewrite.page_categories(body, encoding) if page_view else ()
+            categories = (
+                rewrite.page_categories(body, encoding)
+                if page_view and self.rt.reads_categories
+                else ()
+            )
             outcome = self._finish_step(page_view=page_view, categories=categories)
         except Exception:
             log.exception("smartseg: evaluating %s failed; page sent as is", self.path)
@@ -793,7 +841,7 @@ class _Exchange:
         out = body
         slots = False
         try:
-            slots = rewrite.has_slots(body)
+            slots = rewrite.has_slots(body, encoding)
             if slots and outcome.decisions:
                 edits = await self._edits(outcome)
                 if edits:
@@ -815,7 +863,7 @@ class _Exchange:
                 "headers": _headers_out(
                     start.get("headers", []),
                     length=len(out) if changed else None,
-                    drop_etag=changed,
+                    drop_validators=changed,
                     private=True,
                     no_store=self.preview_as is not None or self.debug,
                     set_cookie=cookie,
@@ -889,6 +937,13 @@ class _Exchange:
         return url
 
     async def _render_survey(self, decision: Decision, outcome: Outcome) -> str:
+        root = self.scope.get("root_path", "")
+        csrf, here = str(escape(self.csrf_token())), str(escape(self.here()))
+        cache = self.mw._survey_cache
+        if cache is not None:
+            cached = cache.get((decision, root))
+            if cached is not None:
+                return cached.replace(_CSRF_MARK, csrf).replace(_NEXT_MARK, here)
         about = decision.about
         if "." in about:
             options: list[tuple[str, str]] = [("yes", "Yes"), ("no", "No")]
@@ -896,24 +951,30 @@ class _Exchange:
             options = [(str(value), str(label)) for value, label in decision.options]
             if not any(value == "other" for value, _ in options):
                 options.append(("other", "None of these"))
-        root = self.scope.get("root_path", "")
-        return await self._render(
-            SURVEY_TEMPLATE,
-            {
-                "visitor": outcome.view,
-                "question": decision.question,
-                "about": about,
-                "kind": "yesno" if "." in about else "choice",
-                "options": options,
-                "csrf": self.csrf_token(),
-                "next": self.here(),
-                "answer_url": f"{root}/smartseg/answer",
-                "dismiss_url": f"{root}/smartseg/dismiss",
-                "form_id": f"smartseg-survey-{decision.slot}",
-                "slot": decision.slot,
-                "rule": decision.rule,
-            },
+        context = {
+            "visitor": outcome.view,
+            "question": decision.question,
+            "about": about,
+            "kind": "yesno" if "." in about else "choice",
+            "options": options,
+            "csrf": Markup(csrf),
+            "next": Markup(here),
+            "answer_url": f"{root}/smartseg/answer",
+            "dismiss_url": f"{root}/smartseg/dismiss",
+            "form_id": f"smartseg-survey-{decision.slot}",
+            "slot": decision.slot,
+            "rule": decision.rule,
+        }
+        if cache is None:
+            return await self._render(SURVEY_TEMPLATE, context)
+        # The packaged widget only prints csrf and next (escaped): render it once per
+        # survey with markers in their place, then fill them in per request.
+        marked = await self._render(
+            SURVEY_TEMPLATE, {**context, "csrf": _CSRF_MARK, "next": _NEXT_MARK}
         )
+        if marked.count(_CSRF_MARK) == 1 and marked.count(_NEXT_MARK) == 1 and len(cache) < 512:
+            cache[(decision, root)] = marked
+        return marked.replace(_CSRF_MARK, csrf).replace(_NEXT_MARK, here)
 
     async def _render_debug(self, outcome: Outcome) -> str:
         groups = []
@@ -924,6 +985,7 @@ class _Exchange:
             groups.append(
                 {
                     "name": name,
+                    "label": getattr(view, "label", name),
                     "segments": segments,
                     "most_likely": _segment_name(view.most_likely),
                     "certain": _segment_name(view.certain),
@@ -935,6 +997,8 @@ class _Exchange:
                 "slot": slot,
                 "kind": d.kind,
                 "rule": d.rule,
+                # file:line with the file's name only: the panel is small
+                "where": Path(d.rule.rpartition(":")[0]).name + ":" + d.rule.rpartition(":")[2],
                 "detail": d.template or d.question or d.text or d.group or "",
             }
             for slot, d in outcome.decisions.items()
@@ -1053,7 +1117,7 @@ async def _serve_endpoint(ex: _Exchange, handler: _Handler, receive: Receive) ->
     else:
         status, content = 303, b""
         headers = [
-            (b"location", next_url.encode("utf-8")),
+            (b"location", quote(next_url, safe=_URL_SAFE).encode("ascii")),
             (b"cache-control", b"no-store"),
             (b"content-length", b"0"),
         ]
@@ -1142,7 +1206,7 @@ def _parse_fields(body: bytes, content_type: bytes) -> dict[str, str]:
             raise _BadRequest(f"field {name!r} must be a string")
         if len(value) > _FIELD_LIMITS[name]:
             raise _BadRequest(f"field {name!r} is too long")
-        if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        if name != "next" and any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
             raise _BadRequest(f"field {name!r} contains control characters")
         fields[name] = value
     return fields
@@ -1174,17 +1238,33 @@ def _safe_next(value: str | None, root_path: str = "") -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _template_env(templates: jinja2.Environment | Any | None) -> jinja2.Environment:
+def _template_env(
+    templates: jinja2.Environment | Any | None, *, auto_reload: bool
+) -> jinja2.Environment:
     """The app's Jinja environment with the packaged templates behind its own loader
-    (so the app can override ``smartseg/survey.html``), autoescaping always on."""
+    (so the app can override ``smartseg/survey.html``), autoescaping always on.
+
+    Outside dev, templates are not re-checked on disk at every render (a ``stat`` per
+    template per request is measurable in the per-request budget)."""
     package_loader = jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES))
     if templates is None:
-        return jinja2.Environment(loader=package_loader, autoescape=True)
+        return jinja2.Environment(loader=package_loader, autoescape=True, auto_reload=auto_reload)
     env = getattr(templates, "env", templates)  # starlette's Jinja2Templates has .env
     if not isinstance(env, jinja2.Environment):
         raise TypeError("templates must be a jinja2.Environment or starlette Jinja2Templates")
     loaders = [env.loader, package_loader] if env.loader is not None else [package_loader]
-    return env.overlay(loader=jinja2.ChoiceLoader(loaders), autoescape=True)
+    return env.overlay(
+        loader=jinja2.ChoiceLoader(loaders), autoescape=True, auto_reload=auto_reload
+    )
+
+
+def _is_packaged(env: jinja2.Environment, name: str) -> bool:
+    """Does ``env`` resolve ``name`` to our own packaged template (not an app override)?"""
+    try:
+        filename = env.get_template(name).filename
+    except jinja2.TemplateError:
+        return False
+    return filename is not None and Path(filename).resolve() == (PACKAGE_TEMPLATES / name).resolve()
 
 
 def _cookie_value(header: bytes, name: bytes) -> str | None:
@@ -1198,23 +1278,24 @@ def _cookie_value(header: bytes, name: bytes) -> str | None:
     return None
 
 
-def _parse_query(query_string: bytes) -> dict[str, str]:
-    """First value of each query parameter (what rules and our own params read)."""
+def _parse_query(query_string: bytes) -> dict[str, list[str]]:
+    """Query parameters → their values (a query with absurdly many is ignored)."""
     try:
         pairs = parse_qsl(
             query_string.decode("latin-1"), keep_blank_values=True, max_num_fields=200
         )
     except ValueError:
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     for key, value in pairs:
-        out.setdefault(key, value)
+        out.setdefault(key, []).append(value)
     return out
 
 
 def _charset(content_type: bytes) -> str | None:
     """The codec of a ``text/html`` Content-Type (default UTF-8), or None when the
-    response is not HTML or its encoding is one we cannot safely splice."""
+    response is not HTML or names an encoding Python does not know. (The rewriter
+    itself handles UTF-16/32 and leaves stateful encodings alone.)"""
     try:
         return _CHARSETS[content_type]
     except KeyError:
@@ -1228,12 +1309,9 @@ def _charset(content_type: bytes) -> str | None:
             if key.strip().lower() == b"charset":
                 name = value.strip().strip(b"\"'").decode("latin-1")
                 try:
-                    info = codecs.lookup(name)
-                    # Slots are found by ASCII bytes: UTF-16/32 bodies are left alone.
-                    ok = "<a b='c'>".encode(info.name) == b"<a b='c'>"
-                except (LookupError, UnicodeError):
-                    ok = False
-                result = info.name if ok else None
+                    result = codecs.lookup(name).name
+                except LookupError:
+                    result = None  # an encoding we cannot read: leave the page alone
     if len(_CHARSETS) < 256:
         _CHARSETS[content_type] = result
     return result
@@ -1243,7 +1321,7 @@ def _headers_out(
     raw: Sequence[tuple[bytes, bytes]],
     *,
     length: int | None = None,
-    drop_etag: bool = False,
+    drop_validators: bool = False,
     private: bool = False,
     no_store: bool = False,
     set_cookie: bytes | None = None,
@@ -1256,8 +1334,8 @@ def _headers_out(
         lower = name.lower()
         if lower == b"content-length" and length is not None:
             continue
-        if lower == b"etag" and drop_etag:
-            continue
+        if drop_validators and (lower == b"etag" or lower == b"last-modified"):
+            continue  # they describe the app's bytes, not the ones we send
         if private and lower == b"vary":
             vary.append(value)
             continue
@@ -1296,6 +1374,8 @@ def _private_cache_control(values: Sequence[bytes], no_store: bool) -> bytes:
 
 
 def _inject_overlay(body: bytes, overlay: str, encoding: str) -> bytes:
+    if "<p>".encode(encoding, "ignore") != b"<p>":
+        return body  # UTF-16/32: the overlay is a dev aid, not worth re-encoding for
     data = overlay.encode(encoding, "xmlcharrefreplace")
     at = body.lower().rfind(b"</body")
     if at < 0:

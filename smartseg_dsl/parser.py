@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import ContextualLexer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from . import ast
 from .diagnostics import Diagnostic
@@ -39,6 +42,8 @@ __all__ = [
 
 #: Files larger than this are refused (SEG107): a rule set is a few hundred lines.
 MAX_FILE_BYTES = 2 * 1024 * 1024
+#: After this many syntax errors in one file the parser stops reading it.
+MAX_SYNTAX_ERRORS = 25
 #: Parenthesis nesting deeper than this is refused (SEG108) before parsing, so no
 #: later recursive pass can hit Python's recursion limit.
 MAX_NESTING = 64
@@ -61,16 +66,129 @@ def grammar_path() -> Path:
     raise FileNotFoundError("grammar/smartseg.lark is missing from this installation")
 
 
+_LOCK = threading.Lock()
+
+
 @functools.cache
 def _lark() -> Lark:
+    """The parser, with the AST builder applied inline while LALR reduces.
+
+    No parse tree is built (faster, and no recursion however long an `and`
+    chain is). `keep_all_tokens` hands every keyword and bracket to the
+    builder, so each node's span runs from its first token to its last one,
+    exactly what `propagate_positions` would compute.
+    """
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
+        keep_all_tokens=True,
         maybe_placeholders=True,
+        transformer=_BUILDER,
         cache=True,  # parser tables in the temp dir, keyed by the grammar's hash
+        _plugins={"ContextualLexer": _FastContextualLexer},
     )
+
+
+class _FastContextualLexer(ContextualLexer):
+    """Lark's contextual lexer with a fast path for the common case.
+
+    Lark's contextual lexer runs, per token, the scanner of the current parser
+    state. Here one scanner (the root lexer's, all terminals) finds the token,
+    and the state's accepted set decides: a word is its keyword when the state
+    accepts that keyword, else a NAME when it accepts NAME. Whenever the fast
+    path would produce a terminal the state does not accept, the token is left
+    to Lark's own state lexer, so tokens and errors are exactly Lark's: when the
+    root scanner's first match is accepted, the state scanner (the same ordered
+    alternatives, restricted) finds that same match first.
+    """
+
+    def __init__(
+        self, conf: Any, states: dict[int, Collection[str]], always_accept: Collection[str] = ()
+    ) -> None:
+        super().__init__(conf, states, always_accept)
+        self._accepts = {state: frozenset(names) for state, names in states.items()}
+        self._keywords = {
+            t.pattern.value: t.name
+            for t in conf.terminals
+            if t.pattern.type == "str" and t.pattern.value.isidentifier()
+        }
+        self._ignore = frozenset(conf.ignore)
+
+    def lex(self, lexer_state: Any, parser_state: Any) -> Iterator[Token]:
+        text_slice = lexer_state.text
+        text, end = text_slice.text, text_slice.end
+        counter = lexer_state.line_ctr
+        accepts, keywords, ignore = self._accepts, self._keywords, self._ignore
+        mres = self.root_lexer.scanner._mres
+        # the root scanner is one compiled alternation here; call it directly
+        single = mres[0].match if len(mres) == 1 else None
+        match = self.root_lexer.match
+        while counter.char_pos < end:
+            pos = counter.char_pos
+            kind: str | None = None
+            value = ""
+            if single is not None:
+                m = single(text, pos, end)
+                if m is not None:
+                    value, kind = m.group(), m.lastgroup
+            else:
+                found = match(text_slice, pos)
+                if found is not None:
+                    value, kind = found
+            if kind is not None:
+                if kind in ignore:  # white space and comments: LineCounter.feed, inlined
+                    newlines = value.count("\n")
+                    if newlines:
+                        counter.line += newlines
+                        counter.line_start_pos = pos + value.rindex("\n") + 1
+                    counter.char_pos = pos + len(value)
+                    counter.column = counter.char_pos - counter.line_start_pos + 1
+                    continue
+                accepted = accepts[parser_state.position]
+                if kind == "NAME":
+                    keyword = keywords.get(value)
+                    if keyword is not None and keyword in accepted:
+                        kind = keyword
+                    elif "NAME" not in accepted:
+                        kind = None
+                elif kind not in accepted:
+                    kind = None
+            if kind is None:
+                # not the common case: Lark's own lexer for this state decides,
+                # and raises its own errors
+                try:
+                    yield from self._slow_token(lexer_state, parser_state)
+                except EOFError:
+                    return
+                continue
+            line, column = counter.line, counter.column
+            n = len(value)
+            # no terminal but the ignored WS spans lines, so no newline to count
+            token = Token(kind, value, pos, line, column, line, column + n, pos + n)
+            counter.char_pos = pos + n
+            counter.column = column + n
+            lexer_state.last_token = token
+            yield token
+
+    def _slow_token(self, lexer_state: Any, parser_state: Any) -> Iterator[Token]:
+        """One token the way `ContextualLexer.lex` makes it (including its errors)."""
+        try:
+            yield self.lexers[parser_state.position].next_token(lexer_state, parser_state)
+        except UnexpectedCharacters as e:
+            # as Lark does: a terminal defined elsewhere reads as an unexpected token
+            try:
+                last_token = lexer_state.last_token
+                token = self.root_lexer.next_token(lexer_state, parser_state)
+                raise UnexpectedToken(
+                    token,
+                    e.allowed,
+                    state=parser_state,
+                    token_history=[last_token],
+                    terminals_by_name=self.root_lexer.terminals_by_name,
+                ) from None
+            except UnexpectedCharacters:
+                raise e from None
 
 
 # ---------------------------------------------------------------- the builder
@@ -87,29 +205,79 @@ def _tok_span(tok: Token) -> ast.Span:
     )
 
 
-def _meta_span(meta: object) -> ast.Span:
-    if getattr(meta, "empty", True):
+class _Paren:
+    """A parenthesised expression while it is being built: the parentheses count
+    in the span of the node that contains it, not in the expression's own."""
+
+    __slots__ = ("expr", "span")
+
+    def __init__(self, expr: ast.Expr, span: ast.Span) -> None:
+        self.expr = expr
+        self.span = span
+
+
+class _Block(tuple):  # type: ignore[type-arg]
+    """The actions of a `{ … }` block, with the span of the braces."""
+
+    span: ast.Span
+
+
+def _edge(child: object) -> ast.Span | None:
+    if child is None:
+        return None
+    if isinstance(child, Token):
+        return _tok_span(child)
+    if isinstance(child, ast.Span):
+        return child
+    return getattr(child, "span", None)
+
+
+def _span(children: tuple[object, ...]) -> ast.Span:
+    """From the first child's start to the last child's end (placeholders skipped)."""
+    # the hot path of the builder: tokens are read directly, without a Span each
+    first: object = None
+    for first in children:
+        if first is not None:
+            break
+    last: object = None
+    for last in reversed(children):
+        if last is not None:
+            break
+    if first is None or last is None:
         return ast.NO_SPAN
-    return ast.Span(
-        meta.line,  # type: ignore[attr-defined]
-        meta.column,  # type: ignore[attr-defined]
-        meta.end_line,  # type: ignore[attr-defined]
-        meta.end_column,  # type: ignore[attr-defined]
-        meta.start_pos,  # type: ignore[attr-defined]
-        meta.end_pos,  # type: ignore[attr-defined]
-    )
+    if type(first) is Token:
+        line, column, start = first.line, first.column, first.start_pos
+    else:
+        f = _edge(first)
+        if f is None:
+            return ast.NO_SPAN
+        line, column, start = f.line, f.column, f.start
+    if type(last) is Token:
+        return ast.Span(line, column, last.end_line, last.end_column, start, last.end_pos)  # type: ignore[arg-type]
+    e = _edge(last)
+    if e is None:
+        return ast.NO_SPAN
+    return ast.Span(line, column, e.end_line, e.end_column, start, e.end)  # type: ignore[arg-type]
+
+
+def _expr(x: object) -> ast.Expr:
+    return x.expr if isinstance(x, _Paren) else x  # type: ignore[return-value]
 
 
 _ESCAPE = re.compile(r"\\(.)")
 
 
-@v_args(meta=True, inline=True)
+@v_args(inline=True)
 class _Builder(Transformer):  # type: ignore[type-arg]
-    """Builds AST nodes bottom-up while the LALR parser reduces."""
+    """Builds AST nodes bottom-up while the LALR parser reduces.
 
-    def __init__(self, path: str) -> None:
+    One instance serves every parse; `path` and `problems` are set per parse
+    under `_LOCK` (see `_parse_region`).
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        self.path = path
+        self.path = "<string>"
         self.problems: list[Diagnostic] = []
 
     # -- tokens
@@ -118,6 +286,8 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def _string(self, tok: Token) -> ast.String:
         raw = str(tok)[1:-1]
+        if "\\" not in raw:
+            return ast.String(raw, _tok_span(tok))
 
         def unescape(m: re.Match[str]) -> str:
             ch = m.group(1)
@@ -143,192 +313,213 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return ast.String(_ESCAPE.sub(unescape, raw), _tok_span(tok))
 
     # -- file
-    def start(self, meta: object, *items: ast.Item) -> list[ast.Item]:
+    def start(self, *items: ast.Item) -> list[ast.Item]:
         return list(items)
 
     # -- groups
-    def group(self, meta: object, name: Token, label: Token | None, *body: object) -> ast.Group:
+    def group(self, *c: object) -> ast.Group:
+        label = c[2]
         return ast.Group(
-            self._name(name),
-            self._string(label) if label is not None else None,
-            tuple(body),  # type: ignore[arg-type]
-            _meta_span(meta),
+            self._name(c[1]),  # type: ignore[arg-type]
+            self._string(label) if label is not None else None,  # type: ignore[arg-type]
+            tuple(c[4:-1]),  # type: ignore[arg-type]
+            _span(c),
         )
 
-    def prior(self, meta: object, value: ast.Number) -> ast.Prior:
-        return ast.Prior(value, _meta_span(meta))
+    def prior(self, kw: Token, value: ast.Number) -> ast.Prior:
+        return ast.Prior(value, _span((kw, value)))
 
-    def decay(self, meta: object, tok: Token) -> ast.Decay:
-        return ast.Decay(self._duration(tok), _meta_span(meta))
+    def decay(self, kw: Token, tok: Token) -> ast.Decay:
+        return ast.Decay(self._duration(tok), _span((kw, tok)))
 
-    def segment(
-        self, meta: object, name: Token, label: Token | None, *signals: ast.Signal
-    ) -> ast.Segment:
+    def segment(self, *c: object) -> ast.Segment:
+        label = c[2]
         return ast.Segment(
-            self._name(name),
-            self._string(label) if label is not None else None,
-            tuple(signals),
-            _meta_span(meta),
+            self._name(c[1]),  # type: ignore[arg-type]
+            self._string(label) if label is not None else None,  # type: ignore[arg-type]
+            tuple(c[4:-1]),  # type: ignore[arg-type]
+            _span(c),
         )
 
     def signal(
         self,
-        meta: object,
         kind: Token,
         matcher: ast.Matcher,
         weight: ast.Number | None,
         cap: ast.Number | None,
     ) -> ast.Signal:
-        return ast.Signal(str(kind) == "explicit", matcher, weight, cap, _meta_span(meta))
+        return ast.Signal(
+            str(kind) == "explicit", matcher, weight, cap, _span((kind, matcher, weight, cap))
+        )
 
-    def signal_kind(self, meta: object, tok: Token) -> Token:
+    def signal_kind(self, tok: Token) -> Token:
         return tok
 
-    def weight(self, meta: object, value: ast.Number) -> ast.Number:
+    def weight(self, kw: Token, value: ast.Number) -> ast.Number:
         return value
 
-    def cap(self, meta: object, value: ast.Number) -> ast.Number:
+    def cap(self, kw: Token, value: ast.Number) -> ast.Number:
         return value
 
-    def matcher(self, meta: object, kind: Token, pattern: Token) -> ast.Matcher:
-        return ast.Matcher(str(kind), self._string(pattern), None, _meta_span(meta))  # type: ignore[arg-type]
+    def matcher(self, kind: Token, pattern: Token) -> ast.Matcher:
+        return ast.Matcher(str(kind), self._string(pattern), None, _span((kind, pattern)))  # type: ignore[arg-type]
 
-    def matcher_kind(self, meta: object, tok: Token) -> Token:
+    def matcher_kind(self, tok: Token) -> Token:
         return tok
 
-    def query_matcher(self, meta: object, param: Token, pattern: Token) -> ast.Matcher:
-        return ast.Matcher("query", self._string(pattern), self._name(param), _meta_span(meta))
+    def query_matcher(self, kw: Token, param: Token, pattern: Token) -> ast.Matcher:
+        return ast.Matcher(
+            "query", self._string(pattern), self._name(param), _span((kw, param, pattern))
+        )
 
     # -- audiences
-    def audience(self, meta: object, name: Token, condition: ast.Expr) -> ast.Audience:
-        return ast.Audience(self._name(name), condition, _meta_span(meta))
+    def audience(self, kw: Token, name: Token, eq: Token, condition: object) -> ast.Audience:
+        return ast.Audience(self._name(name), _expr(condition), _span((kw, name, eq, condition)))
 
     # -- rules
-    def when_rule(
-        self, meta: object, condition: ast.Expr, body: ast.Action | tuple[ast.Action, ...]
-    ) -> ast.Rule:
-        if isinstance(body, tuple):
-            return ast.Rule(condition, body, True, _meta_span(meta))
-        return ast.Rule(condition, (body,), False, _meta_span(meta))
+    def when_rule(self, kw: Token, condition: object, body: object) -> ast.Rule:
+        span = _span((kw, condition, body))
+        if isinstance(body, _Block):
+            return ast.Rule(_expr(condition), tuple(body), True, span)
+        return ast.Rule(_expr(condition), (body,), False, span)  # type: ignore[arg-type]
 
-    def block(self, meta: object, *actions: ast.Action) -> tuple[ast.Action, ...]:
-        return tuple(actions)
+    def block(self, *c: object) -> _Block:
+        block = _Block(c[1:-1])
+        block.span = _span(c)
+        return block
 
-    def bare_rule(self, meta: object, action: ast.Action) -> ast.Rule:
-        return ast.Rule(None, (action,), False, _meta_span(meta))
+    def bare_rule(self, action: ast.Action) -> ast.Rule:
+        return ast.Rule(None, (action,), False, action.span)
 
-    def show_slot(self, meta: object, slot: Token) -> ast.ShowSlot:
-        return ast.ShowSlot(self._name(slot), _meta_span(meta))
+    def show_slot(self, kw: Token, slot_kw: Token, slot: Token) -> ast.ShowSlot:
+        return ast.ShowSlot(self._name(slot), _span((kw, slot)))
 
-    def hide_slot(self, meta: object, slot: Token) -> ast.HideSlot:
-        return ast.HideSlot(self._name(slot), _meta_span(meta))
+    def hide_slot(self, kw: Token, slot_kw: Token, slot: Token) -> ast.HideSlot:
+        return ast.HideSlot(self._name(slot), _span((kw, slot)))
 
-    def replace_text(self, meta: object, slot: Token, text: Token) -> ast.ReplaceText:
-        return ast.ReplaceText(self._name(slot), self._string(text), _meta_span(meta))
+    def replace_text(self, *c: Token) -> ast.ReplaceText:
+        return ast.ReplaceText(self._name(c[2]), self._string(c[4]), _span(c))
 
-    def replace_template(self, meta: object, slot: Token, path: Token) -> ast.ReplaceTemplate:
-        return ast.ReplaceTemplate(self._name(slot), self._string(path), _meta_span(meta))
+    def replace_template(self, *c: Token) -> ast.ReplaceTemplate:
+        return ast.ReplaceTemplate(self._name(c[2]), self._string(c[5]), _span(c))
 
-    def order_slot(self, meta: object, slot: Token, group: Token) -> ast.OrderSlot:
-        return ast.OrderSlot(self._name(slot), self._name(group), _meta_span(meta))
+    def order_slot(self, *c: Token) -> ast.OrderSlot:
+        return ast.OrderSlot(self._name(c[2]), self._name(c[4]), _span(c))
 
     def show_survey(
-        self, meta: object, question: Token, about: ast.Ref | None, slot: ast.Name | None
+        self,
+        kw: Token,
+        survey_kw: Token,
+        question: Token,
+        about: tuple[ast.Ref, ast.Span] | None,
+        slot: tuple[ast.Name, ast.Span] | None,
     ) -> ast.ShowSurvey:
-        return ast.ShowSurvey(self._string(question), about, slot, _meta_span(meta))
+        last = slot[1] if slot is not None else about[1] if about is not None else question
+        return ast.ShowSurvey(
+            self._string(question),
+            about[0] if about is not None else None,
+            slot[0] if slot is not None else None,
+            _span((kw, last)),
+        )
 
-    def survey_about(self, meta: object, ref: ast.Ref) -> ast.Ref:
-        return ref
+    def survey_about(self, kw: Token, ref: ast.Ref) -> tuple[ast.Ref, ast.Span]:
+        return ref, _span((kw, ref))
 
-    def survey_slot(self, meta: object, slot: Token) -> ast.Name:
-        return self._name(slot)
+    def survey_slot(self, kw: Token, slot_kw: Token, slot: Token) -> tuple[ast.Name, ast.Span]:
+        return self._name(slot), _span((kw, slot))
 
     # -- expressions
-    def _flatten(self, op: str, meta: object, left: ast.Expr, right: ast.Expr) -> ast.BoolOp:
+    def _flatten(self, op: str, left: object, kw: Token, right: object) -> ast.BoolOp:
+        # Parentheses only group; `(a and b) and c` means the same as
+        # `a and b and c`, so the flattened tree is the canonical one.
         operands: list[ast.Expr] = []
-        for side in (left, right):
-            if (
-                isinstance(side, ast.BoolOp)
-                and side.op == op
-                and not getattr(side, "_paren", False)
-            ):
+        for side in (_expr(left), _expr(right)):
+            if isinstance(side, ast.BoolOp) and side.op == op:
                 operands.extend(side.operands)
             else:
                 operands.append(side)
-        return ast.BoolOp(op, tuple(operands), _meta_span(meta))  # type: ignore[arg-type]
+        return ast.BoolOp(op, tuple(operands), _span((left, right)))  # type: ignore[arg-type]
 
-    def or_expr(self, meta: object, left: ast.Expr, right: ast.Expr) -> ast.BoolOp:
-        return self._flatten("or", meta, left, right)
+    def or_expr(self, left: object, kw: Token, right: object) -> ast.BoolOp:
+        return self._flatten("or", left, kw, right)
 
-    def and_expr(self, meta: object, left: ast.Expr, right: ast.Expr) -> ast.BoolOp:
-        return self._flatten("and", meta, left, right)
+    def and_expr(self, left: object, kw: Token, right: object) -> ast.BoolOp:
+        return self._flatten("and", left, kw, right)
 
-    def not_expr(self, meta: object, operand: ast.Expr) -> ast.Not:
-        return ast.Not(operand, _meta_span(meta))
+    def not_expr(self, kw: Token, operand: object) -> ast.Not:
+        return ast.Not(_expr(operand), _span((kw, operand)))
 
-    def compare(self, meta: object, left: ast.Expr, op: Token, right: ast.Expr) -> ast.Compare:
-        return ast.Compare(str(op), left, right, _tok_span(op), _meta_span(meta))  # type: ignore[arg-type]
+    def compare(self, left: object, op: Token, right: object) -> ast.Compare:
+        return ast.Compare(
+            str(op),  # type: ignore[arg-type]
+            _expr(left),
+            _expr(right),
+            _tok_span(op),
+            _span((left, right)),
+        )
 
-    def is_expr(self, meta: object, left: ast.Expr, right: ast.Expr) -> ast.Is:
-        return ast.Is(left, right, False, _meta_span(meta))
+    def is_expr(self, left: object, kw: Token, right: object) -> ast.Is:
+        return ast.Is(_expr(left), _expr(right), False, _span((left, right)))
 
-    def is_not_expr(self, meta: object, left: ast.Expr, right: ast.Expr) -> ast.Is:
-        return ast.Is(left, right, True, _meta_span(meta))
+    def is_not_expr(self, left: object, kw: Token, not_kw: Token, right: object) -> ast.Is:
+        return ast.Is(_expr(left), _expr(right), True, _span((left, right)))
 
-    def paren(self, meta: object, inner: ast.Expr) -> ast.Expr:
-        # Parentheses only group; `(a and b) and c` means the same as `a and b and c`,
-        # so the flattened tree is the canonical one.
-        return inner
+    def paren(self, lpar: Token, inner: object, rpar: Token) -> _Paren:
+        return _Paren(_expr(inner), _span((lpar, rpar)))
 
-    def number(self, meta: object, tok: Token) -> ast.Number:
+    def number(self, tok: Token) -> ast.Number:
         return ast.Number(float(tok), False, str(tok), _tok_span(tok))
 
-    def negative_number(self, meta: object, tok: Token) -> ast.Number:
-        return ast.Number(-float(tok), False, "-" + str(tok), _meta_span(meta))
+    def negative_number(self, minus: Token, tok: Token) -> ast.Number:
+        return ast.Number(-float(tok), False, "-" + str(tok), _span((minus, tok)))
 
-    def percent(self, meta: object, tok: Token) -> ast.Number:
+    def percent(self, tok: Token) -> ast.Number:
         return ast.Number(float(str(tok)[:-1]) / 100.0, True, str(tok), _tok_span(tok))
 
     def _duration(self, tok: Token) -> ast.Duration:
         text = str(tok)
         return ast.Duration(float(text[:-1]) * _DURATION_UNITS[text[-1]], text, _tok_span(tok))
 
-    def duration(self, meta: object, tok: Token) -> ast.Duration:
+    def duration(self, tok: Token) -> ast.Duration:
         return self._duration(tok)
 
-    def string(self, meta: object, tok: Token) -> ast.String:
+    def string(self, tok: Token) -> ast.String:
         return self._string(tok)
 
-    def true(self, meta: object) -> ast.Boolean:
-        return ast.Boolean(True, _meta_span(meta))
+    def true(self, tok: Token) -> ast.Boolean:
+        return ast.Boolean(True, _tok_span(tok))
 
-    def false(self, meta: object) -> ast.Boolean:
-        return ast.Boolean(False, _meta_span(meta))
+    def false(self, tok: Token) -> ast.Boolean:
+        return ast.Boolean(False, _tok_span(tok))
 
-    def none(self, meta: object) -> ast.NoneLit:
-        return ast.NoneLit(_meta_span(meta))
+    def none(self, tok: Token) -> ast.NoneLit:
+        return ast.NoneLit(_tok_span(tok))
 
-    def ref(self, meta: object, group: Token, segment: Token | None) -> ast.Ref:
+    def ref(self, group: Token, *rest: Token | None) -> ast.Ref:
+        # `["." NAME]`: (None, None) when absent, (DOT, NAME) when present
+        segment = rest[-1] if rest else None
         return ast.Ref(
             self._name(group),
             self._name(segment) if segment is not None else None,
-            _meta_span(meta),
+            _span((group, segment)),
         )
 
-    def call(self, meta: object, func: Token, *args: object) -> ast.Call:
-        return ast.Call(
-            self._name(func),
-            tuple(a for a in args if a is not None),  # type: ignore[misc]
-            _meta_span(meta),
+    def call(self, func: Token, *rest: object) -> ast.Call:
+        args = tuple(
+            _expr(a) if isinstance(a, _Paren) else a
+            for a in rest[1:-1]
+            if a is not None and not isinstance(a, Token)
         )
+        return ast.Call(self._name(func), args, _span((func, rest[-1])))  # type: ignore[arg-type]
 
-    def matcher_arg(
-        self, meta: object, matcher: ast.Matcher, within: ast.Duration | None
-    ) -> ast.MatcherArg:
-        return ast.MatcherArg(matcher, within, _meta_span(meta))
+    def matcher_arg(self, matcher: ast.Matcher, within: ast.Duration | None) -> ast.MatcherArg:
+        return ast.MatcherArg(matcher, within, _span((matcher, within)))
 
-    def within(self, meta: object, tok: Token) -> ast.Duration:
+    def within(self, kw: Token, tok: Token) -> ast.Duration:
         return self._duration(tok)
+
+
+_BUILDER = _Builder()
 
 
 # -------------------------------------------------------------- entry points
@@ -355,25 +546,27 @@ def parse_source(text: str, path: str = "<string>") -> ParseResult:
     items: list[ast.Item] = []
     offset = 0
     while offset <= len(text):
-        builder = _Builder(path)
         try:
-            items.extend(_parse_region(text, offset, len(text), builder))
-            diagnostics.extend(builder.problems)
+            parsed, problems = _parse_region(text, offset, len(text), path)
+            items.extend(parsed)
+            diagnostics.extend(problems)
             break
         except UnexpectedInput as exc:
             error_pos = _error_pos(exc, text)
             diagnostics.append(_explain(exc, text, path))
             item_start = _item_start_before(text, error_pos, offset)
             if item_start > offset:
-                kept = _Builder(path)
                 try:
-                    items.extend(_parse_region(text, offset, item_start, kept))
-                    diagnostics.extend(kept.problems)
+                    parsed, problems = _parse_region(text, offset, item_start, path)
+                    items.extend(parsed)
+                    diagnostics.extend(problems)
                 except UnexpectedInput:
                     pass  # the region before the error did not stand alone; drop it
             restart = _next_item_start(text, max(error_pos, item_start) + 1)
             if restart is None:
                 break
+            if len(diagnostics) >= MAX_SYNTAX_ERRORS:
+                break  # the rest is unlikely to be worth reading before these are fixed
             offset = restart
     return ParseResult(ast.RuleFile(path, tuple(items), comments), tuple(diagnostics))
 
@@ -441,11 +634,17 @@ def _file_problem(path: str, message: str, help: str | None = None) -> Diagnosti
 # ------------------------------------------------------------------ recovery
 
 
-def _parse_region(text: str, start: int, end: int, builder: _Builder) -> list[ast.Item]:
+def _parse_region(
+    text: str, start: int, end: int, path: str
+) -> tuple[list[ast.Item], list[Diagnostic]]:
     """Parse text[start:end], keeping positions: the rest is blanked, newlines kept."""
     region = text if start == 0 and end == len(text) else _blank(text[:start]) + text[start:end]
-    tree = _lark().parse(region)
-    return builder.transform(tree)
+    parser = _lark()
+    with _LOCK:  # the one builder carries per-parse state
+        _BUILDER.path = path
+        _BUILDER.problems = problems = []
+        items: list[ast.Item] = parser.parse(region)  # type: ignore[assignment]
+    return items, problems
 
 
 def _blank(text: str) -> str:
@@ -506,28 +705,49 @@ def _scan_code(text: str, *, comments: bool = False) -> Iterable[tuple[int, str]
         i += 1
 
 
+#: Strings, comments, brackets and `not`: what the pre-checks look at. Strings follow
+#: `_scan_code`: they end at a quote or before a newline, `\\` skips any character.
+_CODE_SCAN = re.compile(r'"(?:[^"\\\n]|\\[\s\S])*"?|#[^\n]*|[()]|\bnot\b')
+
+
 def _nesting_problem(text: str, path: str) -> Diagnostic | None:
-    if "(" not in text:
+    """SEG108 when parentheses and `not`s nest deeper than `MAX_NESTING`.
+
+    Refused before parsing, so no later recursive pass (the checker, `==` on
+    the tree) can exhaust Python's stack. A run of `not`s counts one level each.
+    """
+    if "(" not in text and "not" not in text:
         return None
     depth = 0
-    for pos, ch in _scan_code(text):
-        if ch == "(":
+    run = 0  # `not`s in a row (only spaces and `(` between them)
+    run_end = -1
+    for m in _CODE_SCAN.finditer(text):
+        tok = m.group()
+        if tok == "(":
             depth += 1
-            if depth > MAX_NESTING:
-                line, col = _line_col(text, pos)
-                return Diagnostic(
-                    path,
-                    line,
-                    col,
-                    line,
-                    col + 1,
-                    "error",
-                    "SEG108",
-                    f"parentheses are nested more than {MAX_NESTING} levels deep",
-                    "split the condition into audiences and refer to them by name",
-                )
-        elif ch == ")":
+        elif tok == ")":
             depth = max(0, depth - 1)
+            run = 0
+            continue
+        elif tok == "not":
+            gap = text[run_end : m.start()] if run_end >= 0 else "x"
+            run = run + 1 if not gap.strip(" \t\r\n(") else 1
+            run_end = m.end()
+        else:
+            continue
+        if depth + run > MAX_NESTING:
+            line, col = _line_col(text, m.start())
+            return Diagnostic(
+                path,
+                line,
+                col,
+                line,
+                col + len(tok),
+                "error",
+                "SEG108",
+                f"parentheses and `not`s are nested more than {MAX_NESTING} levels deep",
+                "split the condition into audiences and refer to them by name",
+            )
     return None
 
 
@@ -539,10 +759,10 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
 def _comments(text: str) -> Iterable[ast.Comment]:
     if "#" not in text:
         return
-    for pos, ch in _scan_code(text, comments=True):
-        if ch == "#":
-            end = text.find("\n", pos)
-            end = len(text) if end < 0 else end
+    for m in _CODE_SCAN.finditer(text):
+        if m.group().startswith("#"):
+            pos = m.start()
+            end = m.end()
             line, col = _line_col(text, pos)
             yield ast.Comment(
                 text[pos:end].rstrip(), ast.Span(line, col, line, col + end - pos, pos, end)
@@ -550,12 +770,19 @@ def _comments(text: str) -> Iterable[ast.Comment]:
 
 
 # ---------------------------------------------------------- explaining errors
+#
+# Lark reports an error as a position and a set of terminal names it would have
+# accepted there. `_explain` turns that into a sentence a marketer can act on:
+# what was found, what was expected (in words, from the context), and a `help:`
+# line for the common mistakes. The expected set of an LALR parser is
+# over-generous (states are shared), so it is first filtered with what the text
+# itself shows: no `)` is expected without an open `(`, no `}` without an open
+# `{`, no end of file inside braces.
 
-#: Terminal names → words a marketer understands.
 _WORDS: dict[str, str] = {
     "NAME": "a name",
     "STRING": 'a text in double quotes such as "lawyer"',
-    "NUMBER": "a number",
+    "NUMBER": "a number such as 3",
     "DURATION": "a duration such as 24h",
     "PERCENT": "a percentage such as 30%",
     "COMPARE": "a comparison (<, <=, >, >=, ==, !=)",
@@ -570,9 +797,43 @@ _WORDS: dict[str, str] = {
     "$END": "the end of the file",
 }
 
+#: What a NAME is, judging by the word before it.
+_NAME_AFTER = {
+    "group": "a group name",
+    "segment": "a segment name",
+    "audience": "an audience name",
+    "slot": "a slot name",
+    "by": "a group name",
+    "about": "a segment or group such as Industry.Legal",
+    "query": "a query parameter name",
+    ".": "a segment name",
+}
+#: What a STRING is, judging by the word before it.
+_STRING_AFTER = {
+    "page": 'a path in double quotes such as "/blog/**"',
+    "landing": 'a path in double quotes such as "/legal/**"',
+    "referrer": 'a host name in double quotes such as "abajournal.com"',
+    "tag": 'a tag in double quotes such as "lawyer"',
+    "category": 'a category in double quotes such as "law"',
+    "event": 'an event name in double quotes such as "signup"',
+    "survey": 'the question in double quotes such as "Are you a lawyer?"',
+    "template": 'a template path in double quotes such as "partials/hero.html"',
+    "with": 'a text in double quotes, or `template "path"`',
+}
+
 _EXPR_START = {"NAME", "NUMBER", "STRING", "LPAR", "NOT", "PERCENT", "DURATION", "TRUE", "FALSE"}
 _ACTION_START = {"SHOW", "HIDE", "REPLACE", "ORDER"}
 _TOP_START = {"GROUP", "AUDIENCE", "WHEN"} | _ACTION_START
+_CONTINUE = {"AND", "OR", "COMPARE", "IS"}
+_COMPARISONS = {"<", "<=", ">", ">=", "==", "!="}
+_MATCHER_WORDS = ("tag", "query", "category", "referrer", "landing", "page", "event")
+_UNIT_WORDS = {
+    "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+    "m": "m", "min": "m", "mins": "m", "minute": "m", "minutes": "m",
+    "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+    "d": "d", "day": "d", "days": "d",
+    "w": "w", "wk": "w", "week": "w", "weeks": "w",
+}  # fmt: skip
 
 _PREV_TOKEN = re.compile(
     r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|\d+(?:\.\d+)?[smhdw%]?|[A-Za-z_]\w*|<=|>=|==|!=|\S'
@@ -603,160 +864,595 @@ def _previous_tokens(text: str, pos: int) -> list[re.Match[str]]:
     return found
 
 
-def _previous_token(text: str, pos: int) -> str | None:
-    found = _previous_tokens(text, pos)
-    return found[-1].group() if found else None
-
-
-_OPERATORS = {"<", "<=", ">", ">=", "==", "!=", "and", "or", "not", "is", "when", "="}
-
-
-def _found(text: str, pos: int) -> str:
+def _token_at(text: str, pos: int) -> str:
     if pos >= len(text):
-        return "the end of the file"
+        return ""
     m = _PREV_TOKEN.match(text, pos)
-    tok = m.group() if m else text[pos]
-    return f"`{tok}`"
+    return m.group() if m else text[pos]
 
 
-def _expected_words(expected: set[str], prev: str | None) -> str:
-    """Summarise an expected-terminal set in words."""
-    names = set(expected)
+def _open_brackets(text: str, start: int, pos: int) -> tuple[list[int], list[int]]:
+    """Offsets of the `{` and `(` still open at `pos`, scanning from `start`."""
+    braces: list[int] = []
+    parens: list[int] = []
+    for p, ch in _scan_code(text[:pos]) if start == 0 else _scan_from(text, start, pos):
+        if ch == "{":
+            braces.append(p)
+        elif ch == "}":
+            if braces:
+                braces.pop()
+            parens.clear()
+        elif ch == "(":
+            parens.append(p)
+        elif ch == ")" and parens:
+            parens.pop()
+    return braces, parens
+
+
+def _scan_from(text: str, start: int, pos: int) -> Iterable[tuple[int, str]]:
+    for p, ch in _scan_code(text[start:pos]):
+        yield start + p, ch
+
+
+def _unclosed_brace(text: str, pos: int) -> int | None:
+    """Offset of the innermost `{` still open at `pos`."""
+    braces, _ = _open_brackets(text, 0, pos)
+    return braces[-1] if braces else None
+
+
+@dataclass(slots=True)
+class _Error:
+    """Everything `_explain` needs to know about one error."""
+
+    text: str
+    path: str
+    pos: int
+    line: int
+    col: int
+    found: str  # the token at the error, as written ("" at the end of the file)
+    ttype: str  # its terminal name ("$END" at the end of the file)
+    prev: str | None
+    before: list[re.Match[str]]
+    expected: set[str]
+    braces: list[int]
+    parens: list[int]
+
+    @property
+    def shown(self) -> str:
+        return f"`{self.found}`" if self.found else "the end of the file"
+
+    def diag(
+        self,
+        message: str,
+        help: str | None = None,
+        code: str = "SEG101",
+        *,
+        at: int | None = None,
+        length: int | None = None,
+    ) -> Diagnostic:
+        pos = self.pos if at is None else at
+        line, col = (self.line, self.col) if at is None else _line_col(self.text, at)
+        n = len(self.found) if length is None and at is None else (length or 1)
+        if pos >= len(self.text):
+            n = 0
+        return Diagnostic(self.path, line, col, line, col + n, "error", code, message, help)
+
+
+def _expected_words(err: _Error) -> str:
+    """Summarise the expected-terminal set in words, from the context."""
+    names = set(err.expected)
+    prev = err.prev
     parts: list[str] = []
+    if prev == "within" and "DURATION" in names:
+        return "a duration such as 24h"
+    if prev == "with":
+        names.discard("TEMPLATE")  # the STRING words mention it
     if len(names & _EXPR_START) >= 4:
-        parts.append("a condition such as confidence(Industry.Legal) > 30%")
+        if prev in _COMPARISONS:
+            parts.append("a value such as 3, 30% or 24h")
+        elif prev == "is" or (prev == "not" and "NONE" in names and "IS" in _before_words(err)):
+            parts.append("a segment such as Industry.Legal, or none")
+        else:
+            parts.append("a condition such as confidence(Industry.Legal) > 30%")
         names -= _EXPR_START | {"MINUS", "NONE"}
     if names >= _ACTION_START:
         parts.append("an action (show, hide, replace, order)")
         names -= _ACTION_START
     if {"GROUP", "AUDIENCE", "WHEN"} <= names:
-        parts.append("`group`, `audience` or `when`")
+        parts.append("a new `when`, `group` or `audience`")
         names -= {"GROUP", "AUDIENCE", "WHEN"}
-    if prev == "within" and "DURATION" in names:
-        return "a duration such as 24h after `within`"
-    parts.extend(_word(t) for t in sorted(names))
+    if names & _CONTINUE and parts:
+        parts.append("more of the condition (`and`, `or`, a comparison)")
+        names -= _CONTINUE | {"NOT"}
+    if {"NUMBER", "MINUS"} & names and prev in ("weight", "max", "prior"):
+        parts.append("a number such as 3")
+        names -= {"NUMBER", "MINUS", "PERCENT"}
+    for t in sorted(names):
+        if t == "NAME":
+            parts.append(_NAME_AFTER.get(prev or "", "a name"))
+        elif t == "STRING":
+            parts.append(_STRING_AFTER.get(prev or "", _WORDS["STRING"]))
+        else:
+            parts.append(_word(t))
     return _one_of(parts) if parts else "something else"
 
 
-def _unclosed_brace(text: str, pos: int) -> int | None:
-    """Offset of the innermost `{` still open at `pos`."""
-    stack: list[int] = []
-    for p, ch in _scan_code(text[:pos]):
-        if ch == "{":
-            stack.append(p)
-        elif ch == "}" and stack:
-            stack.pop()
-    return stack[-1] if stack else None
+def _before_words(err: _Error) -> list[str]:
+    return [m.group() for m in err.before]
+
+
+def _context(exc: UnexpectedInput, text: str, path: str) -> _Error:
+    pos = min(_error_pos(exc, text), len(text))
+    line, col = _line_col(text, pos)
+    before = _previous_tokens(text, pos)
+    if isinstance(exc, UnexpectedCharacters):
+        expected = set(exc.allowed or ())
+        ttype = "CHAR"
+    else:
+        expected = set(getattr(exc, "expected", ()) or ())
+        token = getattr(exc, "token", None)
+        ttype = str(getattr(token, "type", "$END"))
+    found = "" if ttype == "$END" else _token_at(text, pos)
+    if ttype == "$END" and before:
+        # point just after the last token, not at the blank lines after it
+        pos = before[-1].end()
+        line, col = _line_col(text, pos)
+    item_start = _item_start_before(text, pos, 0)
+    braces, _ = _open_brackets(text, 0, pos)
+    _, parens = _open_brackets(text, item_start, pos)
+    if not braces:
+        expected.discard("RBRACE")
+    else:
+        expected.discard("$END")
+    if not parens:
+        expected -= {"RPAR", "COMMA"}
+    return _Error(
+        text,
+        path,
+        pos,
+        line,
+        col,
+        found,
+        ttype,
+        before[-1].group() if before else None,
+        before,
+        expected,
+        braces,
+        parens,
+    )
 
 
 def _explain(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     """Turn a Lark error into a diagnostic that says what to do."""
-    pos = _error_pos(exc, text)
-    line, col = _line_col(text, min(pos, len(text)))
-    prev = _previous_token(text, pos)
-    found = _found(text, pos)
-    end_col = col + max(1, len(found) - 2) if found.startswith("`") else col
-    code, message, help = "SEG101", "", None
-
+    err = _context(exc, text, path)
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[pos] if pos < len(text) else ""
-        expected: set[str] = set(exc.allowed or ())
-        rest = text[pos : pos + 2]
-        if ch == '"':
-            code, message = "SEG102", "this text has no closing double quote"
-            help = 'close it on the same line: "like this"'
-            end_col = col + len(text[pos:].split("\n", 1)[0])
-        elif ch.isdigit():
-            word = re.match(r"\d+(?:\.\d+)?\w*", text[pos:])
-            bad = word.group() if word else ch
-            code, end_col = "SEG104", col + len(bad)
-            message = f"`{bad}` is not a number, duration or percentage"
-            help = "durations are written 30s, 15m, 24h, 7d or 2w; percentages 30%"
-        elif ch == "%":
-            code, message = "SEG104", "a percentage is written without a space before `%`"
-            help = "write 30% instead of 30 %"
-        elif rest == "&&" or ch == "&":
-            message, help = "`&&` is not an operator here", "write `and` to combine conditions"
-            end_col = col + (2 if rest == "&&" else 1)
-        elif rest == "||" or ch == "|":
-            message, help = "`||` is not an operator here", "write `or`"
-            end_col = col + (2 if rest == "||" else 1)
-        elif ch == "!":
-            message, help = "`!` is not an operator here", "write `not` (or `!=` to compare)"
-        else:
-            code = "SEG103"
-            message = f"unexpected character `{ch}`"
-            if expected:
-                message += f"; expected {_expected_words(expected, prev)}"
-        return Diagnostic(path, line, col, line, end_col, "error", code, message, help)
+        return _explain_character(err)
+    for rule in _TOKEN_RULES:
+        found = rule(err)
+        if found is not None:
+            return found
+    return _generic(err)
 
-    expected = set(getattr(exc, "expected", ()) or ())
-    token = getattr(exc, "token", None)
-    ttype = getattr(token, "type", "$END")
-    after = f" after `{prev}`" if prev else ""
 
-    if isinstance(exc, UnexpectedEOF) or ttype == "$END":
-        brace = _unclosed_brace(text, len(text))
-        if brace is not None:
-            bl, bc = _line_col(text, brace)
-            return Diagnostic(
-                path,
-                bl,
-                bc,
-                bl,
-                bc + 1,
-                "error",
-                "SEG105",
-                "this `{` is never closed",
-                "add a `}` at the end of the block",
-            )
-        message = f"the file ends too early; expected {_expected_words(expected, prev)}{after}"
-        return Diagnostic(path, line, col, line, col, "error", "SEG101", message, None)
+def _generic(err: _Error) -> Diagnostic:
+    after = f" after `{err.prev}`" if err.prev else ""
+    if err.ttype == "$END":
+        return err.diag(f"the file ends too early: expected {_expected_words(err)}{after}")
+    return err.diag(f"expected {_expected_words(err)}{after}, found {err.shown}")
 
-    before = _previous_tokens(text, pos)
+
+# ------------------------------------------------------- unexpected characters
+
+
+def _explain_character(err: _Error) -> Diagnostic:
+    text, pos = err.text, err.pos
+    ch = text[pos] if pos < len(text) else ""
+    rest = text[pos : pos + 2]
+    if ch == '"':
+        end = len(text[pos:].split("\n", 1)[0])
+        return err.diag(
+            "this text has no closing double quote",
+            'close it on the same line: "like this"',
+            "SEG102",
+            at=pos,
+            length=end,
+        )
+    if ch.isdigit():
+        m = re.match(r"\d+(?:\.\d+)?\w*", text[pos:])
+        bad = m.group() if m else ch
+        return err.diag(
+            f"`{bad}` is not a number, duration or percentage",
+            "durations are written 30s, 15m, 24h, 7d or 2w; percentages 30%",
+            "SEG104",
+            at=pos,
+            length=len(bad),
+        )
+    if ch == "%" and err.prev and err.prev[0].isdigit():
+        number = err.prev
+        return err.diag(
+            "a percentage is written without a space before `%`",
+            f"write {number}% instead of {number} %",
+            "SEG104",
+            at=pos,
+            length=1,
+        )
+    if rest == "&&" or ch == "&":
+        return err.diag(
+            "`&&` is not an operator here",
+            "write `and` to combine conditions",
+            at=pos,
+            length=len(rest) if rest == "&&" else 1,
+        )
+    if rest == "||" or ch == "|":
+        return err.diag(
+            "`||` is not an operator here", "write `or`", at=pos, length=2 if rest == "||" else 1
+        )
+    if ch == "!":
+        return err.diag("`!` is not an operator here", "write `not` (or `!=` to compare)", at=pos)
+    if ch == "'":
+        m = re.match(r"'([^'\n]*)'?", text[pos:])
+        inner = m.group(1) if m else ""
+        return err.diag(
+            "texts are written in double quotes, not single quotes",
+            f'write "{inner}"',
+            "SEG103",
+            at=pos,
+            length=len(m.group()) if m else 1,
+        )
+    if ch == ";":
+        return err.diag(
+            "unexpected `;`: rules need no separator",
+            "remove the `;` (each rule simply starts with `when` or an action)",
+            "SEG103",
+            at=pos,
+        )
+    if ch in "/*" and "STRING" in err.expected:
+        m = re.match(r"[^\s)\"]+", text[pos:])
+        word = m.group() if m else ch
+        return err.diag(
+            f"expected {_STRING_AFTER.get(err.prev or '', _WORDS['STRING'])}, found `{word}`",
+            f'put it in double quotes: "{word}"',
+            "SEG103",
+            at=pos,
+            length=len(word),
+        )
+    message = f"unexpected character `{ch}`"
+    if err.expected:
+        message += f": expected {_expected_words(err)}"
+        if err.prev:
+            message += f" after `{err.prev}`"
+    return err.diag(message, None, "SEG103", at=pos)
+
+
+# -------------------------------------------------------- unexpected tokens
+
+
+def _rule_eof(err: _Error) -> Diagnostic | None:
+    if err.ttype != "$END":
+        return None
+    if err.braces:
+        bl, bc = _line_col(err.text, err.braces[-1])
+        return Diagnostic(
+            err.path,
+            bl,
+            bc,
+            bl,
+            bc + 1,
+            "error",
+            "SEG105",
+            "this `{` is never closed",
+            "add a `}` at the end of the block",
+        )
+    if err.expected >= _ACTION_START and err.expected & _CONTINUE:
+        return err.diag(
+            f"the file ends before the rule's action: expected an action after `{err.prev}`",
+            "give the rule an action, e.g. `show slot banner`",
+        )
+    return None
+
+
+def _rule_value_keyword(err: _Error) -> Diagnostic | None:
+    """`when visits > show slot x`: the action keyword was read where a value belongs."""
+    before = err.before
     if (
         len(before) == 2
         and before[1].group() in ("show", "hide", "replace", "order")
-        and before[0].group() in _OPERATORS
+        and before[0].group() in _COMPARISONS | {"and", "or", "not", "is", "when", "=", "("}
     ):
-        # `when visits > show slot x`: the keyword was read as a value
         kw = before[1]
-        line, col = _line_col(text, kw.start())
-        message = f"expected a value after `{before[0].group()}`, found `{kw.group()}`"
-        help = "complete the condition before the action"
-        return Diagnostic(
-            path, line, col, line, col + len(kw.group()), "error", code, message, help
+        what = "a value" if before[0].group() in _COMPARISONS else "a condition"
+        return err.diag(
+            f"expected {what} after `{before[0].group()}`, found `{kw.group()}`",
+            "complete the condition before the action",
+            at=kw.start(),
+            length=len(kw.group()),
         )
-    if ttype == "EQUAL" and "COMPARE" in expected:
-        message = "`=` is not a comparison"
-        help = "write `==` to compare (a single `=` only names an audience)"
-    elif ttype == "NAME" and expected == {"STRING"}:
-        message = f"expected a text in double quotes{after}, found {found}"
-        help = f'put it in double quotes: "{found.strip("`")}"'
-    elif prev in ("show", "hide") and ttype == "NAME" and "SLOT" in expected:
-        message = f"expected `slot` after `{prev}`, found {found}"
-        help = f"write `{prev} slot {found.strip('`')}`"
-    elif prev in ("replace", "order") and "SLOT" in expected:
-        message = f"expected `slot` after `{prev}`, found {found}"
-        help = f"write `{prev} slot NAME …`"
-    elif expected & {"RBRACE"} and ttype in _TOP_START - _ACTION_START:
-        brace = _unclosed_brace(text, pos)
-        if brace is not None:
-            bl, _ = _line_col(text, brace)
-            return Diagnostic(
-                path,
-                line,
-                col,
-                line,
-                end_col,
-                "error",
-                "SEG105",
-                f"found {found} before the `{{` opened on line {bl} was closed",
-                "add the missing `}`",
+    return None
+
+
+def _rule_operators(err: _Error) -> Diagnostic | None:
+    text, pos = err.text, err.pos
+    if err.ttype == "EQUAL":
+        nxt = text[pos + 1 : pos + 2]
+        if err.prev == "=" and text[pos - 1 : pos + 1] == "==":
+            return err.diag(
+                "an audience is named with a single `=`",
+                "write `audience Name = condition`",
+                at=pos - 1,
+                length=2,
             )
-        message = f"unexpected {found}{after}; expected {_expected_words(expected, prev)}"
-    elif prev == "within":
-        message = f"expected a duration such as 24h after `within`, found {found}"
-    else:
-        message = f"unexpected {found}{after}; expected {_expected_words(expected, prev)}"
-    return Diagnostic(path, line, col, line, end_col, "error", code, message, help)
+        if "COMPARE" in err.expected or err.expected & _CONTINUE:
+            if nxt in "<>" and nxt:
+                return err.diag(
+                    f"`={nxt}` is not a comparison",
+                    f"write `{nxt}=`",
+                    at=pos,
+                    length=2,
+                )
+            return err.diag(
+                "`=` is not a comparison",
+                "write `==` to compare (a single `=` only names an audience)",
+            )
+    if err.ttype in ("COMPARE", "EQUAL") and err.prev in _COMPARISONS:
+        start = err.before[-1].start()
+        both = text[start : pos + len(err.found)]
+        compact = "".join(both.split())
+        if compact in _COMPARISONS:
+            fix, why = compact, " (no space inside it)"
+        else:
+            fix = {"<>": "!=", "=>": ">=", "=<": "<=", "!==": "!=", "===": "=="}.get(
+                compact, compact[:1]
+            )
+            why = ""
+        return err.diag(
+            f"`{both}` is not a comparison{why}",
+            f"write `{fix}`",
+            at=start,
+            length=len(both),
+        )
+    if err.ttype == "DOT" and text[pos + 1 : pos + 2].isdigit():
+        m = re.match(r"\.\d+", text[pos:])
+        number = m.group() if m else "."
+        return err.diag(
+            f"`{number}` needs a digit before the point",
+            f"write `0{number}`",
+            "SEG104",
+            at=pos,
+            length=len(number),
+        )
+    if err.ttype == "COMMA":
+        if err.prev and err.prev[0].isdigit() and text[pos + 1 : pos + 2].isdigit():
+            m = re.match(r",\d+", text[pos:])
+            digits = m.group()[1:] if m else ""
+            return err.diag(
+                f"`{err.prev},{digits}` is not a number: decimals use a point",
+                f"write `{err.prev}.{digits}`",
+                "SEG104",
+                at=err.before[-1].start(),
+                length=len(err.prev) + 1 + len(digits),
+            )
+        if not err.parens:
+            return err.diag(
+                "conditions are combined with `and` or `or`, not `,`",
+                "write `and` (both must hold) or `or` (either may hold)",
+            )
+    return None
+
+
+def _rule_brackets(err: _Error) -> Diagnostic | None:
+    if err.ttype == "RPAR" and not err.parens:
+        return err.diag("there is no `(` to close here", "remove this `)`, or add the missing `(`")
+    if err.ttype == "RBRACE" and not err.braces:
+        return err.diag("there is no `{` to close here", "remove this `}`, or add the missing `{`")
+    if (
+        err.parens
+        and "RPAR" in err.expected
+        and err.ttype not in ("RPAR", "COMMA")
+        and not (err.expected & _EXPR_START)
+    ):
+        pl, pc = _line_col(err.text, err.parens[-1])
+        return err.diag(
+            f"expected `)` to close the `(` at line {pl}, column {pc}, found {err.shown}",
+            "add the missing `)`",
+        )
+    if err.braces and err.ttype in ("GROUP", "AUDIENCE", "WHEN") and "RBRACE" in err.expected:
+        bl, _ = _line_col(err.text, err.braces[-1])
+        return err.diag(
+            f"found {err.shown} before the `{{` opened on line {bl} was closed",
+            "add the missing `}`",
+            "SEG105",
+        )
+    return None
+
+
+def _rule_missing_action(err: _Error) -> Diagnostic | None:
+    """`when visits > 3` followed by a new item, or a stray word instead of an action."""
+    if not (err.expected >= _ACTION_START and err.expected & _CONTINUE):
+        return None
+    if (
+        err.ttype in ("WHEN", "GROUP", "AUDIENCE")
+        and "\n" in err.text[err.before[-1].end() if err.before else 0 : err.pos]
+    ):
+        return err.diag(
+            f"the rule above has no action: expected an action after `{err.prev}`, "
+            f"found {err.shown}",
+            "give the rule an action, e.g. `show slot banner`",
+        )
+    if err.found in ("then", "do", "then:", "->"):
+        return err.diag(
+            f"unexpected `{err.found}`: the action follows the condition directly",
+            f"remove `{err.found}`: `when … show slot banner`",
+        )
+    if err.ttype == "NAME":
+        lower = err.found.lower()
+        if lower in ("and", "or", "is", "not"):
+            return err.diag(
+                f"`{err.found}` is not a keyword: keywords are lower case",
+                f"write `{lower}`",
+            )
+        if lower in ("show", "hide", "replace", "order"):
+            return err.diag(
+                f"`{err.found}` is not a keyword: keywords are lower case",
+                f"write `{lower}`",
+            )
+    return None
+
+
+def _rule_units(err: _Error) -> Diagnostic | None:
+    """`30 min`, `within 7`, `decay 30`: a duration without its unit."""
+    text = err.text
+    if err.ttype == "NAME" and err.prev and re.fullmatch(r"\d+(\.\d+)?", err.prev):
+        unit = _UNIT_WORDS.get(err.found.lower())
+        if unit is not None:
+            start = err.before[-1].start()
+            return err.diag(
+                f"`{err.prev} {err.found}` is not a duration",
+                f"write `{err.prev}{unit}` (no space; units are s, m, h, d, w)",
+                "SEG104",
+                at=start,
+                length=err.pos + len(err.found) - start,
+            )
+    if err.expected == {"DURATION"} or (err.prev == "within" and "DURATION" in err.expected):
+        what = f"expected a duration such as 24h after `{err.prev}`, found {err.shown}"
+        help = None
+        if err.ttype == "NUMBER":
+            after = re.match(r"\s+([A-Za-z]+)", text[err.pos + len(err.found) :])
+            unit = _UNIT_WORDS.get(after.group(1).lower()) if after else None
+            help = (
+                f"write `{err.found}{unit}` (no space)"
+                if unit
+                else f"add a unit: `{err.found}d` (s, m, h, d or w)"
+            )
+        return err.diag(what, help, "SEG104" if err.ttype == "NUMBER" else "SEG101")
+    return None
+
+
+def _rule_missing_quotes(err: _Error) -> Diagnostic | None:
+    if "STRING" not in err.expected or len(err.expected - {"TEMPLATE"}) != 1:
+        return None
+    if not (err.found.isidentifier() or err.ttype == "NUMBER"):
+        return None
+    words = err.found
+    if err.prev == "survey":
+        line_rest = err.text[err.pos :].split("\n", 1)[0].split("#", 1)[0]
+        words = re.split(r"\s+(?:about|in)\s", line_rest, maxsplit=1)[0].strip()
+    return err.diag(
+        f"expected {_STRING_AFTER.get(err.prev or '', _WORDS['STRING'])} after `{err.prev}`, "
+        f"found {err.shown}",
+        f'put it in double quotes: "{words}"',
+        length=len(words),
+    )
+
+
+def _rule_structure(err: _Error) -> Diagnostic | None:
+    """Missing `slot`/`with`/`by`/`segment`/`explicit`, misplaced items, misspelt keywords."""
+    prev, found, expected = err.prev, err.found, err.expected
+    if prev in ("show", "hide") and "SLOT" in expected and err.ttype == "NAME":
+        return err.diag(
+            f"expected `slot` after `{prev}`, found {err.shown}",
+            f"write `{prev} slot {found}`",
+        )
+    if prev in ("replace", "order") and "SLOT" in expected:
+        rest = f"{found} with …" if prev == "replace" else f"{found} by Group"
+        return err.diag(
+            f"expected `slot` after `{prev}`, found {err.shown}",
+            f"write `{prev} slot {rest if err.ttype == 'NAME' else 'NAME …'}`",
+        )
+    if expected == {"WITH"}:
+        return err.diag(
+            f"expected `with` after the slot name `{prev}`, found {err.shown}",
+            f"write `replace slot {prev} with {found if err.ttype == 'STRING' else '…'}`",
+        )
+    if expected == {"BY"}:
+        return err.diag(
+            f"expected `by` after the slot name `{prev}`, found {err.shown}",
+            f"write `order slot {prev} by {found if err.ttype == 'NAME' else 'Group'}`",
+        )
+    if expected == {"EQUAL"} and len(err.before) == 2 and err.before[0].group() == "audience":
+        return err.diag(
+            f"expected `=` after the audience name `{prev}`, found {err.shown}",
+            f"write `audience {prev} = {found} …`",
+        )
+    in_group = "SEGMENT" in expected and "PRIOR" in expected
+    if in_group and err.ttype == "NAME":
+        return err.diag(
+            f"expected `segment`, `prior` or `decay` inside the group, found {err.shown}",
+            f"write `segment {found} {{ … }}`",
+        )
+    if {"EXPLICIT", "IMPLICIT"} <= expected and err.ttype != "EXPLICIT":
+        kind = found if found in _MATCHER_WORDS else "category"
+        return err.diag(
+            f"a signal starts with `explicit` or `implicit`, found {err.shown}",
+            f'write `implicit {kind} "…" weight 3` (evidence) or `explicit {kind} "…"` (certainty)',
+        )
+    if (
+        {"WHEN", "GROUP"} <= expected
+        and err.ttype in ("NAME", "SEGMENT", "PRIOR", "DECAY", "EXPLICIT", "IMPLICIT")
+        and found in ("segment", "prior", "decay", "explicit", "implicit")
+    ):
+        return err.diag(
+            f"`{found}` belongs inside a group",
+            "put it inside `group Name { … }`"
+            if found != "segment"
+            else "write it inside its group: `group Name { segment … }`",
+        )
+    if {"WHEN", "GROUP"} <= expected and err.ttype == "NAME":
+        if found.lower() == "if":
+            return err.diag("a rule starts with `when`, not `if`", "write `when CONDITION ACTION`")
+        lower = found.lower()
+        if lower in ("when", "group", "audience", "show", "hide", "replace", "order"):
+            return err.diag(
+                f"`{found}` is not a keyword: keywords are lower case", f"write `{lower}`"
+            )
+        # the slot name of the action before has a space in it?
+        if len(err.before) == 2 and err.before[0].group() == "slot":
+            return err.diag(
+                f"unexpected {err.shown} after the slot name `{prev}`",
+                f"slot names are one word: `{prev}_{found}`",
+            )
+        return err.diag(
+            f"expected a new `when`, `group`, `audience` or an action, found {err.shown}",
+            None,
+        )
+    # a misspelt or mis-cased keyword where only keywords fit
+    keywords = {t.lower() for t in expected if t.isalpha() and t.isupper() and t != "NAME"}
+    if err.ttype == "NAME" and keywords and "NAME" not in expected:
+        import difflib
+
+        lower = found.lower()
+        best = (
+            [lower]
+            if lower in keywords
+            else difflib.get_close_matches(lower, sorted(keywords), n=1, cutoff=0.6)
+        )
+        if best:
+            return err.diag(
+                f"expected {_expected_words(err)} after `{prev}`, found {err.shown}",
+                f"did you mean `{best[0]}`?",
+            )
+    return None
+
+
+def _rule_names(err: _Error) -> Diagnostic | None:
+    if err.expected == {"NAME"} and err.ttype != "$END":
+        what = _NAME_AFTER.get(err.prev or "", "a name")
+        help = None
+        if err.ttype == "STRING":
+            help = f"names are written without quotes: `{err.found.strip(chr(34))}`"
+        elif err.found in ast.KEYWORDS:
+            help = f"`{err.found}` is a reserved word; choose another name"
+        return err.diag(f"expected {what} after `{err.prev}`, found {err.shown}", help)
+    return None
+
+
+_TOKEN_RULES = (
+    _rule_eof,
+    _rule_value_keyword,
+    _rule_operators,
+    _rule_brackets,
+    _rule_units,
+    _rule_missing_action,
+    _rule_missing_quotes,
+    _rule_structure,
+    _rule_names,
+)

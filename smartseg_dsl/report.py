@@ -24,7 +24,9 @@ from .diagnostics import CODES, HOME_URL, Diagnostic
 
 __all__ = ["render_github", "render_json", "render_sarif", "render_text", "summary_line"]
 
-SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
 _TAB = 4
 
 
@@ -84,10 +86,8 @@ def _excerpt(d: Diagnostic, lines: list[str], style: _Style) -> list[str]:
     shown, starts = _display(raw)
     n = len(raw)
     first = min(max(d.column, 1) - 1, n)
-    if d.end_line > d.line:
-        last = max(n, first + 1)  # a multi-line range: underline to the end of this line
-    else:
-        last = max(min(d.end_column - 1, n), first + 1)
+    # a multi-line range is underlined to the end of its first line
+    last = max(n if d.end_line > d.line else min(d.end_column - 1, n), first + 1)
     begin = starts[first]
     end = starts[last] if last <= n else starts[n] + (last - n)
     width = max(1, end - begin)
@@ -131,14 +131,15 @@ def render_text(
     blocks: list[str] = []
     for d in diagnostics:
         severity = style(d.severity, "1", _SEVERITY_COLOR[d.severity])
-        head = f"{style(f'{d.file}:{d.line}:{d.column}:', '1')} {severity} {style(d.code, '1')} {d.message}"
+        where = style(f"{d.file}:{d.line}:{d.column}:", "1")
+        head = f"{where} {severity} {style(d.code, '1')} {d.message}"
         out = [head]
         if d.code != "SEG107" and d.file in sources:
             if d.file not in split:
                 split[d.file] = sources[d.file].split("\n")
             out.extend(_excerpt(d, split[d.file], style))
         if d.help:
-            indent = " " * (len(str(d.line)) + 2) if len(out) > 1 else ""
+            indent = " " * (len(str(d.line)) + 2)
             out.append(f"{indent}{style('= help:', '1', '36')} {d.help}")
         blocks.append("\n".join(out))
     count = files if files is not None else len({d.file for d in diagnostics})

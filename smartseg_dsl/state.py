@@ -53,6 +53,7 @@ __all__ = [
     "canonical",
     "decode_state",
     "encode_state",
+    "replace_state",
     "worst_case_document",
 ]
 
@@ -66,8 +67,9 @@ DISMISS_SECONDS = 30 * 86400
 MAX_AGE = 999_999_999
 #: Counters (visits, page views, `count(M)` without a window) saturate here.
 MAX_COUNT = 999_999_999
-#: An evidence accumulator saturates here; stored values are rounded to 0.001 point.
-MAX_EVIDENCE = 999_999.0
+#: An evidence accumulator saturates here; values are kept to 0.001 point (the cookie
+#: holds integer milli-points).
+MAX_EVIDENCE = 999_999.999
 #: A windowed counter keeps at most this many timestamps (comparisons up to 9,999).
 MAX_WINDOW_LIMIT = 10_000
 #: Default window depth when a count is not compared with a constant: exact up to 50.
@@ -197,6 +199,7 @@ class Layout:
     since_keys: frozenset[str] = frozenset()
     tag_keys: frozenset[str] = frozenset()
     dismissal_keys: frozenset[str] = frozenset()
+    decaying_keys: frozenset[str] = frozenset()  # evidence keys whose group decays
 
     @property
     def observed_matchers(self) -> frozenset[MatcherId]:
@@ -209,7 +212,6 @@ class Layout:
 
 
 def _analyze(ruleset: ast.RuleSet) -> Layout:
-    groups = ruleset.groups
     audience_names = {a.name.value for a in ruleset.audiences}
 
     fact_idents: list[str] = []
@@ -338,6 +340,7 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
         since_keys=frozenset(since.values()),
         tag_keys=frozenset(tags.values()),
         dismissal_keys=frozenset(dismissals.values()),
+        decaying_keys=frozenset(s.key for s in evidence_specs if s.half_life),
     )
 
 
@@ -458,7 +461,7 @@ class VisitorState:
     referrer_done: bool = False
     #: (fact key, time), in the order they were recorded (ties in time keep that order)
     facts: tuple[tuple[str, int], ...] = ()
-    #: implicit signal key → (accumulated points at `time`, time)
+    #: implicit signal key → (accumulated points at `time`, time); time 0 without decay
     evidence: Mapping[str, tuple[float, int]] = field(default_factory=dict)
     counts: Mapping[str, int] = field(default_factory=dict)
     last_fired: Mapping[str, int] = field(default_factory=dict)
@@ -509,10 +512,11 @@ def canonical(state: VisitorState, layout: Layout) -> VisitorState:
         first_seen = now - MAX_AGE
     if windows is state.windows and dismissed is state.dismissed and first_seen == state.first_seen:
         return state
-    return _replace(state, windows=windows, dismissed=dismissed, first_seen=first_seen)
+    return replace_state(state, windows=windows, dismissed=dismissed, first_seen=first_seen)
 
 
-def _replace(state: VisitorState, **changes: Any) -> VisitorState:
+def replace_state(state: VisitorState, **changes: Any) -> VisitorState:
+    """A copy of `state` with some fields changed (`dataclasses.replace`, but faster)."""
     values = {name: getattr(state, name) for name in VisitorState.__slots__}  # type: ignore[attr-defined]
     values.update(changes)
     return VisitorState(**values)
@@ -528,14 +532,12 @@ def _age(now: int, t: int) -> int:
     return age if age < MAX_AGE else MAX_AGE
 
 
-def _points(value: float) -> float | int:
-    value = round(value, 3)
-    return int(value) if value.is_integer() else value
-
-
 def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
-    """The JSON-ready compact form (see the module docstring). Lossless for states
-    the engine produces (`canonical`, points rounded to 0.001)."""
+    """The JSON-ready compact form (see the module docstring).
+
+    Lossless for states the engine produces (`canonical`, points rounded to
+    0.001): evidence is written as integer milli-points.
+    """
     state = canonical(state, layout)
     now = state.updated
     doc: dict[str, Any] = {"v": SCHEMA_VERSION, "i": state.visitor_id, "t": state.first_seen}
@@ -543,53 +545,48 @@ def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
         doc["u"] = now - state.first_seen
     if state.visits:
         doc["s"] = [
-            min(state.visits, MAX_COUNT),
+            state.visits if state.visits < MAX_COUNT else MAX_COUNT,
             _age(now, state.session_start),
             _age(now, state.last_pageview),
         ]
     if state.last_path:
         doc["h"] = state.last_path
     if state.pageviews:
-        doc["p"] = min(state.pageviews, MAX_COUNT)
-    flags = (1 if state.landing_done else 0) | (2 if state.referrer_done else 0)
-    if flags:
-        doc["x"] = flags
+        doc["p"] = state.pageviews if state.pageviews < MAX_COUNT else MAX_COUNT
+    if state.landing_done or state.referrer_done:
+        doc["x"] = (1 if state.landing_done else 0) | (2 if state.referrer_done else 0)
     if state.facts:
         facts: list[str | int] = []
         for key, t in state.facts:
-            facts += [key, _age(now, t)]
+            facts.append(key)
+            facts.append(_age(now, t))
         doc["f"] = facts
     if state.evidence:
         ev: dict[str, Any] = {}
+        decays = layout.decaying_keys
         for key, (value, t) in state.evidence.items():
-            if value <= 0:
+            milli = round(value * 1000)
+            if milli <= 0:
                 continue
-            spec = layout.evidence_by_key.get(key)
-            points = _points(min(value, MAX_EVIDENCE))
-            if not points:
-                continue
-            ev[key] = [points, _age(now, t)] if spec is not None and spec.half_life else points
+            if milli > _MAX_MILLI:
+                milli = _MAX_MILLI
+            ev[key] = [milli, _age(now, t)] if key in decays else milli
         if ev:
             doc["e"] = ev
     if state.counts:
-        counts = {k: min(n, MAX_COUNT) for k, n in state.counts.items() if n > 0}
-        if counts:
-            doc["n"] = counts
+        doc["n"] = {k: (n if n < MAX_COUNT else MAX_COUNT) for k, n in state.counts.items()}
     if state.last_fired:
         doc["l"] = {k: _age(now, t) for k, t in state.last_fired.items()}
     if state.windows:
         windows: dict[str, list[int]] = {}
         for key, times in state.windows.items():
-            if not times:
-                continue
-            deltas = [_age(now, times[0])]
-            prev = times[0]
-            for t in times[1:]:
+            prev = now
+            deltas = []
+            for t in times:
                 deltas.append(prev - t if prev > t else 0)
                 prev = t
             windows[key] = deltas
-        if windows:
-            doc["w"] = windows
+        doc["w"] = windows
     if state.tags:
         doc["g"] = sorted(state.tags)
     if state.dismissed:
@@ -601,22 +598,21 @@ def _bad(reason: str) -> StateError:
     return StateError(reason)
 
 
-def _int(value: object, what: str, high: int) -> int:
-    if type(value) is not int or value < 0 or value > high:
-        raise _bad(f"{what} is not an integer in 0..{high}")
-    return value
-
-
-def _map(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = doc.get(name, _EMPTY)
-    if type(value) is not dict:
-        raise _bad(f"`{name}` is not an object")
-    if len(value) > _MAX_ITEMS:
-        raise _bad(f"`{name}` has {len(value)} entries")
-    return value
+def _ages(value: object, name: str, known: frozenset[str], now: int) -> dict[str, int]:
+    """Decode a `{key: age}` object; unknown keys are dropped."""
+    if type(value) is not dict or len(value) > _MAX_ITEMS:
+        raise _bad(f"`{name}` is not an object of ages")
+    out: dict[str, int] = {}
+    for key, age in value.items():
+        if type(age) is not int or not 0 <= age <= MAX_AGE:
+            raise _bad(f"`{name}`: an age is not an integer in 0..{MAX_AGE}")
+        if key in known:
+            out[key] = now - age
+    return out
 
 
 _TOP_KEYS = frozenset("viutshpxfenlwgd")
+_MAX_MILLI = round(MAX_EVIDENCE * 1000)
 
 
 def decode_state(doc: object, layout: Layout) -> VisitorState:
@@ -629,113 +625,136 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
     if type(doc) is not dict:
         raise _bad("the payload is not an object")
     version = doc.get("v")
-    if version != SCHEMA_VERSION or type(version) is not int:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise _bad(f"schema version {version!r} (expected {SCHEMA_VERSION})")
-    unknown = doc.keys() - _TOP_KEYS
-    if unknown:
-        raise _bad(f"unknown field(s) {sorted(unknown)[:3]}")
+    if not _TOP_KEYS.issuperset(doc):
+        raise _bad(f"unknown field(s) {sorted(set(doc) - _TOP_KEYS)[:3]}")
     vid = doc.get("i")
     if type(vid) is not str or not 8 <= len(vid) <= 64 or not _VISITOR_ID_CHARS.issuperset(vid):
         raise _bad("bad visitor id")
     first = doc.get("t")
     if type(first) is not int or not _MIN_EPOCH <= first <= _MAX_EPOCH:
         raise _bad("bad first-visit time")
-    now = first + _int(doc.get("u", 0), "`u`", MAX_AGE)
+    u = doc.get("u", 0)
+    if type(u) is not int or not 0 <= u <= MAX_AGE:
+        raise _bad("bad last-update time")
+    now = first + u
 
     visits = session_start = last_pageview = 0
-    if "s" in doc:
-        s = doc["s"]
-        if type(s) is not list or len(s) != 3:
+    s = doc.get("s")
+    if s is not None:
+        if (
+            type(s) is not list
+            or len(s) != 3
+            or not all(type(x) is int and 0 <= x <= MAX_AGE for x in s)
+        ):
             raise _bad("`s` is not [visits, session age, last page view age]")
-        visits = _int(s[0], "visits", MAX_COUNT)
-        session_start = now - _int(s[1], "session age", MAX_AGE)
-        last_pageview = now - _int(s[2], "page view age", MAX_AGE)
+        if layout.sessions:
+            visits, session_start, last_pageview = s[0], now - s[1], now - s[2]
     last_path = doc.get("h", "")
     if type(last_path) is not str or len(last_path) > 16:
         raise _bad("bad path hash")
-    pageviews = _int(doc.get("p", 0), "page views", MAX_COUNT)
-    flags = _int(doc.get("x", 0), "flags", 3)
+    pageviews = doc.get("p", 0)
+    if type(pageviews) is not int or not 0 <= pageviews <= MAX_COUNT:
+        raise _bad("bad page view count")
+    flags = doc.get("x", 0)
+    if type(flags) is not int or not 0 <= flags <= 3:
+        raise _bad("bad flags")
 
-    facts: list[tuple[str, int]] = []
-    raw_facts = doc.get("f", ())
-    if type(raw_facts) not in (list, tuple) or len(raw_facts) % 2 or len(raw_facts) > _MAX_ITEMS:
-        raise _bad("`f` is not a list of key, age pairs")
-    fact_by_key = layout.fact_by_key
-    for i in range(0, len(raw_facts), 2):
-        key, age = raw_facts[i], raw_facts[i + 1]
-        if type(key) is not str:
-            raise _bad("a fact key is not a string")
-        t = now - _int(age, "fact age", MAX_AGE)
-        if key in fact_by_key:
-            facts.append((key, t))
+    facts: tuple[tuple[str, int], ...] = ()
+    raw_facts = doc.get("f")
+    if raw_facts is not None:
+        if type(raw_facts) is not list or len(raw_facts) % 2 or len(raw_facts) > _MAX_ITEMS:
+            raise _bad("`f` is not a list of key, age pairs")
+        fact_by_key = layout.fact_by_key
+        found: list[tuple[str, int]] = []
+        for i in range(0, len(raw_facts), 2):
+            key, age = raw_facts[i], raw_facts[i + 1]
+            if type(key) is not str or type(age) is not int or not 0 <= age <= MAX_AGE:
+                raise _bad("a fact is not a key and an age")
+            if key in fact_by_key:
+                found.append((key, now - age))
+        facts = tuple(found)
 
     evidence: dict[str, tuple[float, int]] = {}
-    for key, value in _map(doc, "e").items():
-        if type(value) is list:
-            if len(value) != 2:
-                raise _bad("an evidence entry is not [points, age]")
-            points, t = value[0], now - _int(value[1], "evidence age", MAX_AGE)
-        else:
-            points, t = value, now
-        if type(points) not in (int, float) or not 0 <= points <= MAX_EVIDENCE:
-            raise _bad("evidence points out of range")
-        if key in layout.evidence_by_key:
-            evidence[key] = (float(points), t)
+    raw_ev = doc.get("e")
+    if raw_ev is not None:
+        if type(raw_ev) is not dict or len(raw_ev) > _MAX_ITEMS:
+            raise _bad("`e` is not an object")
+        known = layout.evidence_by_key
+        decays = layout.decaying_keys
+        for key, value in raw_ev.items():
+            if type(value) is list:
+                if len(value) != 2:
+                    raise _bad("an evidence entry is not [points, age]")
+                milli, age = value
+                if type(age) is not int or not 0 <= age <= MAX_AGE:
+                    raise _bad("an evidence age is out of range")
+            else:
+                milli, age = value, 0
+            if type(milli) is not int or not 0 < milli <= _MAX_MILLI:
+                raise _bad("evidence points out of range")
+            if key in known:
+                # a time only matters with decay (0 otherwise, as the engine writes it)
+                evidence[key] = (milli / 1000, now - age if key in decays else 0)
 
     counts: dict[str, int] = {}
-    for key, n in _map(doc, "n").items():
-        n = _int(n, "a count", MAX_COUNT)
-        if key in layout.count_keys:
-            counts[key] = n
-    last_fired: dict[str, int] = {}
-    for key, age in _map(doc, "l").items():
-        t = now - _int(age, "a last-fired age", MAX_AGE)
-        if key in layout.since_keys:
-            last_fired[key] = t
+    raw_counts = doc.get("n")
+    if raw_counts is not None:
+        if type(raw_counts) is not dict or len(raw_counts) > _MAX_ITEMS:
+            raise _bad("`n` is not an object")
+        for key, n in raw_counts.items():
+            if type(n) is not int or not 0 <= n <= MAX_COUNT:
+                raise _bad("a count is out of range")
+            if key in layout.count_keys:
+                counts[key] = n
+    last_fired = _ages(doc["l"], "l", layout.since_keys, now) if "l" in doc else {}
     windows: dict[str, tuple[int, ...]] = {}
-    for key, deltas in _map(doc, "w").items():
-        if type(deltas) is not list or len(deltas) > MAX_WINDOW_LIMIT:
-            raise _bad("a window is not a list of ages")
-        times: list[int] = []
-        t = now
-        for d in deltas:
-            t -= _int(d, "a window delta", MAX_AGE)
-            times.append(t)
-        if key in layout.window_by_key and times:
-            windows[key] = tuple(times)
-    raw_tags = doc.get("g", ())
-    if type(raw_tags) not in (list, tuple) or len(raw_tags) > _MAX_ITEMS:
-        raise _bad("`g` is not a list")
-    if any(type(t) is not str for t in raw_tags):
-        raise _bad("a tag key is not a string")
-    tags = frozenset(t for t in raw_tags if t in layout.tag_keys)
-    dismissed: dict[str, int] = {}
-    for key, age in _map(doc, "d").items():
-        t = now - _int(age, "a dismissal age", MAX_AGE)
-        if key in layout.dismissal_keys:
-            dismissed[key] = t
+    raw_windows = doc.get("w")
+    if raw_windows is not None:
+        if type(raw_windows) is not dict or len(raw_windows) > _MAX_ITEMS:
+            raise _bad("`w` is not an object")
+        for key, deltas in raw_windows.items():
+            if type(deltas) is not list or len(deltas) > MAX_WINDOW_LIMIT:
+                raise _bad("a window is not a list of ages")
+            times: list[int] = []
+            t = now
+            for d in deltas:
+                if type(d) is not int or not 0 <= d <= MAX_AGE:
+                    raise _bad("a window delta is out of range")
+                t -= d
+                times.append(t)
+            if times and key in layout.window_by_key:
+                windows[key] = tuple(times)
+    tags: frozenset[str] = frozenset()
+    raw_tags = doc.get("g")
+    if raw_tags is not None:
+        if type(raw_tags) is not list or len(raw_tags) > _MAX_ITEMS:
+            raise _bad("`g` is not a list")
+        if not all(type(t) is str for t in raw_tags):
+            raise _bad("a tag key is not a string")
+        tags = layout.tag_keys.intersection(raw_tags)
+    dismissed = _ages(doc["d"], "d", layout.dismissal_keys, now) if "d" in doc else {}
 
     state = VisitorState(
-        visitor_id=vid,
-        first_seen=first,
-        updated=now,
-        visits=visits,
-        session_start=session_start,
-        last_pageview=last_pageview,
-        last_path=last_path if layout.reloads else "",
-        pageviews=pageviews if layout.pageviews else 0,
-        landing_done=bool(flags & 1) and layout.landing,
-        referrer_done=bool(flags & 2) and layout.referrer,
-        facts=tuple(facts),
-        evidence=evidence,
-        counts=counts,
-        last_fired=last_fired,
-        windows=windows,
-        tags=tags,
-        dismissed=dismissed,
+        vid,
+        first,
+        now,
+        visits,
+        session_start,
+        last_pageview,
+        last_path if layout.reloads else "",
+        pageviews if layout.pageviews else 0,
+        bool(flags & 1) and layout.landing,
+        bool(flags & 2) and layout.referrer,
+        facts,
+        evidence,
+        counts,
+        last_fired,
+        windows,
+        tags,
+        dismissed,
     )
-    if not layout.sessions and visits:
-        state = _replace(state, visits=0, session_start=0, last_pageview=0)
     return canonical(state, layout)
 
 
@@ -776,7 +795,6 @@ def worst_case_document(layout: Layout) -> tuple[str, dict[str, int]]:
     import json
 
     parts: dict[str, int] = {}
-    big_points = 999_999.999  # the longest repr below MAX_EVIDENCE + rounding
     doc: dict[str, Any] = {"v": SCHEMA_VERSION, "i": "x" * 16, "t": _MAX_EPOCH, "u": MAX_AGE}
     if layout.sessions:
         doc["s"] = [MAX_COUNT, MAX_AGE, MAX_AGE]
@@ -801,7 +819,7 @@ def worst_case_document(layout: Layout) -> tuple[str, dict[str, int]]:
     measure("f", facts, "facts")
     measure(
         "e",
-        {s.key: ([big_points, MAX_AGE] if s.half_life else big_points) for s in layout.evidence},
+        {s.key: ([_MAX_MILLI, MAX_AGE] if s.half_life else _MAX_MILLI) for s in layout.evidence},
         "evidence",
     )
     measure("n", dict.fromkeys(layout.counts.values(), MAX_COUNT), "counts")

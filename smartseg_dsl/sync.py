@@ -277,7 +277,8 @@ async def _attempt(
     except TimeoutError:
         error = f"timed out after {config.timeout:g}s"
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {_clean(str(exc)) or 'connection failed'}"
+        text = _clean(str(exc).replace(config.url, _safe_url(config.url)))
+        error = f"{type(exc).__name__}: {text or 'connection failed'}"
     else:
         code = response.status_code
         if 200 <= code < 300:
@@ -298,6 +299,9 @@ async def _attempt(
             return
         snippet = _clean(response.text) if response.content else ""
         error = f"HTTP {code} from {_safe_url(config.url)}" + (f": {snippet}" if snippet else "")
+        if 300 <= code < 400:
+            target = _safe_url(response.headers.get("location", "")) or "?"
+            error += f" (redirect to {target}: configure the final URL)"
         permanent = 400 <= code < 500 and code not in RETRYABLE_4XX
         if code in (429, 503):
             retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())

@@ -1,7 +1,8 @@
 """Shared fixtures and helpers for the answer bank / sync / links tests.
 
 Imported by ``test_answers.py`` and ``test_sync.py`` (``tests/conftest.py`` belongs to
-the whole suite). Provides:
+the whole suite); the fixture functions carry a ``_fixture`` suffix and register under
+the short name, so importing them does not shadow the test arguments. Provides:
 
 * ``store_url`` / ``store`` — parametrized over both backends: SQLite in a temporary
   file, and PostgreSQL in a throw-away schema of the server that
@@ -48,8 +49,8 @@ SECRET = "test-webhook-secret"
 # --------------------------------------------------------------------------- stores
 
 
-@pytest.fixture(scope="session")
-def pg_base_url() -> str:
+@pytest.fixture(name="pg_base_url", scope="session")
+def pg_base_url_fixture() -> str:
     url = os.environ.get(PG_ENV)
     if not url:
         message = (
@@ -90,8 +91,11 @@ def pg_schema_url(base: str) -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(
+    name="store_url",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def store_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path / 'answers.db'}"
         return
@@ -100,8 +104,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
+@pytest.fixture(name="store")
+def store_fixture(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     try:
         yield opened
@@ -176,6 +180,7 @@ class Receiver:
         self.overlaps = 0  # a key arriving while the same key was still in flight
         self.in_flight: Counter[str] = Counter()
         self.first_request = threading.Event()
+        self.first_processed = threading.Event()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -260,6 +265,7 @@ class Receiver:
                 with self.lock:  # processed: this is what de-duplication is about
                     self.received[key] += 1
                     self.bodies[key] = body
+                self.first_processed.set()
                 if action == HOLD:
                     time.sleep(self.hold)
                 self._reply(handler, 200, b'{"ok": true}')

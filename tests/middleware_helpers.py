@@ -51,12 +51,14 @@ group Industry "Industry" {
 
 audience Returning = pageviews >= 3
 
-when certain(Industry.Legal) replace slot headline with "Billing for <law> firms & \\"partners\\" café"
+when certain(Industry.Legal)
+    replace slot headline with "Billing for <law> firms & \\"partners\\" café"
 when certain(Industry.Legal) show slot legal_case_study
 when tagged("vip") hide slot newsletter
 when attribute("plan") == "pro" replace slot hero with template "partials/pro_hero.html"
 when confidence(Industry.Legal) > 0.2 show survey "Are you a <lawyer>?" in slot survey
-when confidence(Industry.RealEstate) > 0.2 show survey "Which industry are you in?" about Industry in slot survey
+when confidence(Industry.RealEstate) > 0.2
+    show survey "Which industry are you in?" about Industry in slot survey
 when Returning show slot returning
 order slot testimonials by Industry
 """
@@ -220,11 +222,16 @@ class Recorder:
 
     @property
     def body(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.messages if m["type"] == "http.response.body")
+        return b"".join(
+            m.get("body", b"") for m in self.messages if m["type"] == "http.response.body"
+        )
 
 
 def http_scope(
-    path: str = "/", method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None, **extra: Any
+    path: str = "/",
+    method: str = "GET",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     path, _, query = path.partition("?")
     scope = {

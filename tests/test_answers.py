@@ -20,9 +20,9 @@ from answers_fixtures import (
     ROOT,
     SNAPSHOT,
     backend_of,
-    pg_base_url,  # noqa: F401 - fixture
-    store,  # noqa: F401 - fixture
-    store_url,  # noqa: F401 - fixture
+    pg_base_url_fixture,  # noqa: F401 - fixture
+    store_fixture,  # noqa: F401 - fixture
+    store_url_fixture,  # noqa: F401 - fixture
 )
 
 from smartseg_dsl.answers import (
@@ -297,7 +297,7 @@ def test_a_newer_schema_is_refused_clearly(store_url: str) -> None:
 
         with psycopg.connect(store_url, autocommit=True) as conn:
             conn.execute("UPDATE smartseg_meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(StoreUnavailableError, match="schema version 99, newer.*upgrade smartseg"):
+    with pytest.raises(StoreUnavailableError, match=r"schema version 99, newer.*upgrade smartseg"):
         open_store(store_url)
 
 
@@ -308,6 +308,37 @@ def test_sqlite_file_is_created_in_wal_mode(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
+
+
+def test_sqlite_durability_option_in_the_url(tmp_path: Path) -> None:
+    default = open_store(str(tmp_path / "full.db"))
+    relaxed = open_store(f"sqlite://{tmp_path}/normal.db?synchronous=normal")
+    # PRAGMA synchronous (per connection, so ask the store's own): 1 = NORMAL, 2 = FULL
+    for store, expected in ((default, 2), (relaxed, 1)):
+        with store._read() as tx:  # type: ignore[attr-defined]
+            assert tx.q("PRAGMA synchronous").fetchone()[0] == expected
+    default.close()
+    relaxed.close()
+    with pytest.raises(AnswerBankError, match="unknown SQLite URL option 'journal'"):
+        open_store(f"sqlite://{tmp_path}/x.db?journal=off")
+    with pytest.raises(AnswerBankError, match="synchronous must be one of"):
+        open_store(f"sqlite://{tmp_path}/x.db?synchronous=sometimes")
+
+
+def test_short_lived_threads_do_not_leak_sqlite_connections(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "bank.db"))
+    for n in range(40):  # like anyio's worker threads, which exit when idle
+        thread = threading.Thread(
+            target=store.record_answer, args=(f"v{n}", "Industry.Legal", "yes", NOW)
+        )
+        thread.start()
+        thread.join()
+    assert len(store._idle) == 1  # type: ignore[attr-defined]  # one, reused by all
+    open_fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+    store.close()
+    assert store._idle == []  # type: ignore[attr-defined]
+    if open_fds:
+        assert len(os.listdir("/proc/self/fd")) < open_fds
 
 
 def test_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -463,7 +494,7 @@ def test_check_answer_against_the_rule_set() -> None:
     check_answer("Industry", "other", GROUPS)
     with pytest.raises(UnknownAboutError, match="unknown group 'Sector'"):
         check_answer("Sector.Legal", "yes", GROUPS)
-    with pytest.raises(UnknownAboutError, match="unknown segment 'Industry.Medical'"):
+    with pytest.raises(UnknownAboutError, match=r"unknown segment 'Industry\.Medical'"):
         check_answer("Industry.Medical", "yes", GROUPS)
     with pytest.raises(InvalidInputError, match="must be 'yes' or 'no'"):
         check_answer("Industry.Legal", "maybe", GROUPS)
@@ -481,7 +512,7 @@ def _corrupt(path: Path) -> None:
 def test_corrupt_sqlite_file_is_a_clear_error_at_start_up(tmp_path: Path) -> None:
     path = tmp_path / "smartseg.db"
     _corrupt(path)
-    with pytest.raises(StoreUnavailableError, match="not a valid SQLite database.*move it aside"):
+    with pytest.raises(StoreUnavailableError, match=r"not a valid SQLite database.*move it aside"):
         open_store(str(path))
     assert path.read_bytes().startswith(b"this is not a database")  # never clobbered
 

@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import gzip
 import tracemalloc
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from middleware_helpers import (
+    SECRET,
     Recorder,
     client,
     empty_receive,
     http_scope,
     make_app,
     page,
+    pages_routes,
     slot_html,
+    template_env,
     write_rules,
 )
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
@@ -64,6 +70,7 @@ def test_personalized_page_headers(rules: Path) -> None:
                     "vary": "Accept-Encoding",
                     "cache-control": "public, max-age=60, s-maxage=600",
                     "etag": '"v1"',
+                    "last-modified": "Tue, 24 Nov 2026 10:00:00 GMT",
                 },
             )
         ],
@@ -74,6 +81,7 @@ def test_personalized_page_headers(rules: Path) -> None:
     assert response.headers["vary"] == "Accept-Encoding, Cookie"
     assert response.headers["cache-control"] == "private, max-age=60"
     assert "etag" not in response.headers
+    assert "last-modified" not in response.headers
     assert "smartseg=" in response.headers["set-cookie"]
 
 
@@ -159,14 +167,25 @@ def test_charset_from_content_type(rules: Path) -> None:
     assert "café".encode() not in response.content  # no UTF-8 mixed in
 
 
-def test_utf16_html_is_left_alone(rules: Path) -> None:
+def test_utf16_html_is_personalized_in_utf16(rules: Path) -> None:
     body = page().encode("utf-16")
     app = make_app(
         rules,
         routes=[html_route("/", body, headers={"content-type": "text/html; charset=utf-16"})],
     )
     response = client(app).get("/?seg=legal")
-    assert response.content == body
+    text = response.content.decode("utf-16")
+    assert "café" in text
+    assert text.startswith(page()[:200])
+
+
+def test_unknown_charset_is_left_alone(rules: Path) -> None:
+    body = page().encode()
+    app = make_app(
+        rules,
+        routes=[html_route("/", body, headers={"content-type": "text/html; charset=x-nope"})],
+    )
+    assert client(app).get("/?seg=legal").content == body
 
 
 def test_error_pages_and_post_responses_are_not_rewritten(rules: Path) -> None:
@@ -176,7 +195,9 @@ def test_error_pages_and_post_responses_are_not_rewritten(rules: Path) -> None:
     async def form(request: Request) -> Response:
         return HTMLResponse(page())
 
-    app = make_app(rules, routes=[Route("/missing", missing), Route("/form", form, methods=["POST"])])
+    app = make_app(
+        rules, routes=[Route("/missing", missing), Route("/form", form, methods=["POST"])]
+    )
     c = client(app)
     c.get("/?seg=legal")
     assert c.get("/missing").text == page()
@@ -313,11 +334,6 @@ def test_gzip_encoded_html_passes_through(rules: Path) -> None:
 
 def test_behind_gzip_middleware(rules: Path) -> None:
     """SPEC §3.1: GZipMiddleware goes outside; the page is personalized, then compressed."""
-    from starlette.middleware import Middleware
-    from starlette.middleware.gzip import GZipMiddleware
-
-    from middleware_helpers import SECRET, pages_routes, template_env
-
     app = Starlette(
         routes=pages_routes(),
         middleware=[
@@ -352,17 +368,11 @@ def test_websocket_passes_through(rules: Path) -> None:
 def test_lifespan_passes_through(rules: Path) -> None:
     events: list[str] = []
 
-    from contextlib import asynccontextmanager
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         events.append("startup")
         yield
         events.append("shutdown")
-
-    from starlette.middleware import Middleware
-
-    from middleware_helpers import SECRET, pages_routes
 
     app = Starlette(
         routes=pages_routes(),
@@ -414,7 +424,11 @@ def test_unknown_message_while_buffering_flushes_the_page(rules: Path) -> None:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
         )
         await send({"type": "http.response.pathsend", "path": "/tmp/x.html"})
 
@@ -432,7 +446,11 @@ def test_unknown_message_while_buffering_flushes_the_page(rules: Path) -> None:
 def test_app_that_never_finishes_its_body_is_flushed(rules: Path) -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
         )
         await send({"type": "http.response.body", "body": b"<p>partial", "more_body": True})
 

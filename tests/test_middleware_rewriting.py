@@ -61,7 +61,7 @@ def test_snapshot_replace_text_show_and_order(c: Any, snapshot: Any) -> None:
 def test_snapshot_hide(c: Any, snapshot: Any) -> None:
     c.get("/hooks?tag=vip")
     html = c.get("/").text
-    assert 'data-seg-slot=newsletter' not in html
+    assert "data-seg-slot=newsletter" not in html
     assert masked(html) == snapshot
 
 
@@ -149,7 +149,7 @@ def test_template_is_autoescaped_and_sees_visitor(rules: Path) -> None:
 def test_template_error_leaves_the_slot_alone(rules: Path, caplog: Any) -> None:
     env = template_env({"partials/pro_hero.html": "{{ 1 / 0 }}"})
     html = client(make_app(rules, templates=env)).get("/hooks?plan=pro&seg=legal").text
-    assert "<section data-seg-slot=\"hero\"><p>Default hero</p></section>" in html
+    assert '<section data-seg-slot="hero"><p>Default hero</p></section>' in html
     assert "café" in html  # the other slots are still personalized
     assert "slot 'hero'" in caplog.text
 
@@ -201,7 +201,9 @@ def test_request_state_in_jinja_template(rules: Path, tmp_path: Path) -> None:
 
 
 def test_app_loader_overrides_packaged_survey(rules: Path) -> None:
-    env = template_env({"smartseg/survey.html": "<b>{{ question }}|{{ about }}|{{ csrf|length > 10 }}</b>"})
+    env = template_env(
+        {"smartseg/survey.html": "<b>{{ question }}|{{ about }}|{{ csrf|length > 10 }}</b>"}
+    )
     html = client(make_app(rules, templates=env)).get("/article/law").text
     assert "<b>Are you a &lt;lawyer&gt;?|Industry.Legal|True</b>" in html
 
@@ -244,7 +246,7 @@ def _inject(html: str, attributes: str) -> tuple[str, bool]:
     """Add ``attributes`` to the first start tag; without one, prepend an element."""
     found = re.search(r"<([A-Za-z][A-Za-z0-9]*)", html)
     if found is None:
-        return f'<div {attributes}>slot</div>{html}', True
+        return f"<div {attributes}>slot</div>{html}", True
     at = found.end()
     return html[:at] + " " + attributes + html[at:], False
 
@@ -279,7 +281,12 @@ def test_html5lib_corpus_never_breaks_a_page(rules: Path) -> None:
             recorder = Recorder()
             await mw(http_scope("/", query_string=b"seg=legal"), _receive, recorder)
             out = recorder.body
-            allowed = {body, body.replace(b' data-seg-slot="legal_case_study" hidden', b' data-seg-slot="legal_case_study"', 1)}
+            marker = b'data-seg-slot="legal_case_study" hidden'
+            allowed = {
+                body,
+                body.replace(marker, b'data-seg-slot="legal_case_study"', 1),
+                body.replace(marker, b'data-seg-slot="legal_case_study" ', 1),
+            }
             if recorder.start["status"] != 200 or out not in allowed:
                 problems.append(f"show {case['source']}: {out[:200]!r}")
             # replace: everything before the slot is kept and nothing is lost at the end
@@ -320,7 +327,11 @@ def test_real_pages_from_the_corpus_keep_every_byte(rules: Path) -> None:
 
         async def app(scope: dict[str, Any], receive: Any, send: Any, body: bytes = body) -> None:
             await send(
-                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/html")],
+                }
             )
             await send({"type": "http.response.body", "body": body})
 
@@ -331,4 +342,3 @@ def test_real_pages_from_the_corpus_keep_every_byte(rules: Path) -> None:
         assert out.startswith(original[:close]), path.name
         assert out.endswith(original[close:]), path.name
         assert len(out) - len(original) < 200, path.name
-

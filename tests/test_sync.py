@@ -3,6 +3,7 @@ receiver on 127.0.0.1 and real worker processes, for SQLite and PostgreSQL alike
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -23,18 +24,18 @@ from answers_fixtures import (
     SECRET,
     TIMEOUT,
     Receiver,
-    pg_base_url,  # noqa: F401 - fixture
+    pg_base_url_fixture,  # noqa: F401 - fixture
     queue_identifies,
     start_worker,
-    store,  # noqa: F401 - fixture
-    store_url,  # noqa: F401 - fixture
+    store_fixture,  # noqa: F401 - fixture
+    store_url_fixture,  # noqa: F401 - fixture
     wait_until,
 )
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartseg_dsl.answers import GuardedStore, Store, open_store
+from smartseg_dsl.answers import Delivery, GuardedStore, Store, open_store
 from smartseg_dsl.cli.sync import sync_command
 from smartseg_dsl.sync import (
     SyncConfig,
@@ -221,7 +222,8 @@ def test_sigkilled_worker_loses_nothing_and_leaves_nothing_claimed(store_url: st
         }
         victim = start_worker(settings)
         try:
-            assert receiver.first_request.wait(15), victim.stderr.read() if victim.stderr else ""
+            # Kill once the receiver has processed (not yet answered) an event.
+            assert receiver.first_processed.wait(15), victim.stderr.read() if victim.stderr else ""
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
         finally:
@@ -344,7 +346,7 @@ def test_backoff_is_exponential_jittered_and_capped(
 def test_backoff_grows() -> None:
     rng = random.Random(1)
     delays = [backoff_delay(n, 1.0, 1000.0, rng) for n in range(1, 8)]
-    assert all(later > earlier for earlier, later in zip(delays[1:], delays[2:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(delays[1:]))
     assert delays[-1] >= 32
 
 
@@ -457,11 +459,8 @@ def test_cli_errors_are_clear_and_never_tracebacks(tmp_path: Path) -> None:
     broken = run_cli(["--db", str(corrupt), "--status"])
     assert broken.exit_code == 2
     assert "not a valid SQLite database" in broken.output
-    assert (
-        "Traceback" not in broken.output
-        and broken.exception is None
-        or isinstance(broken.exception, SystemExit)
-    )
+    assert "Traceback" not in broken.output
+    assert broken.exception is None or isinstance(broken.exception, SystemExit)
     unsupported = run_cli(["--db", "mysql://x/y", "--status"])
     assert unsupported.exit_code == 2 and "unsupported answer bank URL" in unsupported.output
     both = run_cli(["--db", db, "--status", "--once"])
@@ -491,3 +490,51 @@ def test_cli_is_wired_into_the_smartseg_group() -> None:
 
     result = CliRunner().invoke(main, ["sync", "--help"])
     assert result.exit_code == 0 and "--once" in result.output
+
+
+# --------------------------------------------------------------------------- example receiver
+
+
+def test_documented_example_receiver(store: Store, tmp_path: Path) -> None:
+    import importlib.util
+    import sqlite3
+
+    import httpx
+
+    from smartseg_dsl.sync import request_headers
+
+    spec = importlib.util.spec_from_file_location(
+        "example_receiver", Path(__file__).resolve().parent.parent / "docs/examples/receiver.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app = module.create_app(["old-secret", SECRET], str(tmp_path / "receiver.db"))
+
+    store.record_answer("phone", "Industry.Legal", "yes", time.time())
+    store.identify("phone", "jane@example.com", None, time.time())
+    store.record_tag("phone", "vip", time.time())
+    deliveries = store.claim("w", 10, now=time.time(), claim_ttl=60)
+    first = deliveries[0]
+
+    async def post(d: Delivery, body: bytes, secret: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+            return await client.post("/smartseg", content=body, headers=request_headers(d, secret))
+
+    async def main() -> None:
+        for d in deliveries:
+            ok = await post(d, d.body, SECRET)
+            assert ok.status_code == 200 and ok.json() == {"ok": True}
+        again = await post(first, first.body, SECRET)
+        assert again.json() == {"ok": True, "duplicate": True}
+        forged = await post(first, first.body.replace(b"jane", b"mallory"), SECRET)
+        assert forged.status_code == 401
+        assert (await post(first, first.body, "nope")).status_code == 401
+
+    anyio.run(main)
+    with sqlite3.connect(tmp_path / "receiver.db") as db:
+        [(data,)] = db.execute("SELECT data FROM contacts").fetchall()
+    contact = json.loads(data)
+    assert [a["about"] for a in contact["answers"]] == ["Industry.Legal"]  # not doubled
+    assert [t["tag"] for t in contact["tags"]] == ["vip"]

@@ -46,10 +46,10 @@ def _read_sources(files: set[str]) -> dict[str, str]:
 
 
 def _write(text: str) -> None:
-    stream = click.get_text_stream("stdout")
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    # a terminal that cannot show `→` or `…` still gets the report
-    click.echo(text.encode(encoding, "replace").decode(encoding), nl=False)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    # a terminal that cannot show `→` or `…` still gets the report; colour codes are
+    # only in `text` when `_use_color` said so, so click must not strip them
+    click.echo(text.encode(encoding, "replace").decode(encoding), nl=False, color=True)
 
 
 def run_check(paths: Sequence[str], fmt: str, strict: bool) -> int:
@@ -79,7 +79,7 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool) -> int:
         from ..report import render_text
 
         sources = _read_sources({d.file for d in diagnostics})
-        color = _use_color(click.get_text_stream("stdout"))
+        color = _use_color(sys.stdout)
         _write(render_text(diagnostics, sources, color, files=files))
     if result.errors or (strict and result.warnings):
         return EXIT_ERRORS

@@ -1,0 +1,78 @@
+"""`smartseg test RULES JOURNEY…` (SPEC §5): play journeys and check their expectations.
+
+Each step's `expect` is compared with what the engine decided; every failure
+is printed with the expected and the actual value. Then comes the coverage
+list: rules whose condition held in no step of any journey (a bare action
+always holds). A directory argument means every `*.json` under it.
+
+Exit codes: 0 when every expectation holds, 1 on any failure — a failed
+expectation, a journey that cannot be played, or a rule set with errors.
+"""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["test_command"]
+
+
+@click.command("test")
+@click.argument("rules", type=click.Path())
+@click.argument("journeys", nargs=-1, required=True, type=click.Path())
+def test_command(rules: str, journeys: tuple[str, ...]) -> None:
+    """Play journeys with expectations; report failures and rules never fired."""
+    from ..engine import Engine
+    from ..journey import JourneyError, check_expect, journey_files, load_journey, play
+    from .simulate import _load
+
+    compiled = _load([rules])
+    engine = Engine(compiled)
+    fired = [False] * len(compiled.rules)
+    failures = checked = 0
+    broken = 0
+    files = journey_files(journeys)
+    if not files:
+        click.echo("error: no journey files given", err=True)
+        raise SystemExit(1)
+    for path in files:
+        try:
+            journey = load_journey(path)
+            played = play(journey, compiled, engine=engine)
+        except JourneyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            broken += 1
+            continue
+        bad_steps = 0
+        expectations = 0
+        for p in played:
+            for i, held in enumerate(p.outcome.held):
+                if held:
+                    fired[i] = True
+            if p.step.expect is None:
+                continue
+            expectations += 1
+            mismatches = check_expect(p.step.expect, p.outcome)
+            if mismatches:
+                bad_steps += 1
+                click.echo(f"FAIL {path} step {p.step.number}: {p.step.describe()}")
+                for m in mismatches:
+                    click.echo(f"    {m.what}: expected {m.expected}, got {m.actual}")
+        checked += expectations
+        failures += bad_steps
+        if not bad_steps:
+            click.echo(f"ok   {path} ({len(played)} steps, {expectations} checked)")
+
+    never = [r for r, hit in zip(compiled.rules, fired, strict=True) if not hit]
+    click.echo("")
+    if never:
+        click.echo(f"Rules no journey fired ({len(never)} of {len(compiled.rules)}):")
+        for r in never:
+            click.echo(f"    {r.where}  {r.text}")
+    else:
+        click.echo(f"Every rule fired in some journey ({len(compiled.rules)} rules).")
+    summary = f"{len(files)} journey(s), {checked} step(s) with expectations, {failures} failed" + (
+        f", {broken} could not be played" if broken else ""
+    )
+    click.echo(summary)
+    if failures or broken:
+        raise SystemExit(1)

@@ -1,0 +1,901 @@
+"""The pure engine: `(visitor state, request) → (new state, decisions)` (SPEC §1.2–1.5, §2).
+
+No HTTP and no HTML here: the middleware describes a request with `RequestInfo`
+and applies the `Decision`s; `smartseg simulate` and `smartseg test` feed it
+journey steps. `Engine.step` never mutates the state it is given.
+
+One step, in order (SPEC §1.2: everything a request fires is recorded before
+the rules are evaluated, and "now" is the request's time):
+
+1. `now` is the request time truncated to the whole second (never earlier
+   than the state's last update: a visitor's time does not run backwards).
+2. A page view (`path` set) keeps the session alive or starts a new one
+   (> 30 min since the previous page view), and is a *reload* when its path
+   equals the previous page view's; a non-reload counts in `pageviews`, fires
+   `page`, `category` and implicit `query` signals, and records the first
+   touch (landing; first external referrer). Explicit signals fire on reloads.
+3. Events fire `event` signals (each occurrence), tags fire `tag` signals, an
+   explicit `query` signal fires on any request.
+4. Survey answers and dismissals are recorded, answers last: an answer given
+   in the same request as a tag is the later fact.
+5. Confidences (SPEC §1.2), audiences, then rules in order: for each slot the
+   first rule that holds and acts on it wins. A survey that is suppressed
+   (`known(G)`, its segment excluded, dismissed < 30 days ago) does not take
+   its slot, so a later rule may fill it.
+
+Global Privacy Control (`gpc=True`) records no behavioural data: no page view
+bookkeeping, no first touch, no implicit evidence, no counters; answers,
+dismissals, tags and explicit signals from tags and query parameters are
+still recorded (they are the visitor's or the site's explicit statements).
+
+Evidence decays lazily: each accumulator stores its points at the time it was
+last fed, and reads apply `0.5 ** (age / half_life)`; nothing ever needs a
+background job.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import secrets
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from .compiler import CompiledRuleSet, Decision, MatcherSlot
+from .state import (
+    DISMISS_SECONDS,
+    MAX_COUNT,
+    MAX_EVIDENCE,
+    SESSION_GAP,
+    VisitorState,
+    canonical,
+    replace_state,
+)
+
+__all__ = [
+    "Answer",
+    "Contribution",
+    "Decision",
+    "Engine",
+    "GroupView",
+    "Outcome",
+    "RequestInfo",
+    "RuleTrace",
+    "Trace",
+    "VisitorView",
+    "classify_device",
+]
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A survey answer: `about="Industry.Legal"`, `value="yes"|"no"`, or
+    `about="Industry"`, `value="Legal"|"other"`."""
+
+    about: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """One request as the engine sees it (the middleware or a journey step builds it)."""
+
+    time: float  # epoch seconds, UTC
+    path: str | None = None  # set only for a page view; query string excluded
+    query: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    referrer: str | None = None
+    host: str = "localhost"
+    user_agent: str = ""
+    categories: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    attributes: Mapping[str, str | float | int | bool | None] = field(default_factory=dict)
+    answers: tuple[Answer, ...] = ()
+    dismissals: tuple[str, ...] = ()
+    gpc: bool = False
+    preview_as: str | None = None
+
+
+# ------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """A group's state for one request: confidences by segment name (declaration order)."""
+
+    name: str
+    label: str
+    confidences: Mapping[str, float]
+    scores: Mapping[str, float]
+    most_likely: str | None
+    certain: str | None
+    known: bool
+    other: bool  # "None of these" is in effect
+    excluded: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One implicit signal's share of a segment's score, after decay and cap."""
+
+    segment: str  # "G.S"
+    signal: str  # 'implicit category "law" weight 3 max 12'
+    where: str  # file:line
+    points: float  # what it adds to score(G.S)
+    decayed: float  # the accumulator after decay, before the cap
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTrace:
+    rule: str  # file:line
+    index: int
+    text: str
+    held: bool
+    won: tuple[str, ...]  # slots this rule decided
+    lost: tuple[str, ...]  # slots an earlier rule had already taken
+    suppressed: tuple[str, ...]  # survey slots not shown (known, excluded or dismissed)
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    rules: tuple[RuleTrace, ...]
+    contributions: tuple[Contribution, ...]
+    audiences: Mapping[str, bool]
+
+
+class VisitorView:
+    """Read-only view of a visitor for handlers and templates (SPEC §3.4).
+
+    `.confidence("G.S")`, `.score("G.S")`, `.certain("G.S")`, `.most_likely("G")`
+    (segment name or None), `.known("G")`, `.audience(name)`, `.tagged(t)` (only
+    tags some rule mentions are remembered), `.groups`, `.audiences`.
+    Unknown names raise `KeyError` so typos in templates show up.
+    """
+
+    __slots__ = ("_ctx", "_groups", "_rules", "_state")
+
+    def __init__(
+        self,
+        rules: CompiledRuleSet,
+        state: VisitorState,
+        ctx: _Ctx,
+        groups: Mapping[str, GroupView] | None = None,
+    ) -> None:
+        self._rules = rules
+        self._state = state
+        self._ctx = ctx
+        self._groups = groups
+
+    def _segment(self, ref: str) -> int:
+        try:
+            return self._rules.segment_index[ref]
+        except KeyError:
+            raise KeyError(f"no segment {ref!r} (write Group.Segment)") from None
+
+    def _group(self, name: str) -> int:
+        try:
+            return self._rules.group_index[name]
+        except KeyError:
+            raise KeyError(f"no group {name!r}") from None
+
+    @property
+    def visitor_id(self) -> str:
+        return self._state.visitor_id
+
+    @property
+    def state(self) -> VisitorState:
+        return self._state
+
+    def confidence(self, ref: str) -> float:
+        return float(self._ctx.conf[self._segment(ref)])
+
+    def score(self, ref: str) -> float:
+        return float(self._ctx.score[self._segment(ref)])
+
+    def certain(self, ref: str) -> bool:
+        i = self._segment(ref)
+        return bool(self._ctx.cert[self._rules.segment_group[i]] == i)
+
+    def likely(self, ref: str) -> bool:
+        i = self._segment(ref)
+        return bool(self._ctx.ml[self._rules.segment_group[i]] == i)
+
+    def excluded(self, ref: str) -> bool:
+        return bool(self._ctx.excluded[self._segment(ref)])
+
+    def most_likely(self, group: str) -> str | None:
+        i = self._ctx.ml[self._group(group)]
+        return None if i is None else self._rules.segment_names[i].partition(".")[2]
+
+    def known(self, group: str) -> bool:
+        return bool(self._ctx.known[self._group(group)])
+
+    def audience(self, name: str) -> bool:
+        try:
+            return bool(self._ctx.aud[self._rules.audience_index[name]])
+        except KeyError:
+            raise KeyError(f"no audience {name!r}") from None
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self._rules.audiences if self._ctx.aud[a.index])
+
+    def tagged(self, tag: str) -> bool:
+        key = self._rules.tag_keys.get(tag)
+        return key is not None and key in self._state.tags
+
+    @property
+    def visits(self) -> int:
+        return int(self._ctx.visits)
+
+    @property
+    def pageviews(self) -> int:
+        return int(self._ctx.pageviews)
+
+    @property
+    def groups(self) -> Mapping[str, GroupView]:
+        if self._groups is None:
+            self._groups = _group_views(self._rules, self._ctx)
+        return self._groups
+
+    def contributions(self, ref: str | None = None) -> tuple[Contribution, ...]:
+        """Each implicit signal's points (after decay and cap), for one segment or all."""
+        found = _contributions(self._rules, self._state, self._ctx.now)
+        return found if ref is None else tuple(c for c in found if c.segment == ref)
+
+    def __repr__(self) -> str:
+        return f"<VisitorView {self._state.visitor_id}>"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one step produced. `changed`: the state differs from the input (so the
+    encoded cookie does too): the middleware sets a cookie only then."""
+
+    state: VisitorState
+    changed: bool
+    decisions: Mapping[str, Decision]
+    groups: Mapping[str, GroupView]
+    audiences: tuple[str, ...]
+    view: VisitorView
+    held: tuple[bool, ...]  # each rule's condition, in rule order
+    _rules: CompiledRuleSet = field(repr=False, compare=False)
+    _suppressed: tuple[tuple[int, str], ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def trace(self) -> Trace:
+        """Every rule's condition result and slots, every signal's contribution."""
+        won: dict[int, list[str]] = {}
+        claimed: dict[str, int] = {}
+        for rule in self._rules.rules:
+            for d in rule.decisions:
+                # decisions are shared objects: identity tells which rule won the slot
+                if self.decisions.get(d.slot) is d and d.slot not in claimed:
+                    claimed[d.slot] = rule.index
+        for slot, index in claimed.items():
+            won.setdefault(index, []).append(slot)
+        suppressed: dict[int, list[str]] = {}
+        for index, slot in self._suppressed:
+            suppressed.setdefault(index, []).append(slot)
+        traces = []
+        for rule, held in zip(self._rules.rules, self.held, strict=True):
+            mine = won.get(rule.index, [])
+            sup = suppressed.get(rule.index, [])
+            lost = [
+                d.slot for d in rule.decisions if held and d.slot not in mine and d.slot not in sup
+            ]
+            traces.append(
+                RuleTrace(
+                    rule.where, rule.index, rule.text, held, tuple(mine), tuple(lost), tuple(sup)
+                )
+            )
+        audiences = {a.name: a.name in self.audiences for a in self._rules.audiences}
+        return Trace(tuple(traces), self.view.contributions(), audiences)
+
+
+# ------------------------------------------------------------------------ context
+
+
+class _Ctx:
+    """What compiled conditions read (see `compiler`): one per evaluation."""
+
+    __slots__ = (
+        "attrs",
+        "aud",
+        "cert",
+        "conf",
+        "counts",
+        "device",
+        "excluded",
+        "known",
+        "last_fired",
+        "ml",
+        "now",
+        "other",
+        "pageviews",
+        "path",
+        "score",
+        "session_time",
+        "tags",
+        "visits",
+        "windows",
+    )
+
+    conf: list[float]
+    score: list[float]
+    cert: list[int | None]
+    ml: list[int | None]
+    known: list[bool]
+    other: list[bool]
+    excluded: list[bool]
+    aud: list[bool]
+
+
+# ----------------------------------------------------------------------- helpers
+
+_MOBILE = ("Mobi", "iPhone", "iPod", "Windows Phone", "BlackBerry", "Opera Mini", "IEMobile")
+_TABLET = ("iPad", "Tablet", "Kindle", "Silk/", "PlayBook", "Nexus 7", "Nexus 10")
+
+
+@lru_cache(maxsize=512)
+def classify_device(user_agent: str) -> str:
+    """`"mobile"`, `"tablet"` or `"desktop"` from a User-Agent (coarse, by tokens)."""
+    ua = user_agent or ""
+    if any(t in ua for t in _TABLET):
+        return "tablet"
+    if "Android" in ua:
+        return "mobile" if "Mobile" in ua else "tablet"
+    if any(t in ua for t in _MOBILE):
+        return "mobile"
+    return "desktop"
+
+
+def path_hash(path: str) -> str:
+    """32 bits of a checksum of the path: enough to tell a reload from another page
+    (a collision, 1 in 4 billion, would only make one page view count as a reload)."""
+    digest = zlib.crc32(path.encode("utf-8", "surrogatepass")).to_bytes(4, "big")
+    return base64.urlsafe_b64encode(digest)[:6].decode("ascii")
+
+
+@lru_cache(maxsize=1024)
+def _hostname(url_or_host: str, is_url: bool) -> str | None:
+    try:
+        parts = urlsplit(url_or_host if is_url else f"//{url_or_host}")
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host.rstrip(".").lower()
+
+
+def _contributions(
+    rules: CompiledRuleSet, state: VisitorState, now: int
+) -> tuple[Contribution, ...]:
+    out: list[Contribution] = []
+    for spec in rules.layout.evidence:
+        entry = state.evidence.get(spec.key)
+        if entry is None:
+            continue
+        value, t = entry
+        decayed = value * 0.5 ** ((now - t) / spec.half_life) if spec.half_life else value
+        points = min(decayed, spec.cap) if spec.cap is not None else decayed
+        text = f"implicit {spec.matcher} weight {_num(spec.weight)}"
+        if spec.cap is not None:
+            text += f" max {_num(spec.cap)}"
+        out.append(
+            Contribution(
+                f"{spec.group}.{spec.segment}", text, f"{spec.file}:{spec.line}", points, decayed
+            )
+        )
+    return tuple(out)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _group_view(rules: CompiledRuleSet, ctx: _Ctx, index: int) -> GroupView:
+    g = rules.groups[index]
+    first, last = g.first, g.first + len(g.segments)
+    segs = g.segments
+    cert = ctx.cert[index]
+    ml = ctx.ml[index]
+    excluded = ctx.excluded[first:last]
+    return GroupView(
+        g.name,
+        g.label,
+        dict(zip(segs, ctx.conf[first:last], strict=True)),
+        dict(zip(segs, ctx.score[first:last], strict=True)),
+        None if ml is None else segs[ml - first],
+        None if cert is None else segs[cert - first],
+        ctx.known[index],
+        ctx.other[index],
+        tuple(s for s, x in zip(segs, excluded, strict=True) if x) if any(excluded) else (),
+    )
+
+
+class _GroupViews(Mapping[str, GroupView]):
+    """`Outcome.groups`: each `GroupView` is built on first access (most requests
+    read one group, if any)."""
+
+    __slots__ = ("_ctx", "_made", "_rules")
+
+    def __init__(self, rules: CompiledRuleSet, ctx: _Ctx) -> None:
+        self._rules = rules
+        self._ctx = ctx
+        self._made: dict[str, GroupView] = {}
+
+    def __getitem__(self, name: str) -> GroupView:
+        view = self._made.get(name)
+        if view is None:
+            view = _group_view(self._rules, self._ctx, self._rules.group_index[name])
+            self._made[name] = view
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rules.group_index)
+
+    def __len__(self) -> int:
+        return len(self._rules.group_index)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _group_views(rules: CompiledRuleSet, ctx: _Ctx) -> Mapping[str, GroupView]:
+    return _GroupViews(rules, ctx)
+
+
+# ------------------------------------------------------------------------- engine
+
+
+class Engine:
+    """Runs a compiled rule set. Stateless itself: safe to share across requests."""
+
+    def __init__(self, rules: CompiledRuleSet) -> None:
+        self.rules = rules
+        self.layout = rules.layout
+        n = rules.segment_count
+        self._zeros = [0.0] * n
+        self._falses = [False] * n
+        self._gnone: list[int | None] = [None] * len(rules.groups)
+        self._gfalse = [False] * len(rules.groups)
+        self._actions = tuple(
+            tuple(zip(r.decisions, r.survey_checks, strict=True)) for r in rules.rules
+        )
+        self._answer_facts: dict[tuple[str, str], str] = {}
+        lay = rules.layout
+        for g in rules.groups:
+            other = lay.fact_keys.get(f"~{g.name}")
+            if other:
+                self._answer_facts[(g.name, "other")] = other
+            for s in g.segments:
+                dotted = f"{g.name}.{s}"
+                pos, neg = lay.fact_keys[f"+{dotted}"], lay.fact_keys[f"-{dotted}"]
+                self._answer_facts[(dotted, "yes")] = pos
+                self._answer_facts[(dotted, "no")] = neg
+                self._answer_facts[(g.name, s)] = pos
+
+    # ---------------------------------------------------------------- public API
+
+    def new_state(self, now: float) -> VisitorState:
+        t = math.floor(now)
+        return VisitorState(secrets.token_urlsafe(12), t, t)
+
+    def validate_answer(self, answer: Answer) -> str | None:
+        about, value = answer.about, answer.value
+        group, dot, segment = about.partition(".")
+        if group not in self.rules.group_index:
+            return f"unknown group {group!r}"
+        g = self.rules.groups[self.rules.group_index[group]]
+        if dot:
+            if segment not in g.segments:
+                return f"unknown segment {about!r}"
+            if value not in ("yes", "no"):
+                return f"the answer to a question about {about} is yes or no, not {value!r}"
+            return None
+        if value != "other" and value not in g.segments:
+            choices = ", ".join([*g.segments, "other"])
+            return f"the answer to a question about {group} is one of {choices}, not {value!r}"
+        return None
+
+    def validate_dismissal(self, about: str) -> str | None:
+        group, dot, segment = about.partition(".")
+        if group not in self.rules.group_index:
+            return f"unknown group {group!r}"
+        if dot and segment not in self.rules.groups[self.rules.group_index[group]].segments:
+            return f"unknown segment {about!r}"
+        return None
+
+    def validate_segment(self, ref: str) -> str | None:
+        """For `preview_as`: a `Group.Segment` of these rules, or an error message."""
+        if ref in self.rules.segment_index:
+            return None
+        return f"unknown segment {ref!r} (write Group.Segment)"
+
+    def view(self, state: VisitorState, now: float) -> VisitorView:
+        """The visitor as of `now`, without a request (no path, attributes or device)."""
+        t = max(math.floor(now), state.updated)
+        ctx = self._evaluate_groups(state, t)
+        self._fill_ctx(ctx, state, t, None, _EMPTY, "desktop")
+        self._audiences(ctx)
+        return VisitorView(self.rules, state, ctx)
+
+    # ---------------------------------------------------------------------- step
+
+    def step(self, state: VisitorState | None, request: RequestInfo) -> Outcome:
+        rules = self.rules
+        layout = self.layout
+        now = math.floor(request.time)
+        fresh = state is None
+        if state is None:
+            state = self.new_state(now)
+        elif now < state.updated:
+            now = state.updated
+        tracking = not request.gpc
+        path = request.path
+
+        # Working copies: created on first write, so an unchanged state is shared.
+        visits, session_start, last_pv = state.visits, state.session_start, state.last_pageview
+        last_path, pageviews = state.last_path, state.pageviews
+        landing_done, referrer_done = state.landing_done, state.referrer_done
+        fired: list[tuple[MatcherSlot, int, bool]] = []  # (slot, times, implicit ok)
+        new_facts: list[str] = []
+        slots = rules.slots
+
+        implicit_pv = False  # a tracked page view that is not a reload
+        if path is not None and tracking:
+            reload = False
+            if layout.reloads:
+                h = path_hash(path)
+                reload = h == last_path
+                last_path = h
+            if layout.sessions:
+                if visits == 0 or now - last_pv > SESSION_GAP:
+                    visits += 1
+                    session_start = now
+                last_pv = now
+            if not reload:
+                if layout.pageviews:
+                    pageviews += 1
+                if layout.landing and not landing_done:
+                    landing_done = True
+                    for match, i in rules.landings:
+                        if match(path) is not None:
+                            fired.append((slots[i], 1, True))
+                if layout.referrer and not referrer_done and request.referrer:
+                    host = _hostname(request.referrer, True)
+                    own = _hostname(request.host, False)
+                    if host is not None and host != own:
+                        referrer_done = True
+                        for match_host, i in rules.referrers:
+                            if match_host(host):
+                                fired.append((slots[i], 1, True))
+            implicit = implicit_pv = not reload
+            hit = rules.page_exact.get(path)
+            if hit:
+                for i in hit:
+                    fired.append((slots[i], 1, implicit))
+            for match, i in rules.page_globs:
+                if match(path) is not None:
+                    fired.append((slots[i], 1, implicit))
+            if request.categories and rules.categories:
+                seen: set[int] = set()
+                for cat in request.categories:
+                    for i in rules.categories.get(cat.strip().casefold(), ()):
+                        if i not in seen:
+                            seen.add(i)
+                            fired.append((slots[i], 1, implicit))
+        if request.query and rules.queries:
+            for param, matchers in rules.queries.items():
+                values = request.query.get(param)
+                if not values:
+                    continue
+                for match, i in matchers:
+                    if any(match(v) is not None for v in values):
+                        # explicit: any request; implicit and counts: page views only
+                        fired.append((slots[i], 1, implicit_pv))
+        if tracking and request.events and rules.events:
+            for ev in request.events:
+                for i in rules.events.get(ev, ()):
+                    fired.append((slots[i], 1, True))
+        new_tags: set[str] = set()
+        if request.tags:
+            for tag in request.tags:
+                key = rules.tag_keys.get(tag)
+                if key is not None and key not in state.tags:
+                    new_tags.add(key)
+                for i in rules.tags.get(tag, ()):
+                    fired.append((slots[i], 1, tracking))
+
+        # Apply the firings.
+        evidence: dict[str, tuple[float, int]] | None = None
+        counts: dict[str, int] | None = None
+        last_fired: dict[str, int] | None = None
+        windows: dict[str, tuple[int, ...]] | None = None
+        for slot, times, implicit_ok in fired:
+            if slot.explicit_facts:
+                if not tracking and slot.matcher.kind not in ("tag", "query"):
+                    pass  # GPC: only explicit statements from tags and links are kept
+                else:
+                    new_facts.extend(slot.explicit_facts)
+            if not implicit_ok or not tracking:
+                continue
+            for spec in slot.evidence:
+                if evidence is None:
+                    evidence = dict(state.evidence)
+                old = evidence.get(spec.key)
+                value = 0.0
+                if old is not None:
+                    value, t = old
+                    if spec.half_life and t != now:
+                        value *= 0.5 ** ((now - t) / spec.half_life)
+                value = round(min(value + spec.weight * times, MAX_EVIDENCE), 3)
+                if value > 0:
+                    # without decay the time is meaningless: 0 keeps states canonical
+                    evidence[spec.key] = (value, now if spec.half_life else 0)
+            if slot.count_key is not None:
+                if counts is None:
+                    counts = dict(state.counts)
+                counts[slot.count_key] = min(counts.get(slot.count_key, 0) + times, MAX_COUNT)
+            if slot.since_key is not None:
+                if last_fired is None:
+                    last_fired = dict(state.last_fired)
+                last_fired[slot.since_key] = now
+            if slot.window_key is not None:
+                if windows is None:
+                    windows = dict(state.windows)
+                old_times = windows.get(slot.window_key, ())
+                windows[slot.window_key] = ((now,) * times + old_times)[: slot.window_limit]
+
+        # Answers and dismissals (validated; invalid ones are ignored here).
+        for answer in request.answers:
+            key = self._answer_facts.get((answer.about, answer.value))
+            if key is not None:
+                new_facts.append(key)
+        dismissed: dict[str, int] | None = None
+        for about in request.dismissals:
+            key = rules.dismissal_keys.get(about)
+            if key is not None:
+                if dismissed is None:
+                    dismissed = dict(state.dismissed)
+                dismissed[key] = now
+
+        facts = state.facts
+        if new_facts:
+            latest = dict.fromkeys(reversed(new_facts))  # last occurrence wins its place
+            order = list(reversed(latest))
+            facts = tuple(f for f in facts if f[0] not in latest) + tuple((k, now) for k in order)
+
+        changed = (
+            fresh
+            or visits != state.visits
+            or session_start != state.session_start
+            or last_pv != state.last_pageview
+            or last_path != state.last_path
+            or pageviews != state.pageviews
+            or landing_done != state.landing_done
+            or referrer_done != state.referrer_done
+            or facts is not state.facts
+            or evidence is not None
+            or counts is not None
+            or last_fired is not None
+            or windows is not None
+            or bool(new_tags)
+            or dismissed is not None
+        )
+        if changed and not (
+            fresh and not tracking and not _recorded(new_facts, new_tags, dismissed)
+        ):
+            new_state = VisitorState(
+                visitor_id=state.visitor_id,
+                first_seen=state.first_seen,
+                updated=now,
+                visits=visits,
+                session_start=session_start,
+                last_pageview=last_pv,
+                last_path=last_path,
+                pageviews=pageviews,
+                landing_done=landing_done,
+                referrer_done=referrer_done,
+                facts=facts,
+                evidence=evidence if evidence is not None else state.evidence,
+                counts=counts if counts is not None else state.counts,
+                last_fired=last_fired if last_fired is not None else state.last_fired,
+                windows=windows if windows is not None else state.windows,
+                tags=state.tags | new_tags if new_tags else state.tags,
+                dismissed=dismissed if dismissed is not None else state.dismissed,
+            )
+            new_state = canonical(new_state, layout)
+            changed = fresh or new_state != state
+        else:
+            # A GPC visitor we know nothing about gets no cookie at all.
+            new_state, changed = state, False
+
+        # Preview: evaluate as certain of a segment, store nothing.
+        evaluated = new_state
+        if request.preview_as is not None:
+            pos = layout.fact_keys.get(f"+{request.preview_as}")
+            if pos is not None:
+                facts = (*(f for f in new_state.facts if f[0] != pos), (pos, now))
+                evaluated = replace_state(new_state, facts=facts)
+                new_state, changed = state, False
+
+        # Evaluate.
+        ctx = self._evaluate_groups(evaluated, now)
+        self._fill_ctx(
+            ctx,
+            evaluated,
+            now,
+            path,
+            request.attributes,
+            classify_device(request.user_agent),
+        )
+        self._audiences(ctx)
+        held = rules.evaluate_rules(ctx)
+        decisions: dict[str, Decision] = {}
+        suppressed: list[tuple[int, str]] = []
+        index = 0
+        for ok in held:
+            if ok:
+                for d, check in self._actions[index]:
+                    if d.slot in decisions:
+                        continue
+                    if check is not None and self._survey_suppressed(ctx, evaluated, now, check):
+                        suppressed.append((index, d.slot))
+                        continue
+                    decisions[d.slot] = d
+            index += 1
+        groups = _group_views(rules, ctx)
+        audiences = tuple(a.name for a in rules.audiences if ctx.aud[a.index])
+        return Outcome(
+            state=new_state,
+            changed=changed,
+            decisions=decisions,
+            groups=groups,
+            audiences=audiences,
+            view=VisitorView(rules, evaluated, ctx, groups),
+            held=tuple(held),
+            _rules=rules,
+            _suppressed=tuple(suppressed),
+        )
+
+    # ---------------------------------------------------------------- evaluation
+
+    def _survey_suppressed(
+        self, ctx: _Ctx, state: VisitorState, now: int, check: tuple[int, int, str | None]
+    ) -> bool:
+        g, seg, key = check
+        if ctx.known[g]:
+            return True
+        if seg >= 0 and ctx.excluded[seg]:
+            return True
+        if key is not None:
+            t = state.dismissed.get(key)
+            if t is not None and now - t < DISMISS_SECONDS:
+                return True
+        return False
+
+    def _evaluate_groups(self, state: VisitorState, now: int) -> _Ctx:
+        """Scores, confidences, certain, most likely and known for every group (SPEC §1.2)."""
+        rules = self.rules
+        ctx = _Ctx()
+        score = list(self._zeros)
+        info = rules.evidence_info
+        for key, (value, t) in state.evidence.items():
+            spec = info.get(key)
+            if spec is None:
+                continue
+            seg, half_life, cap = spec
+            if half_life and t != now:
+                value *= 0.5 ** ((now - t) / half_life)
+            score[seg] += value if value < cap else cap
+        ngroups = len(rules.groups)
+        cert: list[int | None] = list(self._gnone)
+        ml: list[int | None] = list(self._gnone)
+        known = list(self._gfalse)
+        other = list(self._gfalse)
+        excluded = list(self._falses)
+        conf = list(self._zeros)
+        if state.facts:
+            n = len(score)
+            pos = [-1] * n
+            neg = [-1] * n
+            other_at = [-1] * ngroups
+            fact_info = rules.fact_info
+            for order, (key, _t) in enumerate(state.facts):
+                fi = fact_info.get(key)
+                if fi is None:
+                    continue
+                g, s, kind = fi
+                if kind == 0:
+                    pos[s] = order
+                elif kind == 1:
+                    neg[s] = order
+                else:
+                    other_at[g] = order
+            for i in range(n):
+                excluded[i] = neg[i] > pos[i]
+        else:
+            pos = neg = other_at = None  # type: ignore[assignment]
+        for g in rules.groups:
+            first, last = g.first, g.first + len(g.segments)
+            if pos is not None:
+                best, best_at = -1, -1
+                for i in range(first, last):
+                    if pos[i] > best_at:
+                        best, best_at = i, pos[i]
+                if best >= 0 and neg[best] < best_at and other_at[g.index] < best_at:
+                    cert[g.index] = best
+                    ml[g.index] = best
+                    known[g.index] = True
+                    conf[best] = 1.0
+                    continue
+                if other_at[g.index] > best_at:
+                    other[g.index] = True
+                    known[g.index] = True
+                    continue
+            total = g.prior
+            for i in range(first, last):
+                if not excluded[i]:
+                    total += score[i]
+            top, top_score = None, 0.0
+            for i in range(first, last):
+                if excluded[i]:
+                    continue
+                s = score[i]
+                if total > 0:
+                    conf[i] = s / total
+                if s > top_score:
+                    top, top_score = i, s
+            ml[g.index] = top
+        ctx.conf = conf
+        ctx.score = score
+        ctx.cert = cert
+        ctx.ml = ml
+        ctx.known = known
+        ctx.other = other
+        ctx.excluded = excluded
+        return ctx
+
+    def _fill_ctx(
+        self,
+        ctx: _Ctx,
+        state: VisitorState,
+        now: int,
+        path: str | None,
+        attributes: Mapping[str, Any],
+        device: str,
+    ) -> None:
+        ctx.now = now
+        ctx.tags = state.tags
+        ctx.visits = state.visits
+        ctx.pageviews = state.pageviews
+        if state.visits and now - state.last_pageview <= SESSION_GAP:
+            ctx.session_time = float(now - state.session_start)
+        else:
+            ctx.session_time = 0.0
+        ctx.counts = state.counts
+        ctx.last_fired = state.last_fired
+        ctx.windows = state.windows
+        ctx.path = path
+        ctx.attrs = attributes
+        ctx.device = device
+
+    def _audiences(self, ctx: _Ctx) -> None:
+        audiences = self.rules.audiences
+        aud: list[bool] = [False] * len(audiences)
+        ctx.aud = aud
+        for i in self.rules.audience_order:
+            aud[i] = bool(audiences[i].test(ctx))
+
+
+def _recorded(facts: list[str], tags: set[str], dismissed: dict[str, int] | None) -> bool:
+    return bool(facts or tags or dismissed)

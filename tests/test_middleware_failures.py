@@ -1,0 +1,112 @@
+"""Fail-open (SPEC §3.1): whatever breaks inside the middleware, the app's original
+page is delivered and the failure is logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from middleware_helpers import client, make_app, page, write_rules
+
+from smartseg_dsl import engine, rewrite
+from smartseg_dsl.cookie import CookieCodec
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    return write_rules(tmp_path / "rules")
+
+
+def boom(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("injected failure")
+
+
+@pytest.mark.parametrize(
+    ("target", "name"),
+    [
+        (rewrite, "rewrite"),
+        (rewrite, "has_slots"),
+        (rewrite, "page_categories"),
+        (engine.Engine, "step"),
+    ],
+)
+def test_internal_failure_delivers_the_original_page(
+    rules: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any, target: Any, name: str
+) -> None:
+    c = client(make_app(rules))
+    monkeypatch.setattr(target, name, boom)
+    response = c.get("/?seg=legal")
+    assert response.status_code == 200
+    assert response.text == page()
+    assert response.headers["content-length"] == str(len(page().encode()))
+    assert "injected failure" in caplog.text
+
+
+def test_engine_failure_on_passthrough_and_in_handlers(
+    rules: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    c = client(make_app(rules))
+    monkeypatch.setattr(engine.Engine, "step", boom)
+    assert c.get("/hooks?kind=json&tag=lawyer").json() == {"ok": True}
+    # request.state.smartseg answers as for a visitor we know nothing about
+    assert c.get("/state").json() == {
+        "legal": 0.0,
+        "certain": False,
+        "most_likely": None,
+        "known": False,
+    }
+    assert "injected failure" in caplog.text
+
+
+def test_cookie_encoding_failure_still_personalizes(
+    rules: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    c = client(make_app(rules))
+    monkeypatch.setattr(CookieCodec, "dumps", boom)
+    response = c.get("/?seg=legal")
+    assert "café" in response.text
+    assert "set-cookie" not in response.headers
+    assert "cookie not updated" in caplog.text
+
+
+def test_failed_survey_render_leaves_other_slots(
+    rules: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    from middleware_helpers import template_env
+
+    env = template_env({"smartseg/survey.html": "{% include 'missing.html' %}"})
+    html = client(make_app(rules, templates=env)).get("/article/law").text
+    assert '<div data-seg-slot="survey" hidden></div>' in html
+    assert "slot 'survey'" in caplog.text
+
+
+def test_endpoint_failure_is_a_clean_500(
+    rules: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    from middleware_helpers import csrf_of
+
+    c = client(make_app(rules))
+    token = csrf_of(c.get("/article/law").text)
+    monkeypatch.setattr(engine.Engine, "step", boom)
+    response = c.post(
+        "/smartseg/answer",
+        data={"about": "Industry.Legal", "answer": "yes", "csrf": token},
+        headers={"accept": "application/json"},
+    )
+    assert response.status_code == 500
+    assert response.json() == {
+        "ok": False,
+        "error": "something went wrong on our side; nothing was recorded",
+    }
+    assert "set-cookie" not in response.headers
+
+
+def test_missing_template_is_reported_at_load_time(rules: Path, caplog: Any) -> None:
+    import jinja2
+
+    app = make_app(rules, templates=jinja2.Environment(loader=jinja2.DictLoader({})))
+    html = client(app).get("/hooks?plan=pro").text
+    assert "<p>Default hero</p>" in html  # the slot is left as the page has it
+    assert "partials/pro_hero.html" in caplog.text
+    assert "cannot find" in caplog.text
