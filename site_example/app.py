@@ -61,33 +61,24 @@ def smartseg_middleware(
 ) -> list[Middleware]:
     """The middleware that personalises the site: the ONE place smartseg is wired in.
 
-    Returns ``[]`` until the middleware exists.
-
-    TODO(lead): return the real middleware (signature as in smartseg_dsl/middleware.py)::
-
-        from smartseg_dsl.middleware import SmartSegMiddleware
-        from smartseg_dsl.sync import SyncConfig
-
-        sync = (
-            SyncConfig.from_env(url=webhook_url, secret=webhook_secret) if webhook_url else None
-        )
-        return [
-            Middleware(
-                SmartSegMiddleware,
-                rules=str(rules),
-                secret_key=secret_key,
-                templates=templates,  # partials/*.html; the app may override smartseg/survey.html
-                dev=dev,
-                store=db_url,  # None: the default SQLite answer bank (smartseg.db)
-                sync=sync,  # signs with webhook_secret, else SMARTSEG_WEBHOOK_SECRET
-            )
-        ]
-
     It must stay OUTSIDE ``CSRFMiddleware`` (the list is outermost-first), and inside
     ``GZipMiddleware`` if compression is ever added (SPEC §3.1).
     """
-    del rules, secret_key, templates, dev, db_url, webhook_url, webhook_secret  # once wired
-    return []
+    from smartseg_dsl.middleware import SmartSegMiddleware
+    from smartseg_dsl.sync import SyncConfig
+
+    sync = SyncConfig.from_env(url=webhook_url, secret=webhook_secret) if webhook_url else None
+    return [
+        Middleware(
+            SmartSegMiddleware,
+            rules=str(rules),
+            secret_key=secret_key,
+            templates=templates,  # partials/*.html; the app may override smartseg/survey.html
+            dev=dev,
+            store=db_url,  # None: the default SQLite answer bank (smartseg.db)
+            sync=sync,  # signs with webhook_secret, else SMARTSEG_WEBHOOK_SECRET
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- helpers

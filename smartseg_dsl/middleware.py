@@ -938,12 +938,12 @@ class _Exchange:
 
     async def _render_survey(self, decision: Decision, outcome: Outcome) -> str:
         root = self.scope.get("root_path", "")
-        csrf, here = str(escape(self.csrf_token())), str(escape(self.here()))
+        csrf, here = self.csrf_token(), self.here()
         cache = self.mw._survey_cache
         if cache is not None:
             cached = cache.get((decision, root))
             if cached is not None:
-                return cached.replace(_CSRF_MARK, csrf).replace(_NEXT_MARK, here)
+                return _fill_marks(cached, csrf, here)
         about = decision.about
         if "." in about:
             options: list[tuple[str, str]] = [("yes", "Yes"), ("no", "No")]
@@ -957,8 +957,8 @@ class _Exchange:
             "about": about,
             "kind": "yesno" if "." in about else "choice",
             "options": options,
-            "csrf": Markup(csrf),
-            "next": Markup(here),
+            "csrf": csrf,
+            "next": here,
             "answer_url": f"{root}/smartseg/answer",
             "dismiss_url": f"{root}/smartseg/dismiss",
             "form_id": f"smartseg-survey-{decision.slot}",
@@ -974,7 +974,7 @@ class _Exchange:
         )
         if marked.count(_CSRF_MARK) == 1 and marked.count(_NEXT_MARK) == 1 and len(cache) < 512:
             cache[(decision, root)] = marked
-        return marked.replace(_CSRF_MARK, csrf).replace(_NEXT_MARK, here)
+        return _fill_marks(marked, csrf, here)
 
     async def _render_debug(self, outcome: Outcome) -> str:
         groups = []
@@ -1256,6 +1256,10 @@ def _template_env(
     return env.overlay(
         loader=jinja2.ChoiceLoader(loaders), autoescape=True, auto_reload=auto_reload
     )
+
+
+def _fill_marks(html: str, csrf: str, here: str) -> str:
+    return html.replace(_CSRF_MARK, str(escape(csrf))).replace(_NEXT_MARK, str(escape(here)))
 
 
 def _is_packaged(env: jinja2.Environment, name: str) -> bool:

@@ -101,6 +101,21 @@ def test_choice_answer_and_other(rules: Path) -> None:
     assert state == {"legal": 0.0, "certain": False, "most_likely": None, "known": True}
 
 
+def test_each_visitor_gets_their_own_token_in_the_same_widget(rules: Path) -> None:
+    """The packaged widget is rendered once per survey and filled in per request."""
+    app = make_app(rules)
+    alice, bob = client(app), client(app)
+    page_a = alice.get("/article/law?from=a&x=%22").text
+    page_b = bob.get("/article/law").text
+    token_a, token_b = csrf_of(page_a), csrf_of(page_b)
+    assert token_a != token_b
+    assert 'name="next" value="/article/law?from=a&amp;x=&#34;"' in page_a
+    assert 'name="next" value="/article/law"' in page_b
+    assert answer(alice, about="Industry.Legal", answer="yes", csrf=token_a).status_code == 303
+    assert answer(bob, about="Industry.Legal", answer="yes", csrf=token_a).status_code == 403
+    assert answer(bob, about="Industry.Legal", answer="no", csrf=token_b).status_code == 303
+
+
 def test_json_variant(rules: Path) -> None:
     c = client(make_app(rules))
     token = csrf_of(c.get("/article/law").text)
