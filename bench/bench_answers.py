@@ -99,8 +99,8 @@ def receiver_process() -> Iterator[str]:
 def backends(pg_url: str | None) -> Iterator[list[tuple[str, str | None]]]:
     with tempfile.TemporaryDirectory(prefix="smartseg-bench-") as tmp:
         found: list[tuple[str, str | None]] = [
-            ("SQLite", f"sqlite://{tmp}/bench.db"),  # synchronous=FULL, the default
-            ("SQLite, synchronous=NORMAL", f"sqlite://{tmp}/bench-normal.db?synchronous=normal"),
+            ("SQLite", f"sqlite://{tmp}/bench.db"),  # synchronous=NORMAL, the default
+            ("SQLite, synchronous=FULL", f"sqlite://{tmp}/bench-full.db?synchronous=full"),
         ]
         schema = None
         if pg_url:

@@ -465,18 +465,20 @@ def create_app(
     dev: bool = False,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    personalize: bool = True,
 ) -> Starlette:
     """Build the Ledgerly site.
 
     ``rules_path``, ``db_url``, ``dev``, ``webhook_url`` and ``webhook_secret`` (the CRM
     signing secret; default ``SMARTSEG_WEBHOOK_SECRET``) configure smartseg (see
     ``smartseg_middleware``); ``secret_key`` (a string, or a list for rotation, oldest
-    first) signs the site's CSRF tokens and smartseg's cookie.
+    first) signs the site's CSRF tokens and smartseg's cookie. ``personalize=False``
+    builds the same site without smartseg (the baseline of ``bench/load.py``).
     """
     jinja_env = make_env()
     rules = resolve_rules_path(rules_path)
-    middleware = [
-        *smartseg_middleware(
+    personalization = (
+        smartseg_middleware(
             rules=rules,
             secret_key=secret_key,
             templates=jinja_env,
@@ -484,7 +486,12 @@ def create_app(
             db_url=db_url,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
-        ),
+        )
+        if personalize
+        else []
+    )
+    middleware = [
+        *personalization,
         Middleware(csrf.CSRFMiddleware, secret_key=secret_key),
     ]
     app = Starlette(

@@ -536,11 +536,11 @@ def open_store(url: str | None = None, **options: Any) -> Store:
 
     ``None`` → ``./smartseg.db``; a plain path or ``sqlite:///abs/path`` → SQLite;
     ``postgresql://…`` (or ``postgres://…``) → PostgreSQL. ``options`` go to the backend
-    (SQLite: ``synchronous`` — FULL by default, NORMAL is faster but may lose the last
-    answers on a power cut — and ``busy_timeout``, also accepted as URL query options
-    ``sqlite:///x.db?synchronous=normal``; PostgreSQL: ``pool_size``,
-    ``connect_timeout``, ``pool_wait``). Raises :class:`StoreUnavailableError` with a clear message
-    when the store cannot be used, :class:`AnswerBankError` for an unusable URL.
+    (SQLite: ``synchronous`` — NORMAL by default, FULL to survive power cuts too — and
+    ``busy_timeout``, also accepted as URL query options ``sqlite:///x.db?synchronous=full``;
+    PostgreSQL: ``pool_size``, ``connect_timeout``, ``pool_wait``). Raises
+    :class:`StoreUnavailableError` with a clear message when the store cannot be used,
+    :class:`AnswerBankError` for an unusable URL.
     """
     if url is not None and not isinstance(url, str):
         raise AnswerBankError("answer bank URL must be a string")

@@ -92,7 +92,7 @@ class SqliteStore(SqlStore):
     backend = "sqlite"
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = 10.0
+        self, path: str | Path, *, synchronous: str = "NORMAL", busy_timeout: float = 10.0
     ) -> None:
         self.path = Path(path).expanduser().absolute()
         self.description = f"sqlite://{self.path}"
@@ -133,9 +133,10 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
         try:
-            # WAL is persistent in the file; setting it again is a no-op. FULL (the
-            # default) fsyncs each commit: an acknowledged answer survives a power cut.
-            # NORMAL survives an app crash but may lose the last commits to an OS crash.
+            # WAL is persistent in the file; setting it again is a no-op. NORMAL (the
+            # default) survives an app crash or restart; only an OS crash or power cut
+            # may lose the last commits. FULL fsyncs every commit (power-cut safe) at a
+            # cost that depends on the disk — see docs/answer-bank.md.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:

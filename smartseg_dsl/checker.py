@@ -620,6 +620,8 @@ class _Condition:
 
 
 class _Checker:
+    """One run of every pass over one rule set; `diagnostics` and `sym` are the results."""
+
     def __init__(self, ruleset: ast.RuleSet, syntax_errors: bool) -> None:
         self.ruleset = ruleset
         self.syntax_errors = syntax_errors
@@ -1097,7 +1099,7 @@ class _Checker:
                 text = render_expr(arg)
                 help = f"write `{name}({_quote(text)})`" if isinstance(arg, ast.Ref) else None
                 self.report(
-                    _span_of(arg),
+                    arg.span,
                     "SEG303",
                     f"`{name}` takes a text in double quotes, such as `{fn.example}`",
                     help,
@@ -1113,7 +1115,7 @@ class _Checker:
         if not isinstance(arg, ast.MatcherArg):
             self.type(arg)
             self.report(
-                _span_of(arg),
+                arg.span,
                 "SEG303",
                 f"`{name}` takes a matcher such as `{fn.example}`",
                 None,
@@ -1192,7 +1194,7 @@ class _Checker:
         if isinstance(arg, ast.String) and "." in arg.value:
             help = f"write it without quotes: `{name}({arg.value})`"
         self.report(
-            _span_of(arg),
+            arg.span,
             "SEG303",
             f"`{name}` takes a segment written `Group.Segment`, "
             f"such as `{FUNCTIONS[name].example}`",
@@ -1231,7 +1233,7 @@ class _Checker:
         if not isinstance(arg, ast.MatcherArg):
             self.type(arg)
         self.report(
-            _span_of(arg),
+            arg.span,
             "SEG303",
             f"`{name}` takes a group name, such as `{fn.example}`",
             None,
@@ -2087,10 +2089,6 @@ def _action_text(action: ast.Action) -> str:
         case ast.ShowSurvey():
             return f"show survey {_quote(action.question.value)}"
     return "an action"
-
-
-def _span_of(node: ast.Expr | ast.MatcherArg) -> ast.Span:
-    return node.span
 
 
 def _head_span(item: ast.Item) -> ast.Span:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -114,10 +114,6 @@ class MatcherSlot:
     since_key: str | None
     window_key: str | None
     window_limit: int = 0
-
-    @property
-    def counted(self) -> bool:
-        return bool(self.evidence or self.count_key or self.since_key or self.window_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -787,12 +783,3 @@ _HELPERS: dict[str, Any] = {
     "_ge": _ge,
     "_INF": math.inf,
 }
-
-
-def describe_matcher(m: MatcherId) -> str:
-    return str(m)
-
-
-def rule_sources(compiled: CompiledRuleSet) -> Sequence[str]:
-    """The generated Python of every rule condition (for debugging and tests)."""
-    return [r.source for r in compiled.rules]

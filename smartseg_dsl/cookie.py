@@ -146,16 +146,8 @@ class CookieCodec:
         trimmed = budget.trim(state, self.layout, excess)
         return self._sign(self._payload(encode_state(trimmed, self.layout)), timestamp)
 
-    def set_cookie_header(
-        self, value: str, *, secure: bool, max_age: int | None = None, path: str = "/"
-    ) -> str:
-        return set_cookie_header(
-            self.cookie_name,
-            value,
-            max_age=self.max_age if max_age is None else max_age,
-            secure=secure,
-            path=path,
-        )
+    #: The module function, also reachable from a codec: `codec.set_cookie_header(name, …)`.
+    set_cookie_header = staticmethod(set_cookie_header)
 
     # ------------------------------------------------------------------ reading
 
@@ -178,12 +170,9 @@ class CookieCodec:
         signed, sep, sig_b64 = raw.rpartition(_SEP)
         if not sep or not signed:
             return None, "malformed cookie (no signature)"
-        try:
-            sig = base64_decode(sig_b64)
-        except Exception:
-            return None, "malformed signature"
+        # Compare in base64 (canonical, unpadded): no need to decode the signature.
         for key in self._verify_keys:
-            if hmac.compare_digest(hmac.digest(key, signed, "sha256"), sig):
+            if hmac.compare_digest(base64_encode(hmac.digest(key, signed, "sha256")), sig_b64):
                 break
         else:
             return None, "bad signature"

@@ -578,26 +578,28 @@ class Engine:
                         for match_host, i in rules.referrers:
                             if match_host(host):
                                 fired.append((slots[i], 1, True))
-            implicit = implicit_pv = not reload
+            implicit_pv = not reload
             hit = rules.page_exact.get(path)
             if hit:
                 for i in hit:
-                    fired.append((slots[i], 1, implicit))
+                    fired.append((slots[i], 1, implicit_pv))
             for match, i in rules.page_globs:
                 if match(path) is not None:
-                    fired.append((slots[i], 1, implicit))
+                    fired.append((slots[i], 1, implicit_pv))
             if request.categories and rules.categories:
                 seen: set[int] = set()
                 for cat in request.categories:
                     for i in rules.categories.get(cat.strip().casefold(), ()):
                         if i not in seen:
                             seen.add(i)
-                            fired.append((slots[i], 1, implicit))
+                            fired.append((slots[i], 1, implicit_pv))
         if request.query and rules.queries:
             for param, matchers in rules.queries.items():
                 values = request.query.get(param)
                 if not values:
                     continue
+                if isinstance(values, str):  # a single value given as a plain string
+                    values = (values,)
                 for match, i in matchers:
                     if any(match(v) is not None for v in values):
                         # explicit: any request; implicit and counts: page views only
@@ -621,11 +623,9 @@ class Engine:
         last_fired: dict[str, int] | None = None
         windows: dict[str, tuple[int, ...]] | None = None
         for slot, times, implicit_ok in fired:
-            if slot.explicit_facts:
-                if not tracking and slot.matcher.kind not in ("tag", "query"):
-                    pass  # GPC: only explicit statements from tags and links are kept
-                else:
-                    new_facts.extend(slot.explicit_facts)
+            # Under GPC only explicit statements made by tags and links (`?seg=`) count.
+            if slot.explicit_facts and (tracking or slot.matcher.kind in ("tag", "query")):
+                new_facts.extend(slot.explicit_facts)
             if not implicit_ok or not tracking:
                 continue
             for spec in slot.evidence:
@@ -716,7 +716,8 @@ class Engine:
             new_state = canonical(new_state, layout)
             changed = fresh or new_state != state
         else:
-            # A GPC visitor we know nothing about gets no cookie at all.
+            # Nothing recorded, or a GPC visitor we know nothing about (who gets no
+            # cookie at all): the state is the input's.
             new_state, changed = state, False
 
         # Preview: evaluate as certain of a segment, store nothing.

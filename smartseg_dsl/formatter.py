@@ -378,7 +378,8 @@ class _Printer:
 
         For a leaf: any of its lines. For a container: its header lines, or its
         closing line when the `}` shares it with the last unit of the body
-        (printing would move that unit off the covered line).
+        (printing would move that unit off the covered line) or when the body is
+        empty (printing would join the `}` to the header).
         """
         if not self.covered:
             return False
@@ -387,10 +388,9 @@ class _Printer:
         ):
             last = self.line_of(self.open_brace(self.header_end(unit)))
             children = _children(unit)
-            if (
-                children
-                and children[-1].span.end_line == unit.span.end_line
-                and unit.span.end_line in self.covered
+            if unit.span.end_line in self.covered and (
+                not children  # `{ }` over several lines would become `{}` on the header line
+                or children[-1].span.end_line == unit.span.end_line
             ):
                 return True
         else:

@@ -15,7 +15,7 @@ the file and the step number.
 Playing a journey goes through the real cookie codec with a fixed test key:
 after each step whose state changed the "browser" keeps the new cookie, and
 the next step starts from decoding it, exactly as with the middleware. The
-first visitor id is fixed (`journey-visitor-1`) so output is reproducible.
+first visitor id is fixed (`journey-visitor1`) so output is reproducible.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ TEST_KEY = "smartseg-journey-test-key"
 DEFAULT_START = "2026-01-01T00:00:00Z"
 #: The action names of SPEC §5 (`slots` in simulate's JSON and in `expect`).
 ACTIONS = ("replace", "show", "hide", "order", "survey")
-JOURNEY_VISITOR_ID = "journey-visitor-1"
+JOURNEY_VISITOR_ID = "journey-visitor1"  # 16 characters, like a real id
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.lexer import ContextualLexer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import ContextualLexer
 
 from . import ast
 from .diagnostics import Diagnostic
@@ -871,27 +871,26 @@ def _token_at(text: str, pos: int) -> str:
     return m.group() if m else text[pos]
 
 
+_BRACKET_SCAN = re.compile(r'"(?:[^"\\\n]|\\[\s\S])*"?|#[^\n]*|[(){}]')
+
+
 def _open_brackets(text: str, start: int, pos: int) -> tuple[list[int], list[int]]:
     """Offsets of the `{` and `(` still open at `pos`, scanning from `start`."""
     braces: list[int] = []
     parens: list[int] = []
-    for p, ch in _scan_code(text[:pos]) if start == 0 else _scan_from(text, start, pos):
+    for m in _BRACKET_SCAN.finditer(text, start, pos):
+        ch = m.group()
         if ch == "{":
-            braces.append(p)
+            braces.append(m.start())
         elif ch == "}":
             if braces:
                 braces.pop()
             parens.clear()
         elif ch == "(":
-            parens.append(p)
+            parens.append(m.start())
         elif ch == ")" and parens:
             parens.pop()
     return braces, parens
-
-
-def _scan_from(text: str, start: int, pos: int) -> Iterable[tuple[int, str]]:
-    for p, ch in _scan_code(text[start:pos]):
-        yield start + p, ch
 
 
 def _unclosed_brace(text: str, pos: int) -> int | None:

@@ -64,18 +64,26 @@ The extent of a slot element
 ----------------------------
 From the end of its start tag, a small tree builder runs over the element's subtree
 only: a stack of open elements, void elements, raw text, comments, CDATA and foreign
-content, and the implied end tags of HTML (``p`` closed by blocks, ``li``/``dt``/``dd``,
-``option``/``optgroup``, table cells/rows/sections, ruby).  The extent is found when the
-element's own explicit end tag is reached at the right depth.  Anything that would
-close the element implicitly (``<li>`` inside a ``<li>`` slot, a ``<div>`` inside a
-``<p>`` slot, the parent's end tag), any misnesting or stray end tag (``<b><i></b>``),
-``<a>``/``<form>``/``<button>``/``<nobr>`` nested in themselves, loose table parts outside
-a table, a foreign breakout tag, or the end of the document makes the extent unknown:
-that element is left alone.  The markup *around* the slot is assumed not to close it
-(e.g. a ``<span>`` slot holding a ``<div>`` while a ``<p>`` is open outside: invalid
-HTML that browsers split; we treat the bytes between the tags as the element).
-``<div .../>`` is not self-closing in HTML: its extent is searched like any other.
-In foreign content ``/>`` does self-close.
+content (integration points, self-closing tags, breakout tags), and the parts of HTML's
+tree construction that decide where elements end inside it: implied end tags (``p``
+closed by blocks, ``li``/``dt``/``dd``, ``option``/``optgroup``, table cells, rows and
+sections, ruby), end tags of blocks and table parts closing what is still open inside
+them when their element is in scope (``<section><div>…</section>``), and "any other end
+tag" passing only non-special elements.  The extent is found when the element's own
+explicit end tag is reached at the right depth.  It is unknown, and the element is left
+alone, when anything would close the element implicitly (``<li>`` inside a ``<li>``
+slot, a ``<div>`` inside a ``<p>`` slot, the parent's end tag), when an end tag would
+be ignored or misnested (``<b><i></b>``, a stray ``</span>``), when a formatting element
+would be closed implicitly (the tree builder would reconstruct it after the slot,
+changing markup outside it), for ``<a>``/``<form>``/``<button>``/``<nobr>`` nested in
+themselves, table parts outside a table, text or elements the tree builder would move
+out of a table (foster parenting), a foreign breakout tag, ``<html>``/``<head>``/
+``<body>``/``<frameset>`` slots, and the end of the document.  The markup *around* the
+slot is assumed not to close it (e.g. a ``<span>`` slot holding a ``<div>`` while a
+``<p>`` is open outside, or a ``<form>`` directly in a ``<table>``: invalid HTML that
+browsers rearrange; we treat the bytes between the tags as the element).
+``<div .../>`` is not self-closing in HTML: its extent is searched like any other.  In
+foreign content ``/>`` does self-close.
 
 Actions
 -------
@@ -107,6 +115,14 @@ GBK, Big5: their multibyte sequences never contain the ASCII bytes the tokenizer
 acts on).  UTF-16 and UTF-32 documents are decoded, rewritten as UTF-8 and encoded back
 (the BOM kept; an input that does not round-trip is returned unchanged).  Stateful
 encodings (ISO-2022-*, UTF-7, HZ), EBCDIC and unknown encodings are returned unchanged.
+
+Cost
+----
+A page without slots: one ``bytes.find``.  With slots: one ``find`` pass collecting the
+candidates, the special-opener regex up to the last edited slot (skipping the inside of
+scripts and styles), a few ``find``/``rfind`` per special element met, and about 1 µs per
+tag inside each edited element (its extent has to be checked).  The output is joined
+from slices of the input.  ``bench/bench_rewrite.py`` measures it against full parsers.
 
 Failure policy: ``rewrite`` never raises and never truncates; a document with no edits
 or no applicable slot is returned as the very same object.  An internal error returns
@@ -510,7 +526,7 @@ def _element_extent(
 class _Subtree:
     """The stack of open elements below one element, as the tree builder would keep it."""
 
-    __slots__ = ("cands", "children", "doc", "found", "ips", "names", "nss", "root")
+    __slots__ = ("cands", "children", "doc", "found", "ips", "names", "nss", "open", "root")
 
     def __init__(
         self,
@@ -525,6 +541,11 @@ class _Subtree:
         self.names = [root.name]
         self.nss = [root.ns]
         self.ips = [root.ip]
+        # How many elements of a few names are open (membership tests on a deep stack
+        # would make the scan quadratic).
+        self.open = dict.fromkeys(_COUNTED, 0)
+        if root.name in _COUNTED:
+            self.open[root.name] = 1
         self.children: list[list[object]] | None = [] if want_children else None
         self.cands = cands if found is not None else None
         self.found = found
@@ -538,6 +559,9 @@ class _Subtree:
             child = self.children[-1]
             child[1] = at
             child[2] = explicit and k == 1
+        for name in names[k:]:
+            if name in _COUNTED:
+                self.open[name] -= 1
         del names[k:], self.nss[k:], self.ips[k:]
 
     def pop_top_while(self, closable: frozenset[bytes], at: int) -> None:
@@ -581,9 +605,10 @@ class _Subtree:
         names, nss = self.names, self.nss
         if name in _NOT_IN_SLOT:
             raise _Unknown
-        if name in _SELF_NESTING_FORBIDDEN and name in names:
+        open_ = self.open
+        if name in _SELF_NESTING_FORBIDDEN and open_[name]:
             raise _Unknown
-        if name in _CLOSES_SELECT and b"select" in names:
+        if name in _CLOSES_SELECT and open_[b"select"]:
             raise _Unknown  # these close the select
         if name in _TABLE_PARTS or name == b"col":
             self.table_start(name, at)
@@ -595,17 +620,17 @@ class _Subtree:
         elif name == b"dd" or name == b"dt":
             self.close_implied(_DD_DT, _LI_STOP, at)
         elif name == b"button":
-            if b"button" in names:
+            if open_[b"button"]:
                 raise _Unknown  # a button in scope would be closed
         elif name == b"option":
             self.pop_top_while(_OPTION_ONLY, at)
         elif name == b"optgroup":
             self.pop_top_while(_OPTION_ONLY, at)
-            if b"select" in names:
+            if open_[b"select"]:
                 self.pop_top_while(_OPTGROUP_ONLY, at)
         elif name in _RUBY_ALL:
             self.pop_top_while(_RUBY_ALL if name in (b"rb", b"rtc") else _RUBY_NO_RTC, at)
-        if name in _P_CLOSERS and b"p" in names:
+        if name in _P_CLOSERS and open_[b"p"]:
             self.close_implied(_P_ONLY, _BUTTON_SCOPE, at)
         if name in _HEADINGS and names[-1] in _HEADINGS and nss[-1] == _HTML:
             if len(names) == 1:
@@ -711,7 +736,7 @@ class _Subtree:
         elif root.self_closing(doc):
             return _Extent(root.start, root.end, root.end, root.end, "void", [])
 
-        names, nss, ips = self.names, self.nss, self.ips
+        names, nss, ips, open_ = self.names, self.nss, self.ips, self.open
         children, cands, found = self.children, self.cands, self.found
         find = doc.find
         start_match = _START_RE.match
@@ -734,6 +759,30 @@ class _Subtree:
                     raise _Unknown  # end of file inside a tag
                 name = m.group(1).lower()
                 e = m.end()
+                if (
+                    tns == _HTML
+                    and not foster
+                    and cands is None
+                    and (children is None or len(names) > 1)
+                    and top_name != b"colgroup"
+                    and (
+                        name not in _SLOW_START
+                        or (name in _FAST_IF_NO_P and not open_[b"p"])
+                        or (name == b"a" and not open_[b"a"])
+                    )
+                ):
+                    # Fast path: an ordinary element in HTML content (a block one only
+                    # when no <p> is open in the slot: then it closes nothing).
+                    if name in _PLAIN_VOID:
+                        i = e
+                        continue
+                    names.append(name)
+                    nss.append(_HTML)
+                    ips.append(_IP_NONE)
+                    if name in _COUNTED:
+                        open_[name] += 1
+                    i = e
+                    continue
                 tag: _Tag | None = None
                 tip = ips[-1]
                 ns, ip = _HTML, _IP_NONE
@@ -810,6 +859,8 @@ class _Subtree:
                 names.append(name)
                 nss.append(ns)
                 ips.append(ip)
+                if name in _COUNTED:
+                    open_[name] += 1
                 i = e
             elif c == 0x2F:  # '/'
                 if j + 2 < n and doc[j + 2] in _LETTERS:
@@ -819,6 +870,15 @@ class _Subtree:
                     name = m.group(1).lower()
                     e = m.end()
                     k = len(names) - 1
+                    if name == top_name and tns == _HTML and (k > 1 or (k and children is None)):
+                        # Fast path: the current element's own end tag.
+                        names.pop()
+                        nss.pop()
+                        ips.pop()
+                        if name in _COUNTED:
+                            open_[name] -= 1
+                        i = e
+                        continue
                     if tns != _HTML:
                         # Foreign content: pop to the nearest element of that name.
                         while names[k] != name:
@@ -889,10 +949,32 @@ _CELLS_TR = _CELLS | _TR_ONLY
 _IMPLIED_CELLS = _IMPLIED | _CELLS
 _IMPLIED_CELLS_TR = _IMPLIED_CELLS | _TR_ONLY
 _IMPLIED_CELLS_TR_SECTIONS = _IMPLIED_CELLS_TR | _SECTIONS
+_COUNTED = frozenset(b"p a select button form nobr".split())
 _MATHML_GLYPHS = frozenset((b"mglyph", b"malignmark"))
 _CLOSES_SELECT = frozenset(
     b"input keygen textarea select caption table tbody tfoot thead tr td th".split()
 )
+# Start tags that need more than a push (rules, void, raw text, foreign, table).
+_SLOW_START = (
+    _NOT_IN_SLOT
+    | _SELF_NESTING_FORBIDDEN
+    | _CLOSES_SELECT
+    | _TABLE_PARTS
+    | _P_CLOSERS
+    | _HEADINGS
+    | _RUBY_ALL
+    | _VOID
+    | _TEXT_ONLY
+    | _FOSTER
+    | {b"col", b"li", b"dd", b"dt", b"button", b"option", b"optgroup", b"svg", b"math"}
+)
+# Block elements whose only rule is "close an open <p>", and void elements without rules.
+_FAST_IF_NO_P = frozenset(
+    b"address article aside blockquote center details dialog dir div dl fieldset figcaption "
+    b"figure footer header hgroup main menu nav ol search section summary ul pre listing p "
+    b"img br wbr area embed source track meta link param base basefont bgsound image".split()
+)
+_PLAIN_VOID = _VOID - {b"input", b"keygen", b"col", b"frame", b"hr"}
 # Start tags for which html_start has something to check.
 _RULED = (
     _NOT_IN_SLOT
@@ -928,8 +1010,7 @@ class _Scan:
         n = self.n
         limit = min(n, cands[-1] + 32)
         ci, nc = 0, len(cands)
-        special_from = 0
-        o = -1  # offset of the next special opener at or after special_from (n: none)
+        o = -1  # the next special opener at or after pos (n: none before limit)
         search = _SPECIAL_RE.search
         rfind = doc.rfind
         quotes_ok = self._quotes_ok
@@ -939,36 +1020,25 @@ class _Scan:
             if p < pos:
                 ci += 1
                 continue
-            if special_from < pos:
-                special_from = pos
-            if o < special_from:
-                sm = search(doc, special_from, limit)
+            if o < pos:
+                sm = search(doc, pos, limit)
                 o = sm.start() if sm is not None else n
-            if o < p:
-                # A special opener before the next candidate.  Hot path: it follows a
-                # '>' and whitespace, so only condition (B) needs checking.
-                r = rfind(b">", pos, o)
-                a = r + 1 if r >= 0 else pos
-                if a == o or doc[a:o].isspace():
-                    state = quotes_ok(a, a)
-                elif self._first_opener(a, o) >= 0:
-                    special_from = o + 1  # inside a tag or a bogus comment
-                    continue
-                else:
-                    state = quotes_ok(a, o)
-                t = o if state else self._exact(o)
-                if not self._consume(t):
-                    break
-                continue
-            # The candidate: the token containing it starts at the first opener after
-            # the last '>' before it (naively; then proved or computed exactly).
-            r = rfind(b">", pos, p)
+            # The next event: a special opener, or the candidate.  The token containing
+            # it starts at the first opener after the last '>' before it (naively; then
+            # proved with conditions (A)/(B), or computed exactly).
+            x = o if o < p else p
+            r = rfind(b">", pos, x)
             a = r + 1 if r >= 0 else pos
-            j = self._first_opener(a, p)
+            if x == o and (a == o or doc[a:o].isspace()):
+                j = o  # hot path: a special right after a tag, whitespace between
+            else:
+                j = self._first_opener(a, x + 1 if x == o else x)
             if j < 0:
+                # The candidate is in text (if proved): the data state holds at p.
                 t = p if quotes_ok(a, p) else self._exact(p)
                 if t == p:
-                    ci += 1  # the candidate is text
+                    self.pos = p
+                    ci += 1
                     continue
             else:
                 t = j if quotes_ok(a, j) else self._exact(j)
@@ -1286,30 +1356,30 @@ def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | No
             raw = raw[1:-1]
         if _decode_value(raw, encoding).strip(" \t\n\r\f") in names:
             cands.append(p)
-        elif SLOT_ATTR in doc[doc.rfind(b"<", 0, p) + 1 : p].lower():
-            # Another spelling earlier in the same tag names the slot (first one wins).
-            cands.append(p)
+        else:
+            # Another spelling earlier in the same tag may name the slot (first one wins);
+            # keeping a candidate is always safe, so a long window just keeps it.
+            q = doc.rfind(b"<", max(0, p - 4096), p)
+            if q < 0 or SLOT_ATTR in doc[q:p].lower():
+                cands.append(p)
     if not cands:
         return None
 
     top: list[_Splice] = []  # non-overlapping, in document order
-    covered: list[tuple[int, int, _Splice | None]] = []  # (start, end, order splice|None)
+    # Ranges covered by earlier edits, innermost last: (start, end, order splice | None).
+    # Element extents nest, and slots come in document order, so a stack suffices.
+    covered: list[tuple[int, int, _Splice | None]] = []
     for tag, raw in _slot_tags(doc, cands):
         edit = names.get(_decode_value(raw, encoding).strip(" \t\n\r\f"))
         if edit is None:
             continue
+        while covered and covered[-1][1] <= tag.start:
+            covered.pop()
         # Inside an earlier hidden/replaced element: gone with it.  Inside an ordered
         # element: nested under it.
-        host: _Splice | None = None
-        skip = False
-        for c_start, c_end, order in covered:
-            if c_start <= tag.start < c_end:
-                if order is None:
-                    skip = True
-                    break
-                host = order
-        if skip:
+        if any(order is None for _, _, order in covered):
             continue
+        host = covered[-1][2] if covered else None
         made = _edit_splices(doc, tag, edit, encoding)
         if not made:
             continue

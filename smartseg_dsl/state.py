@@ -78,6 +78,8 @@ DEFAULT_WINDOW_LIMIT = 51
 _MAX_ITEMS = 20_000
 _MIN_EPOCH = 946_684_800  # 2000-01-01
 _MAX_EPOCH = 9_999_999_999
+#: Visitor ids are `secrets.token_urlsafe(12)`: 16 characters (the size model counts 16).
+VISITOR_ID_LENGTH = 16
 _VISITOR_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 _EMPTY: Mapping[str, Any] = {}
@@ -200,11 +202,6 @@ class Layout:
     tag_keys: frozenset[str] = frozenset()
     dismissal_keys: frozenset[str] = frozenset()
     decaying_keys: frozenset[str] = frozenset()  # evidence keys whose group decays
-
-    @property
-    def observed_matchers(self) -> frozenset[MatcherId]:
-        """Matchers whose firings some counter records."""
-        return frozenset(self.counts) | frozenset(self.since) | {w.matcher for w in self.windows}
 
     @classmethod
     def from_ruleset(cls, ruleset: ast.RuleSet) -> Layout:
@@ -421,10 +418,9 @@ class _Uses:
                     else:
                         need = limits.get(id(node), DEFAULT_WINDOW_LIMIT)
                         retention, limit = self.windows.get(mid, (0.0, 0))
-                        self.windows[mid] = (
-                            max(retention, max(0.0, arg.within.seconds)),
-                            max(limit, need),
-                        )
+                        # beyond MAX_AGE a window is "ever" in practice: ages saturate there
+                        within = min(max(0.0, arg.within.seconds), float(MAX_AGE))
+                        self.windows[mid] = (max(retention, within), max(limit, need))
 
 
 def _is_windowed_count(node: object) -> bool:
@@ -538,11 +534,12 @@ def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
     Lossless for states the engine produces (`canonical`, points rounded to
     0.001): evidence is written as integer milli-points.
     """
-    state = canonical(state, layout)
+    # What `canonical` drops is dropped here too, inline (one pass, no copy).
     now = state.updated
-    doc: dict[str, Any] = {"v": SCHEMA_VERSION, "i": state.visitor_id, "t": state.first_seen}
-    if now != state.first_seen:
-        doc["u"] = now - state.first_seen
+    first = state.first_seen if now - state.first_seen <= MAX_AGE else now - MAX_AGE
+    doc: dict[str, Any] = {"v": SCHEMA_VERSION, "i": state.visitor_id, "t": first}
+    if now != first:
+        doc["u"] = now - first
     if state.visits:
         doc["s"] = [
             state.visits if state.visits < MAX_COUNT else MAX_COUNT,
@@ -579,18 +576,29 @@ def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
         doc["l"] = {k: _age(now, t) for k, t in state.last_fired.items()}
     if state.windows:
         windows: dict[str, list[int]] = {}
+        specs = layout.window_by_key
         for key, times in state.windows.items():
+            spec = specs.get(key)
+            if spec is None:
+                continue
+            limit, retention = spec.limit, spec.retention
             prev = now
             deltas = []
             for t in times:
+                if len(deltas) >= limit or now - t >= retention:
+                    break
                 deltas.append(prev - t if prev > t else 0)
                 prev = t
-            windows[key] = deltas
-        doc["w"] = windows
+            if deltas:
+                windows[key] = deltas
+        if windows:
+            doc["w"] = windows
     if state.tags:
         doc["g"] = sorted(state.tags)
     if state.dismissed:
-        doc["d"] = {k: _age(now, t) for k, t in state.dismissed.items()}
+        dismissed = {k: now - t for k, t in state.dismissed.items() if now - t < DISMISS_SECONDS}
+        if dismissed:
+            doc["d"] = {k: (age if age > 0 else 0) for k, age in dismissed.items()}
     return doc
 
 
@@ -630,7 +638,11 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
     if not _TOP_KEYS.issuperset(doc):
         raise _bad(f"unknown field(s) {sorted(set(doc) - _TOP_KEYS)[:3]}")
     vid = doc.get("i")
-    if type(vid) is not str or not 8 <= len(vid) <= 64 or not _VISITOR_ID_CHARS.issuperset(vid):
+    if (
+        type(vid) is not str
+        or len(vid) != VISITOR_ID_LENGTH
+        or not _VISITOR_ID_CHARS.issuperset(vid)
+    ):
         raise _bad("bad visitor id")
     first = doc.get("t")
     if type(first) is not int or not _MIN_EPOCH <= first <= _MAX_EPOCH:
@@ -755,7 +767,9 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
         tags,
         dismissed,
     )
-    return canonical(state, layout)
+    # Not canonicalised here: stale window entries and old dismissals are invisible to
+    # every rule, and the engine canonicalises the state whenever it changes it.
+    return state
 
 
 # ------------------------------------------------------------------------ worst case
@@ -795,7 +809,12 @@ def worst_case_document(layout: Layout) -> tuple[str, dict[str, int]]:
     import json
 
     parts: dict[str, int] = {}
-    doc: dict[str, Any] = {"v": SCHEMA_VERSION, "i": "x" * 16, "t": _MAX_EPOCH, "u": MAX_AGE}
+    doc: dict[str, Any] = {
+        "v": SCHEMA_VERSION,
+        "i": "x" * VISITOR_ID_LENGTH,
+        "t": _MAX_EPOCH,
+        "u": MAX_AGE,
+    }
     if layout.sessions:
         doc["s"] = [MAX_COUNT, MAX_AGE, MAX_AGE]
     if layout.reloads:

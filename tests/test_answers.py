@@ -311,14 +311,14 @@ def test_sqlite_file_is_created_in_wal_mode(tmp_path: Path) -> None:
 
 
 def test_sqlite_durability_option_in_the_url(tmp_path: Path) -> None:
-    default = open_store(str(tmp_path / "full.db"))
-    relaxed = open_store(f"sqlite://{tmp_path}/normal.db?synchronous=normal")
+    default = open_store(str(tmp_path / "normal.db"))
+    strict = open_store(f"sqlite://{tmp_path}/full.db?synchronous=full")
     # PRAGMA synchronous (per connection, so ask the store's own): 1 = NORMAL, 2 = FULL
-    for store, expected in ((default, 2), (relaxed, 1)):
+    for store, expected in ((default, 1), (strict, 2)):
         with store._read() as tx:  # type: ignore[attr-defined]
             assert tx.q("PRAGMA synchronous").fetchone()[0] == expected
     default.close()
-    relaxed.close()
+    strict.close()
     with pytest.raises(AnswerBankError, match="unknown SQLite URL option 'journal'"):
         open_store(f"sqlite://{tmp_path}/x.db?journal=off")
     with pytest.raises(AnswerBankError, match="synchronous must be one of"):

@@ -326,6 +326,23 @@ def test_thousand_nots_and_long_chains(tmp_path: Path, monkeypatch: pytest.Monke
     assert not any(f == "chain.seg" and c.startswith("SEG1") for f, c in codes)
 
 
+def test_unlistable_directory_is_an_io_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smartseg_dsl.loader
+
+    def denied(paths: object) -> list[Path]:
+        raise PermissionError(13, "Permission denied", "secret")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(smartseg_dsl.loader, "discover", denied)
+    result = run(["check", "secret"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "smartseg check: error: secret: Permission denied\n",
+    )
+
+
 def test_internal_error_is_reported_without_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -328,3 +328,22 @@ def test_a_state_too_big_for_the_cookie_is_trimmed_never_its_facts() -> None:
 
 def test_worst_case_of_the_demo_rules_fits() -> None:
     assert worst_case_cookie_bytes(demo_rules().ruleset) <= COOKIE_LIMIT
+
+
+def test_the_checker_reports_seg501_with_the_same_size_model(tmp_path) -> None:
+    from smartseg_dsl.loader import check_paths
+
+    (tmp_path / "big.seg").write_text(BIG, encoding="utf-8")
+    result = check_paths([tmp_path / "big.seg"])
+    seg501 = [d for d in result.diagnostics if d.code == "SEG501"]
+    assert seg501 and seg501[0].severity == "error"
+    assert str(worst_case_cookie_bytes(result.ruleset)) in seg501[0].message
+    # one window fewer than the limit allows is fine
+    small = BIG.replace(
+        "\n".join(f'audience A{i} = count(event "e{i}" within 30d) > 50' for i in range(12)),
+        "\n".join(f'audience A{i} = count(event "e{i}" within 30d) > 5' for i in range(12)),
+    )
+    (tmp_path / "small.seg").write_text(small, encoding="utf-8")
+    result = check_paths([tmp_path / "small.seg"])
+    assert not [d for d in result.diagnostics if d.code == "SEG501"]
+    assert worst_case_cookie_bytes(result.ruleset) <= COOKIE_LIMIT

@@ -587,3 +587,16 @@ def test_time_never_runs_backwards_for_a_visitor() -> None:
     out = engine.step(s, RequestInfo(T0 + 50))  # an older clock on another server
     assert "Recent" in out.audiences  # evaluated at T0 + 100, not before the event
     assert not math.isnan(out.view.confidence("G.S"))
+
+
+def test_view_without_a_request_applies_decay_lazily() -> None:
+    rules = rules_from(FORMULAS)
+    engine = Engine(rules)
+    state = engine.step(None, RequestInfo(T0, events=("a",))).state
+    view = engine.view(state, T0 + 7 * DAY)
+    assert view.score("Topic.A") == pytest.approx(2)
+    assert view.confidence("Topic.A") == pytest.approx(2 / 12)
+    assert view.most_likely("Topic") == "A"
+    assert not view.known("Topic")
+    with pytest.raises(KeyError):
+        view.confidence("Topic.Nope")

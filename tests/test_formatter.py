@@ -389,7 +389,10 @@ def test_formatting_keeps_what_ignore_comments_silence(text: str) -> None:
 
     def codes(source: str) -> list[str]:
         ruleset = ast.RuleSet((parse_source(source, "gen.seg").file,))
-        return sorted(d.code for d in checker.check(ruleset, syntax_errors=False))
+        diagnostics = checker.check(ruleset, syntax_errors=False)
+        # SEG409 is about layout itself (an indented bare action that looks like part
+        # of the rule above): the formatter puts bare actions at column 1, which fixes it.
+        return sorted(d.code for d in diagnostics if d.code != "SEG409")
 
     assert codes(fmt(text)) == codes(text)
 

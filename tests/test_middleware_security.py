@@ -7,12 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from itsdangerous import TimestampSigner
 from middleware_helpers import (
     SECRET,
+    Recorder,
     client,
     csrf_of,
+    empty_receive,
+    http_scope,
     make_app,
     pages_routes,
     slot_html,
@@ -59,6 +63,18 @@ def test_query_values_are_escaped_in_the_survey_form(rules: Path) -> None:
     assert "<script>alert" not in html
     assert "onerror=alert(2)>" not in html
     assert 'name="next" value="/article/law?q=' in html
+
+
+def test_raw_query_string_is_escaped_in_the_survey_form(rules: Path) -> None:
+    """A client that does not percent-encode: the raw bytes reach `next` escaped."""
+    app = make_app(rules)
+    for _ in range(2):  # first render, then the cached widget
+        recorder = Recorder()
+        scope = http_scope("/article/law", query_string=b'q="><script>alert(1)</script>')
+        anyio.run(app, scope, empty_receive, recorder)
+        html = recorder.body.decode()
+        assert "<script>alert" not in html
+        assert 'value="/article/law?q=&#34;&gt;&lt;script&gt;' in html
 
 
 def test_tags_and_attributes_never_reach_html_unescaped(rules: Path) -> None:

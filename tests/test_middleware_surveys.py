@@ -55,8 +55,8 @@ def history(db: str, vid: str) -> list[tuple[str, str | None, str | None]]:
         store.close()
 
 
-def answer(c: Any, **fields: str) -> Any:
-    return c.post("/smartseg/answer", data=fields, follow_redirects=False)
+def answer(c: Any, path: str = "/smartseg/answer", **fields: str) -> Any:
+    return c.post(path, data=fields, follow_redirects=False)
 
 
 # --------------------------------------------------------------------------- answer
@@ -109,11 +109,33 @@ def test_each_visitor_gets_their_own_token_in_the_same_widget(rules: Path) -> No
     page_b = bob.get("/article/law").text
     token_a, token_b = csrf_of(page_a), csrf_of(page_b)
     assert token_a != token_b
-    assert 'name="next" value="/article/law?from=a&amp;x=&#34;"' in page_a
+    assert 'name="next" value="/article/law?from=a&amp;x=%22"' in page_a
     assert 'name="next" value="/article/law"' in page_b
     assert answer(alice, about="Industry.Legal", answer="yes", csrf=token_a).status_code == 303
     assert answer(bob, about="Industry.Legal", answer="yes", csrf=token_a).status_code == 403
     assert answer(bob, about="Industry.Legal", answer="no", csrf=token_b).status_code == 303
+
+
+def test_mounted_under_a_root_path(rules: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    c = client(Starlette(routes=[Mount("/app", app=make_app(rules))]))
+    html = c.get("/app/article/law").text
+    assert 'action="/app/smartseg/answer"' in html
+    assert 'formaction="/app/smartseg/dismiss"' in html
+    assert 'name="next" value="/app/article/law"' in html
+    response = answer(
+        c,
+        "/app/smartseg/answer",
+        about="Industry.Legal",
+        answer="yes",
+        csrf=csrf_of(html),
+        next="//x",
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/app/"
+    assert "café" in c.get("/app/article/x").text
 
 
 def test_json_variant(rules: Path) -> None:

@@ -16,13 +16,12 @@ import random
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
-from pathlib import Path
 
 import pytest
+from conftest import require_corpus
 
 from smartseg_dsl import rewrite as rw
 from smartseg_dsl.rewrite import Edit, Hide, Order, Replace, Show
-from tests.conftest import require_corpus
 
 selectolax = pytest.importorskip("selectolax.lexbor")
 LexborHTMLParser = selectolax.LexborHTMLParser
@@ -266,10 +265,10 @@ def test_pages_order_agrees_with_lexbor(name: str) -> None:
             html = kid.html or ""
             if kid.tag not in ("-text", "-comment") and rnd.random() < 0.7:
                 seg = f"G.S{k}"
-                html = re.sub(r"^<([A-Za-z][^\s/>]*)", rf'<\1 data-seg-segment="{seg}"', html, 1)
+                html = re.sub(
+                    r"^<([A-Za-z][^\s/>]*)", rf'<\1 data-seg-segment="{seg}"', html, count=1
+                )
                 ranked.append((len(parts), seg))
-            elif kid.tag == "-text":
-                html = html.replace("&", "&amp;").replace("<", "&lt;")
             parts.append(html)
         if len(ranked) < 2:
             continue
@@ -288,7 +287,7 @@ def test_pages_order_agrees_with_lexbor(name: str) -> None:
         ).html
         got = LexborHTMLParser(out.decode("utf-8")).html
         assert got == want, parent.html[:300] if parent.html else parent.tag
-        checked += 1
+        checked += out is not doc
     assert checked >= 10
 
 
@@ -335,9 +334,3 @@ def test_pages_with_many_slots_keep_every_other_byte() -> None:
         cur = b
     expected.append(doc[cur:])
     assert out == b"".join(expected)
-
-
-def test_corpus_dir_is_used_in_place() -> None:
-    root = require_corpus()
-    assert root.name == "corpus"
-    assert Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" == root

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from functools import cache
 
 import pytest
+from conftest import CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smartseg_dsl import rewrite as rw
 from smartseg_dsl.rewrite import Hide, Order, Replace, Show
-from tests.conftest import CORPUS
 
 
 @pytest.fixture(autouse=True)

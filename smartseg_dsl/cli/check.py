@@ -61,6 +61,10 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool) -> int:
     except PathError as exc:
         click.echo(f"smartseg check: error: {exc}", err=True)
         return EXIT_USAGE
+    except OSError as exc:  # e.g. a directory that cannot be listed
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"smartseg check: error: {where}{exc.strerror or exc}", err=True)
+        return EXIT_USAGE
     diagnostics = result.diagnostics
     files = len(result.ruleset.files)
     if fmt == "json":
