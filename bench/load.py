@@ -552,7 +552,8 @@ def run_once(
         "SMARTSEG_DISABLE": "0" if personalize else "1",
     }
     stats = Stats()
-    rss_samples: list[int] = []
+    rss_samples: list[tuple[float, int]] = []  # (seconds into the run, KiB, all workers)
+    load_before = os.getloadavg()[0]
     with serving(workers, env, workdir / f"{label}.log") as server:
         rss_boot = server.rss()
         generic, _ = site_pages()
@@ -561,8 +562,9 @@ def run_once(
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
 
         async def sample_rss() -> None:
+            began = time.monotonic()
             while True:
-                rss_samples.append(sum(server.rss().values()))
+                rss_samples.append((time.monotonic() - began, sum(server.rss().values())))
                 await asyncio.sleep(1.0)
 
         async def main() -> float:
@@ -575,6 +577,7 @@ def run_once(
         elapsed = asyncio.run(main())
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         rss_end = server.rss()
+        load_after = os.getloadavg()[0]
         worker_log = server.log()
     # Read the answer bank after the workers have closed it.
     bank = answers_in_bank(db_path)
@@ -628,11 +631,18 @@ def run_once(
         "rss_kib_boot": sum(rss_boot.values()),
         "rss_kib_start": sum(rss_start.values()),
         "rss_kib_end": sum(rss_end.values()),
-        "rss_kib_peak": max(rss_samples or [0]),
+        "rss_kib_peak": max((kib for _, kib in rss_samples), default=0),
+        # Once the workers have seen every kind of request (a quarter into the run):
+        # growth from here on is what a leak would look like.
+        "rss_kib_settled": next(
+            (kib for at, kib in rss_samples if at >= elapsed / 4), sum(rss_start.values())
+        ),
+        "rss_kib_trend": [[round(at), kib] for at, kib in rss_samples[::5]],
         "rss_kib_per_worker": {
             str(pid): [rss_start.get(pid), rss_end.get(pid)]
             for pid in sorted(set(rss_start) | set(rss_end))
         },
+        "loadavg_before_after": [round(load_before, 2), round(load_after, 2)],
         "client_cpu_percent": round(100 * client_cpu / elapsed, 1) if elapsed else 0.0,
         "server_log_tail": worker_log[-2000:],
     }
@@ -665,11 +675,18 @@ def mib(kib: int) -> str:
     return f"{kib / 1024:.1f} MiB"
 
 
-def markdown(base: dict[str, Any], smart: dict[str, Any]) -> str:
+def markdown(results: dict[str, dict[str, Any]]) -> str:
+    """The table for BENCHMARKS.md: one column per run."""
+
     def growth(r: dict[str, Any]) -> str:
         start, end = r["rss_kib_start"], r["rss_kib_end"]
         pct = 100 * (end - start) / start if start else 0.0
         return f"{mib(start)} → {mib(end)} ({pct:+.1f} %, peak {mib(r['rss_kib_peak'])})"
+
+    def settled(r: dict[str, Any]) -> str:
+        start, end = r["rss_kib_settled"], r["rss_kib_end"]
+        pct = 100 * (end - start) / start if start else 0.0
+        return f"{mib(start)} → {mib(end)} ({pct:+.1f} %)"
 
     rows = [
         ("duration", lambda r: f"{r['seconds']:.1f} s"),
@@ -694,15 +711,25 @@ def markdown(base: dict[str, Any], smart: dict[str, Any]) -> str:
             ),
         ),
         ("largest Set-Cookie", lambda r: f"{r['max_set_cookie_bytes']:,} bytes"),
-        ("workers' RSS after warm-up → end", growth),
         ("workers' RSS at boot", lambda r: mib(r["rss_kib_boot"])),
+        ("workers' RSS after warm-up → end", growth),
+        ("workers' RSS a quarter in → end", settled),
         ("load generator CPU", lambda r: f"{r['client_cpu_percent']:.0f} % of one core"),
+        (
+            "machine load average before / after",
+            lambda r: "{} / {}".format(*r["loadavg_before_after"]),
+        ),
     ]
-    lines = ["| | without smartseg | with smartseg |", "|---|---:|---:|"]
-    lines += [f"| {name} | {fmt(base)} | {fmt(smart)} |" for name, fmt in rows]
-    ratio = smart["rps"] / base["rps"] if base["rps"] else float("nan")
-    lines.append("")
-    lines.append(f"Throughput with smartseg: {ratio:.2f}× the baseline.")
+    titles = {"baseline": "without smartseg", "smartseg": "with smartseg"}
+    runs = list(results.values())
+    lines = [
+        "| | " + " | ".join(titles[r["label"]] for r in runs) + " |",
+        "|---|" + "---:|" * len(runs),
+    ]
+    lines += [f"| {name} | " + " | ".join(fmt(r) for r in runs) + " |" for name, fmt in rows]
+    if "baseline" in results and "smartseg" in results and results["baseline"]["rps"]:
+        ratio = results["smartseg"]["rps"] / results["baseline"]["rps"]
+        lines += ["", f"Throughput with smartseg: {ratio:.2f}× the baseline."]
     return "\n".join(lines)
 
 
@@ -715,6 +742,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
+    parser.add_argument(
+        "--only",
+        choices=("baseline", "smartseg"),
+        default=None,
+        help="one run only (investigating; the comparison needs both)",
+    )
     args = parser.parse_args(argv)
     seconds = 10.0 if args.ci else args.seconds
     if seconds <= 0 or args.visitors <= 0 or args.workers <= 0:
@@ -726,28 +759,23 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs (work dir {workdir})",
         flush=True,
     )
-    results = {}
-    for personalize in (False, True):
-        label = "smartseg" if personalize else "baseline"
+    results: dict[str, dict[str, Any]] = {}
+    for label in ("baseline", "smartseg"):
+        if args.only not in (None, label):
+            continue
         print(f"  {label} run…", flush=True)
         results[label] = run_once(
-            personalize=personalize,
+            personalize=label == "smartseg",
             seconds=seconds,
             visitors=args.visitors,
             workers=args.workers,
             seed=args.seed,
             workdir=workdir,
         )
-    found = problems(results["baseline"]) + problems(results["smartseg"])
+    found = [problem for result in results.values() for problem in problems(result)]
     print()
-    print(markdown(results["baseline"], results["smartseg"]))
-    summary = {
-        "ok": not found,
-        "problems": found,
-        "cpus": os.cpu_count(),
-        "baseline": results["baseline"],
-        "smartseg": results["smartseg"],
-    }
+    print(markdown(results))
+    summary = {"ok": not found, "problems": found, "cpus": os.cpu_count(), **results}
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if found:
@@ -757,7 +785,6 @@ def main(argv: list[str] | None = None) -> int:
         for label, result in results.items():
             if result["server_log_tail"].strip():
                 print(f"\n{label} server log (tail):\n{result['server_log_tail']}")
-    if found:
         print(f"\nwork dir kept for inspection: {workdir}")
     elif not args.keep:
         for path in sorted(workdir.iterdir()):

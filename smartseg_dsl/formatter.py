@@ -252,9 +252,9 @@ class _Printer:
         self.comments = sorted(comments, key=lambda c: c.span.start)
         self.comment_starts = [c.span.start for c in self.comments]
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        # Lines whose tokens a `# smartseg:` directive covers: its own and the next.
         #: the column widths of the segment being printed (see `_alignment`)
         self.align: tuple[int, int] = (0, 0)
+        #: lines whose tokens a `# smartseg:` directive covers: its own and the next
         self.covered: set[int] = set()
         for c in self.comments:
             if _DIRECTIVE.search(c.text):

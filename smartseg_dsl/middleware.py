@@ -1022,6 +1022,12 @@ class _Exchange:
 _Handler = Callable[["_Exchange", dict[str, str]], Awaitable[tuple[int, dict[str, Any], bytes]]]
 
 
+_STORE_DOWN = (
+    "your answer could not be saved right now (the answer bank is unavailable); "
+    "nothing was recorded, please try again in a minute"
+)
+
+
 async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str, Any], bytes]:
     about = _required(fields, "about")
     value = _required(fields, "answer")
@@ -1030,8 +1036,7 @@ async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
     if problem:
         raise _BadRequest(problem)
     outcome = ex._finish_step(page_view=False, answers=(answer,))
-    cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
-    await ex.mw.store_call(
+    ok, _ = await ex.mw.store_call(
         "record_answer",
         ex.visitor_id,
         about,
@@ -1040,6 +1045,12 @@ async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
         _snapshot(outcome),
         what=f"the answer about {about}",
     )
+    if not ok:
+        # The answer bank is the source of truth (docs/answer-bank.md): an answer it
+        # could not keep is refused, not kept in the cookie alone, so nothing is lost
+        # silently and the visitor can answer again.
+        raise _BadRequest(_STORE_DOWN, status=503)
+    cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
     return 200, {"ok": True, "about": about, "answer": value}, cookie
 
 
@@ -1049,10 +1060,12 @@ async def _dismiss(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str
     if problem:
         raise _BadRequest(problem)
     outcome = ex._finish_step(page_view=False, dismissals=(about,))
-    cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
-    await ex.mw.store_call(
+    ok, _ = await ex.mw.store_call(
         "record_dismissal", ex.visitor_id, about, ex.now, what=f"the dismissal of {about}"
     )
+    if not ok:
+        raise _BadRequest(_STORE_DOWN, status=503)
+    cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
     return 200, {"ok": True, "dismissed": about}, cookie
 
 

@@ -16,8 +16,9 @@ for the whole middleware.  So the scan only looks at the places where the HTML
 tokenizer can leave the data state for long, and proves the rest cheaply:
 
 1. Candidates are the offsets of the literal ``data-seg-slot`` (``bytes.find``).  When a
-   candidate's value names no slot being edited, it is dropped before any scanning
-   (its element could only matter if it were edited).
+   candidate's value names no slot being edited (and no other spelling of the attribute
+   precedes it in its tag), it is dropped before any scanning: its element could only
+   matter if it were edited.
 2. "Special" openers are found with one regex (ASCII case-insensitive): ``<!--`` and
    the start tags that switch the tokenizer or the tree builder into another mode:
    ``script`` (script-data states, including the ``<!--<script>`` double escape),
@@ -27,28 +28,32 @@ tokenizer can leave the data state for long, and proves the rest cheaply:
    not apply).  The search restarts after each special that was really entered, so the
    inside of scripts and styles is jumped over with ``find`` and never regex-scanned.
    It stops at the last candidate.
-3. Between ``pos`` (a point known to be in the data state: the document start or the end
-   of the last token handled) and an event ``o`` there is, by construction, no real
-   comment, raw-text element or foreign content: only text, ordinary tags and bogus
+3. Between ``pos`` (a point known to be in the data state: the document start, the end
+   of the last token handled, or a candidate found to be text) and the next event
+   ``o`` (special opener or candidate) there is, by construction, no real comment,
+   raw-text element or foreign content: only text, ordinary tags and bogus
    comments/doctypes.  There the naive reading "a tag runs from ``<`` to the next
    ``>``" is exact unless a quoted attribute value contains ``>``.  With ``r`` the last
-   ``>`` before ``o``:
+   ``>`` before ``o`` and ``j`` the first ``<`` after ``r`` followed by a letter, ``/``,
+   ``!`` or ``?`` (``o`` itself for a special opener right after text):
 
-   * if a ``<`` followed by a letter, ``/``, ``!`` or ``?`` lies in ``(r, o)``, then
-     ``o`` is inside that tag or bogus comment (exact: in the data state, such a ``<``
-     always starts a token that ends with a ``>``);
-   * otherwise ``o`` is in the data state *provided* (A) no quote character lies in
-     ``(r, o)`` and (B) the last ``"`` and the last ``'`` before ``o`` are not preceded
-     (modulo whitespace) by ``=``.  Proof: if ``o`` were inside a tag ``X``, then ``r``
-     would be a ``>`` inside a quoted value ``V`` of ``X``; either ``V`` closes before
-     ``o`` (its closing quote is in ``(r, o)``: A fails) or ``o`` is inside ``V`` (the
-     last such quote before ``o`` opens ``V``, so ``=`` precedes it: B fails).
-   * when (A) or (B) fails (rare), an exact regex tokenizer runs from ``pos`` to ``o``.
+   * if there is no such ``j``, ``o`` is in text; if there is, the token containing
+     ``o`` starts at ``j`` (in the data state such a ``<`` always starts a token that
+     ends with a ``>``) -- *provided* the naive reading holds up to ``j``, which is
+     proved by (A) no quote character lies in ``(r, j)`` and (B) the last ``"`` and the
+     last ``'`` before ``j`` are not preceded (modulo whitespace) by ``=``.  Proof: if
+     ``j`` were inside a tag ``X``, then ``r`` would be a ``>`` inside a quoted value
+     ``V`` of ``X``; either ``V`` closes before ``j`` (its closing quote is in ``(r,
+     j)``: A fails) or ``j`` is inside ``V`` (the last such quote before ``j`` opens
+     ``V``, so ``=`` precedes it: B fails).
+   * when (A) or (B) fails (rare: ``href="?q="``, text with quotes), an exact regex
+     tokenizer runs from ``pos`` instead and gives the token containing ``o``.
 
-   A candidate is accepted only if the token containing it is a start tag proved to be
-   in the data state, and an exact tokenization of that tag shows an attribute name
-   starting at the candidate.  The slot name is the value of the first attribute whose
-   name is ``data-seg-slot`` in any case (HTML drops later duplicates).
+   That token is then tokenized exactly and handled (a comment, a raw-text element, a
+   tag...), moving ``pos`` past it.  A candidate is accepted only if its token is a
+   start tag and an attribute name starts at the candidate.  The slot name is the value
+   of the first attribute whose name is ``data-seg-slot`` in any case (HTML drops later
+   duplicates).
 4. Foreign content (``<svg>``/``<math>``) before a candidate is walked tag by tag with
    the same strict element scanner used for slot extents (integration points,
    self-closing tags, CDATA).  If its end cannot be determined safely, the scan stops:
@@ -230,7 +235,6 @@ _SPECIAL = frozenset(
 )
 # "generate implied end tags" pops these.
 _IMPLIED = frozenset(b"p li dd dt option optgroup rb rp rt rtc".split())
-_IMPLIED_NOT_SPECIAL = frozenset(b"option optgroup rb rp rt rtc".split())
 _FORMATTING = frozenset(b"a b big code em font i nobr s small strike strong tt u".split())
 # Where the tree builder moves text and most elements out of the table ("foster
 # parenting"): their bytes are inside the slot but the nodes are not.
@@ -238,7 +242,6 @@ _FOSTER = frozenset(b"table tbody thead tfoot tr colgroup".split())
 _IN_TABLE_OK = frozenset(b"script style template".split())
 _TABLE_PARTS = frozenset(b"td th tr tbody thead tfoot caption colgroup".split())
 _TABLE_ENDS = frozenset(b"table tbody thead tfoot tr td th caption colgroup".split())
-_IMPLIED_TABLE = _IMPLIED | _TABLE_PARTS
 _TABLE_CONTEXT = frozenset(b"table tbody thead tfoot tr td th caption colgroup template".split())
 _SECTIONS = frozenset(b"tbody thead tfoot".split())
 _CELLS = frozenset(b"td th".split())
@@ -311,7 +314,7 @@ _SPECIAL_RE = re.compile(
 # end (endpos) or before a token that is cut by it.
 _BORING_RE = re.compile(
     rb"(?:[^<]++"
-    rb"|<(?![A-Za-z!/?])"
+    rb"|<(?=[^A-Za-z!/?])"  # a text '<' needs its next byte seen (not cut by endpos)
     rb"|<(?!"
     + _ci_alternation(_SPECIAL_NAMES)
     + rb"[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+"
@@ -478,6 +481,19 @@ def _decode_value(raw: bytes, encoding: str) -> str:
 # --------------------------------------------------------------------------- element scan
 
 
+class _Child:
+    """An element child of a slot element: ``doc[start:end]``; ``complete`` when closed by
+    its own end tag (or void, raw text, self-closing foreign), not implicitly."""
+
+    __slots__ = ("complete", "end", "start", "tag")
+
+    def __init__(self, start: int, end: int, complete: bool, tag: _Tag) -> None:
+        self.start = start
+        self.end = end
+        self.complete = complete
+        self.tag = tag
+
+
 class _Extent:
     """An element whose bytes are ``doc[start:end]`` with content ``doc[inner:close]``."""
 
@@ -490,7 +506,7 @@ class _Extent:
         close: int,
         end: int,
         kind: str,
-        children: list[list[object]] | None,
+        children: list[_Child] | None,
     ) -> None:
         self.start = start
         self.inner = inner
@@ -513,10 +529,9 @@ def _element_extent(
 ) -> _Extent | None:
     """Scan the subtree of ``root`` (strict, see the module docstring); None if unknown.
 
-    ``children`` (when wanted) lists the root's element children as
-    ``[start, end, complete, tag]``.  With ``cands``/``found``, every start tag that
-    contains a candidate offset is appended to ``found`` (used to look for slots inside
-    foreign content during the document scan)."""
+    ``children`` (when wanted) lists the root's element children.  With
+    ``cands``/``found``, every start tag that contains a candidate offset is appended to
+    ``found`` (used to look for slots inside foreign content during the document scan)."""
     try:
         return _Subtree(doc, root, want_children, cands, found).scan()
     except _Unknown:
@@ -546,7 +561,7 @@ class _Subtree:
         self.open = dict.fromkeys(_COUNTED, 0)
         if root.name in _COUNTED:
             self.open[root.name] = 1
-        self.children: list[list[object]] | None = [] if want_children else None
+        self.children: list[_Child] | None = [] if want_children else None
         self.cands = cands if found is not None else None
         self.found = found
 
@@ -557,8 +572,8 @@ class _Subtree:
         names = self.names
         if self.children is not None and k <= 1 < len(names):
             child = self.children[-1]
-            child[1] = at
-            child[2] = explicit and k == 1
+            child.end = at
+            child.complete = explicit and k == 1
         for name in names[k:]:
             if name in _COUNTED:
                 self.open[name] -= 1
@@ -738,6 +753,7 @@ class _Subtree:
 
         names, nss, ips, open_ = self.names, self.nss, self.ips, self.open
         children, cands, found = self.children, self.cands, self.found
+        kids: list[_Child] = children if children is not None else []
         find = doc.find
         start_match = _START_RE.match
         end_match = _END_RE.match
@@ -837,25 +853,25 @@ class _Subtree:
                             found.append(tag)
                 if ns == _HTML:
                     if name in _VOID:
-                        if at_child:
-                            children.append([j, e, True, tag])  # type: ignore[union-attr]
+                        if at_child and tag is not None:
+                            kids.append(_Child(j, e, True, tag))
                         i = e
                         continue
                     if name in _TEXT_ONLY:
                         closed = _text_close(doc, e, name)
                         if closed is None:
                             raise _Unknown
-                        if at_child:
-                            children.append([j, closed[1], True, tag])  # type: ignore[union-attr]
+                        if at_child and tag is not None:
+                            kids.append(_Child(j, closed[1], True, tag))
                         i = closed[1]
                         continue
                 elif doc[e - 2] == 0x2F and _Tag(j, e, name, m.start(2), ns, ip).self_closing(doc):
-                    if at_child:
-                        children.append([j, e, True, tag])  # type: ignore[union-attr]
+                    if at_child and tag is not None:
+                        kids.append(_Child(j, e, True, tag))
                     i = e
                     continue
-                if at_child:
-                    children.append([j, -1, False, tag])  # type: ignore[union-attr]
+                if at_child and tag is not None:
+                    kids.append(_Child(j, -1, False, tag))
                 names.append(name)
                 nss.append(ns)
                 ips.append(ip)
@@ -1349,9 +1365,9 @@ def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | No
         # Only candidates whose value names an edited slot matter; the value is read as
         # if the candidate were a real attribute (if it is not, dropping it is harmless).
         m = _ATTR_RE.match(doc, p)
-        raw = m.group(3) if m is not None else None
-        if raw is None:
-            continue
+        if m is None:
+            continue  # e.g. an unterminated quote: the tag never ends
+        raw = m.group(3) or b""
         if raw[:1] in (b'"', b"'"):
             raw = raw[1:-1]
         if _decode_value(raw, encoding).strip(" \t\n\r\f") in names:
@@ -1505,34 +1521,29 @@ def _order_splice(
     children = ext.children or []
     ranked: list[int] = []
     keys: list[float] = []
-    for idx, (_start, _end, complete, tag) in enumerate(children):
-        assert isinstance(tag, _Tag)
-        raw = tag.attr(doc, b"data-seg-segment")
+    for idx, child in enumerate(children):
+        raw = child.tag.attr(doc, b"data-seg-segment")
         if raw is None:
             continue
-        if not complete:
+        if not child.complete:
             return None
         ranked.append(idx)
         keys.append(-_rank(ranking, _decode_value(raw, encoding).strip(" \t\n\r\f")))
     if len(ranked) < 2:
         return None
-    last_ranked = ranked[-1]
-    for idx in range(last_ranked):
-        if not children[idx][2]:
-            return None  # an implicitly closed child before a ranked one
-    order = sorted(range(len(ranked)), key=keys.__getitem__)
+    if not all(child.complete for child in children[: ranked[-1]]):
+        return None  # an implicitly closed child before a ranked one
+    order = sorted(range(len(ranked)), key=keys.__getitem__)  # stable
     if order == list(range(len(ranked))):
         return None
-    moved = {ranked[pos]: ranked[src] for pos, src in enumerate(order)}
+    # The k-th ranked position receives the k-th child of the new order.
+    source = {ranked[k]: children[ranked[src]] for k, src in enumerate(order)}
     pieces: list[bytes | tuple[int, int]] = []
     cur = ext.inner
     for idx, child in enumerate(children):
-        start, end = int(child[0]), int(child[1])  # type: ignore[call-overload]
-        if idx not in moved:
-            continue
-        pieces.append((cur, start))
-        src = children[moved[idx]]
-        pieces.append((int(src[0]), int(src[1])))  # type: ignore[call-overload]
-        cur = end
+        if idx in source:
+            moved = source[idx]
+            pieces += [(cur, child.start), (moved.start, moved.end)]
+            cur = child.end
     pieces.append((cur, ext.close))
     return _Splice(ext.inner, ext.close, pieces)

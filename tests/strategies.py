@@ -17,15 +17,23 @@ the semantics that a correct checker accepts what it makes (warnings such as
 - a `show survey` without `about` sits under a condition that mentions exactly
   one segment; with `about`, it names a group the condition does not mention.
 
-API (all return hypothesis strategies):
+API:
 
-- `rule_files()` → `ast.RuleFile`: the generated tree (no spans, `path` "<generated>").
-- `programs(noise=True)` → `str`: the source text of a generated file; with
-  noise it has random whitespace, line breaks, comments (some of them
-  `# smartseg: ignore[...]`), redundant parentheses and regrouped `and`/`or`.
-- `programs_with_ast(noise=True)` → `(str, ast.RuleFile)`: the text and the
-  tree it must parse to (`parse_source(text).file.items == tree.items`).
-- `render(tree, rnd=None)` renders a tree; `rnd` (a `random.Random`) adds noise.
+- `rule_files()` → strategy of `ast.RuleFile`: the generated tree (no spans,
+  `path` "<generated>").
+- `programs(noise=True)` → strategy of `str`: the source text of a generated
+  file; with noise it has random whitespace, line breaks, CRLFs, comments (some
+  of them `# smartseg: ignore[...]`), redundant parentheses and regrouped
+  `and`/`or`; without, one item per line with single spaces.
+- `programs_with_ast(noise=True, comments=True)` → strategy of
+  `(str, ast.RuleFile)`: the text and the tree it must parse to
+  (`parse_source(text).file.items == tree.items`). `comments=False` limits the
+  noise to whitespace without blank lines.
+- `render(tree, rnd=None, *, comments=True)` → `str`: renders a tree; `rnd`
+  (a `random.Random`) adds the noise.
+
+Usage: `@given(programs())` in any test; the checker reports no error for them:
+`check(RuleSet((parse_source(text).file,)))` holds warnings at most.
 """
 
 from __future__ import annotations
@@ -364,18 +372,14 @@ def _action(draw: Draw, world: _World, used: set[str] | None) -> ast.Action:
         return ast.ReplaceTemplate(slot, _s(draw(st.sampled_from(["partials/a.html", "x.html"]))))
     if kind == "order":
         return ast.OrderSlot(slot, _n(draw(st.sampled_from(sorted(world.groups)))))
-    free = [g for g in world.groups if used is None or f"group:{g}" not in used]
+    # `about` a group the condition does not mention: a condition such as
+    # `certain(G.S)` would keep a survey about G from ever showing (SEG408)
+    free = [g for g in world.groups if world.groups[g] and f"group:{g}" not in (used or ())]
     if not free:
         return ast.ShowSlot(slot)
     group = draw(st.sampled_from(free))
     segments = world.groups[group]
-    about = (
-        _ref(group, draw(st.sampled_from(segments)))
-        if segments and draw(st.booleans())
-        else _ref(group)
-    )
-    if not segments:
-        return ast.ShowSlot(slot)  # a survey about a group without segments has no buttons
+    about = _ref(group, draw(st.sampled_from(segments))) if draw(st.booleans()) else _ref(group)
     in_slot = slot if draw(st.booleans()) else None
     return ast.ShowSurvey(_s(draw(_TEXT)), about, in_slot)
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 from demo_server import DemoServer, start_demo
@@ -72,7 +72,7 @@ QUOTES = '[data-seg-slot="testimonials"] > [data-seg-segment]'
 # --------------------------------------------------------------------------- fixtures
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     """A missing browser is a failure in CI and a skip on a developer's machine."""
     if IN_CI:
         pytest.fail(f"{reason} (CI must run the browser tests)", pytrace=False)
@@ -120,8 +120,11 @@ def demo_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     server.stop()
 
 
+NewContext = Callable[..., "BrowserContext"]
+
+
 @pytest.fixture
-def new_context(browser: Browser) -> Iterator[Any]:
+def new_context(browser: Browser) -> Iterator[NewContext]:
     """Factory of fresh contexts (new visitors), all closed after the test."""
     contexts: list[BrowserContext] = []
 
@@ -190,7 +193,7 @@ def answer_survey(page: Page, server: DemoServer, answer: str) -> None:
 # --------------------------------------------------------------------------- tests
 
 
-def test_anonymous_home_page(new_context: Any, demo: DemoServer) -> None:
+def test_anonymous_home_page(new_context: NewContext, demo: DemoServer) -> None:
     page = new_context().new_page()
     visit(page, demo, "/")
 
@@ -203,7 +206,9 @@ def test_anonymous_home_page(new_context: Any, demo: DemoServer) -> None:
     screenshot(page, "anonymous.png")
 
 
-def test_two_law_articles_then_survey_then_lawyer_home(new_context: Any, demo: DemoServer) -> None:
+def test_law_reader_is_asked_and_yes_makes_a_lawyer(
+    new_context: NewContext, demo: DemoServer
+) -> None:
     context = new_context()
     page = context.new_page()
     read_two_law_articles(page, demo)
@@ -247,7 +252,7 @@ def test_two_law_articles_then_survey_then_lawyer_home(new_context: Any, demo: D
     assert answers_in_bank(demo, context) == [("Industry.Legal", "yes")]
 
 
-def test_testimonials_follow_the_visitors_industry(new_context: Any, demo: DemoServer) -> None:
+def test_testimonials_follow_the_industry(new_context: NewContext, demo: DemoServer) -> None:
     # The default order already starts with Legal, so show the ordering is real.
     page = new_context().new_page()
     visit(page, demo, "/?seg=healthcare")
@@ -258,7 +263,7 @@ def test_testimonials_follow_the_visitors_industry(new_context: Any, demo: DemoS
     assert sorted(order) == sorted(DEFAULT_ORDER)
 
 
-def test_global_privacy_control_gets_no_survey(new_context: Any, demo: DemoServer) -> None:
+def test_global_privacy_control_gets_no_survey(new_context: NewContext, demo: DemoServer) -> None:
     context = new_context(extra_http_headers={"Sec-GPC": "1"})
     page = context.new_page()
     read_two_law_articles(page, demo)
@@ -274,14 +279,17 @@ def test_global_privacy_control_gets_no_survey(new_context: Any, demo: DemoServe
     assert quote_order(page) == DEFAULT_ORDER
 
 
-def test_survey_answers_without_javascript(new_context: Any, demo: DemoServer) -> None:
+def test_survey_answers_without_javascript(new_context: NewContext, demo: DemoServer) -> None:
     context = new_context(java_script_enabled=False)
     page = context.new_page()
     read_two_law_articles(page, demo)
     visit(page, demo, "/")
-    assert page.locator(SURVEY_FORM).count() == 1
-    # A plain HTML form post: nothing on the page runs a script.
-    assert page.locator("script").count() == 0
+    form = page.locator(SURVEY_FORM)
+    assert form.count() == 1
+    # A plain HTML form post: the widget carries no script and no inline handlers.
+    assert form.locator("script").count() == 0
+    assert form.locator("[onclick], [onsubmit]").count() == 0
+    assert form.get_attribute("onsubmit") is None
 
     answer_survey(page, demo, "Yes")
 
@@ -291,7 +299,7 @@ def test_survey_answers_without_javascript(new_context: Any, demo: DemoServer) -
     assert answers_in_bank(demo, context) == [("Industry.Legal", "yes")]
 
 
-def test_debug_overlay_in_dev(new_context: Any, demo_dev: DemoServer) -> None:
+def test_debug_overlay_in_dev(new_context: NewContext, demo_dev: DemoServer) -> None:
     page = new_context().new_page()
     visit(page, demo_dev, LAW_ARTICLES[0])
     visit(page, demo_dev, "/?smartseg_debug=1")
@@ -315,7 +323,7 @@ def test_debug_overlay_in_dev(new_context: Any, demo_dev: DemoServer) -> None:
     screenshot(page, "debug.png")
 
 
-def test_no_debug_overlay_without_dev(new_context: Any, demo: DemoServer) -> None:
+def test_no_debug_overlay_without_dev(new_context: NewContext, demo: DemoServer) -> None:
     page = new_context().new_page()
     visit(page, demo, "/?smartseg_debug=1")
     assert page.locator("#smartseg-debug").count() == 0

@@ -12,11 +12,13 @@ The central properties, on hand-written files and on generated programs:
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis.errors import NoSuchExample
 from hypothesis import strategies as st
 from strategies import programs, programs_with_ast, render, rule_files
 
@@ -87,6 +89,37 @@ def test_every_seg_file_in_the_repo(path: Path) -> None:
 
 def test_the_repo_has_seg_files_to_check() -> None:
     assert len(_repo_seg_files()) >= 4  # at least this module's fixtures
+
+
+# --------------------------------------------------------------------- docs
+
+DOCS = [ROOT / "docs" / "language.md", ROOT / "docs" / "formatting.md"]
+
+
+def _seg_blocks(path: Path) -> list[str]:
+    return re.findall(r"```seg\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_doc_examples_parse_and_are_canonical(path: Path) -> None:
+    blocks = _seg_blocks(path)
+    assert len(blocks) >= 4
+    for block in blocks:
+        assert parse_source(block, path.name).diagnostics == (), block
+        assert fmt(block) == block, block
+
+
+def test_the_complete_example_of_the_language_reference_checks_clean() -> None:
+    checker = pytest.importorskip("smartseg_dsl.checker")
+    example = _seg_blocks(ROOT / "docs" / "language.md")[-1]
+    ruleset = ast.RuleSet((parse_source(example, "example.seg").file,))
+    assert checker.check(ruleset) == []
+    # it shows every construct: groups, every matcher, audiences, blocks, bare actions
+    for word in ("prior", "decay", "weight", "max", "audience", "when", "{", "order slot",
+                 "show survey", "about", "in slot", "replace slot", "template"):  # fmt: skip
+        assert word in example, word
+    for kind in ast.MATCHER_KINDS:
+        assert f"{kind} " in example, kind
 
 
 # ------------------------------------------------------------ layout rules
@@ -362,6 +395,80 @@ def test_generated_programs_round_trip(pair: tuple[str, ast.RuleFile]) -> None:
     text, tree = pair
     assert parse_source(text, "t.seg").file.items == tree.items
     assert_round_trip(text)
+
+
+def _constructs(tree: ast.RuleFile) -> set[str]:
+    """Names of the constructs a tree uses (node types, matcher kinds, functions, ...)."""
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, tuple):
+            for x in node:
+                walk(x)
+            return
+        if not hasattr(node, "__dataclass_fields__") or isinstance(node, ast.Span):
+            return
+        found.add(type(node).__name__)
+        if isinstance(node, ast.Matcher):
+            found.add(f"matcher:{node.kind}")
+        elif isinstance(node, ast.Call):
+            found.add(f"call:{node.func.value}")
+        elif isinstance(node, ast.Ref):
+            found.add("ref:G.S" if node.segment is not None else f"ref:{node.group.value}")
+        elif isinstance(node, (ast.Compare, ast.BoolOp)):
+            found.add(f"op:{node.op}")
+        elif isinstance(node, ast.Is):
+            found.add(f"is:{node.negated}")
+        elif isinstance(node, ast.Number):
+            found.add("percent" if node.percent else "negative" if node.value < 0 else "number")
+        elif isinstance(node, ast.Duration):
+            found.add(f"unit:{node.text[-1]}")
+        elif isinstance(node, ast.Rule):
+            found.add("block" if node.block else "bare" if node.condition is None else "single")
+        elif isinstance(node, ast.ShowSurvey):
+            found.add(f"survey:about={node.about is not None}:slot={node.slot is not None}")
+        elif isinstance(node, ast.Signal):
+            found.add("explicit" if node.explicit else "implicit")
+        for name in node.__dataclass_fields__:  # type: ignore[attr-defined]
+            walk(getattr(node, name))
+
+    walk(tree.items)
+    return found
+
+
+_EXPECTED_CONSTRUCTS = {
+    "Group", "Segment", "Prior", "Decay", "Signal", "explicit", "implicit", "Audience",
+    *(f"matcher:{k}" for k in ast.MATCHER_KINDS),
+    "single", "block", "bare", "ShowSlot", "HideSlot", "ReplaceText", "ReplaceTemplate",
+    "OrderSlot", "survey:about=True:slot=True", "survey:about=False:slot=False",
+    "survey:about=True:slot=False", "survey:about=False:slot=True",
+    *(f"call:{f}" for f in ("confidence", "score", "certain", "likely", "most_likely",
+                            "known", "tagged", "count", "since", "viewing", "attribute")),
+    "ref:visits", "ref:pageviews", "ref:session_time", "ref:device", "ref:G.S",
+    "MatcherArg", "Not", "op:and", "op:or", *(f"op:{o}" for o in ("<", "<=", ">", ">=", "==", "!=")),
+    "is:True", "is:False", "NoneLit", "String", "number", "percent", "negative",
+    *(f"unit:{u}" for u in "smhdw"),
+}  # fmt: skip
+
+
+def test_the_generator_covers_the_language() -> None:
+    # `find` proves each construct can be generated (Phase.generate: no shrinking).
+    quick = settings(max_examples=1000, phases=[Phase.generate], database=None)
+    missing = []
+    for construct in sorted(_EXPECTED_CONSTRUCTS):
+        try:
+            find(rule_files(), lambda t, c=construct: c in _constructs(t), settings=quick)
+        except NoSuchExample:
+            missing.append(construct)
+    assert missing == []
+
+
+def test_a_reference_to_an_audience_is_generated() -> None:
+    quick = settings(max_examples=1000, phases=[Phase.generate], database=None)
+    names = lambda t: {i.name.value for i in t.items if isinstance(i, ast.Audience)}  # noqa: E731
+    find(
+        rule_files(), lambda t: any(f"ref:{n}" in _constructs(t) for n in names(t)), settings=quick
+    )
 
 
 @_SETTINGS

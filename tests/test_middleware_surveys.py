@@ -268,15 +268,35 @@ def test_endpoints_only_accept_post(rules: Path) -> None:
     assert c.get("/smartseg/other").status_code == 404
 
 
-def test_store_down_still_answers(rules: Path, tmp_path: Path, caplog: Any) -> None:
+def test_store_down_refuses_answers_and_records_nothing(
+    rules: Path, tmp_path: Path, caplog: Any
+) -> None:
+    """docs/answer-bank.md: an answer the bank cannot keep is refused with a 503."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     c = client(make_app(rules, store=str(blocker / "answers.db")))
     token = csrf_of(c.get("/article/law").text)
     response = answer(c, about="Industry.Legal", answer="yes", csrf=token)
-    assert response.status_code == 303
-    assert c.get("/state").json()["certain"] is True
+    assert response.status_code == 503
+    assert "could not be saved" in response.text
+    assert "set-cookie" not in response.headers  # nothing recorded in the cookie either
+    assert c.get("/state").json()["certain"] is False
+    dismissed = c.post(
+        "/smartseg/dismiss",
+        data={"about": "Industry.Legal", "csrf": token, "next": "/"},
+        headers={"accept": "application/json"},
+    )
+    assert dismissed.status_code == 503
+    assert "could not be saved" in dismissed.json()["error"]
     assert "answer bank" in caplog.text
+
+
+def test_answers_work_without_an_answer_bank(rules: Path) -> None:
+    """`store=False` means the site chose to keep answers in the cookie only."""
+    c = client(make_app(rules, store=False))
+    token = csrf_of(c.get("/article/law").text)
+    assert answer(c, about="Industry.Legal", answer="yes", csrf=token).status_code == 303
+    assert c.get("/state").json()["certain"] is True
 
 
 # --------------------------------------------------------------------------- app API

@@ -7,7 +7,12 @@ when there is an obvious fix.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smartseg_dsl import ast
 from smartseg_dsl.parser import MAX_NESTING, MAX_SYNTAX_ERRORS, parse_source
@@ -381,3 +386,76 @@ def test_parsing_is_independent_per_call() -> None:
     good = parse_source('when tagged("a") show slot a\n', "two.seg")
     assert [d.file for d in bad.diagnostics] == ["one.seg"]
     assert good.diagnostics == ()
+
+
+# --------------------------------------------------- the fast lexer is exact
+
+
+def _dump(x: object) -> object:
+    """A tree's full content, spans included (`==` on the AST ignores spans)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return (type(x).__name__, *(_dump(getattr(x, f.name)) for f in dataclasses.fields(x)))
+    if isinstance(x, (tuple, list)):
+        return tuple(_dump(i) for i in x)
+    return x
+
+
+@functools.cache
+def _plain_lark() -> Any:
+    """The same parser with Lark's own contextual lexer, for comparison."""
+    from lark import Lark
+
+    import smartseg_dsl.parser as parser_module
+
+    return Lark(
+        parser_module.grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        keep_all_tokens=True,
+        maybe_placeholders=True,
+        transformer=parser_module._BUILDER,
+    )
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *sorted(ast.KEYWORDS),
+                *"(){},.=-<>%;'#\n",
+                "==",
+                "!=",
+                ">=",
+                "3",
+                "0.5",
+                "30%",
+                "24h",
+                "30 d",
+                '"x"',
+                '"un',
+                "Industry.Legal",
+                "shows",
+                "slotted",
+                "within7d",
+                " ",
+            ]
+        ),
+        max_size=40,
+    )
+)
+def test_fast_lexer_matches_larks_own(tokens: list[str]) -> None:
+    import smartseg_dsl.parser as parser_module
+
+    text = " ".join(tokens)
+    fast = _dump(parse_source(text))
+    plain = _plain_lark()
+    original = parser_module._lark
+    parser_module._lark = lambda: plain  # type: ignore[assignment]
+    try:
+        slow = _dump(parse_source(text))
+    finally:
+        parser_module._lark = original
+    assert fast == slow

@@ -387,6 +387,55 @@ def test_optional_end_tags_inside_the_slot(html: str, expected: str | None) -> N
         assert out == expected
 
 
+def test_foreign_content() -> None:
+    html = (
+        "<svg><foreignObject><div data-seg-slot=f>html in svg</div></foreignObject>"
+        "<g data-seg-slot=g><rect/><text>t</text></g></svg>"
+        "<math><mi data-seg-slot=m>x</mi></math>"
+    )
+    assert run(html, {"f": Hide(), "g": Replace("<tspan>n</tspan>"), "m": Replace("y")}) == (
+        "<svg><foreignObject></foreignObject><g data-seg-slot=g><tspan>n</tspan></g></svg>"
+        "<math><mi data-seg-slot=m>y</mi></math>"
+    )
+    # In SVG, <title> and <style> are not raw text: the slot after is seen as usual.
+    assert rw.slot_names(b"<svg><style>a{}</style><title>t</title></svg><b data-seg-slot=s>") == (
+        "s",
+    )
+
+
+def test_scan_stops_after_foreign_content_it_cannot_follow() -> None:
+    # A breakout tag inside <svg> ends the foreign content in a way we do not model:
+    # later slots are left alone rather than guessed.
+    html = "<svg><p>breakout</svg><div data-seg-slot=s>x</div>"
+    assert unchanged(html, {"s": Hide()})
+
+
+def test_table_rows() -> None:
+    html = (
+        "<table><tbody data-seg-slot=s>"
+        "<tr data-seg-segment=G.A><td>A</td></tr><tr data-seg-segment=G.B><td>B</td></tr>"
+        "</tbody></table>"
+    )
+    assert run(html, {"s": Order({"G.B": 1})}) == (
+        "<table><tbody data-seg-slot=s>"
+        "<tr data-seg-segment=G.B><td>B</td></tr><tr data-seg-segment=G.A><td>A</td></tr>"
+        "</tbody></table>"
+    )
+
+
+def test_a_tag_named_like_the_attribute_is_not_a_slot() -> None:
+    html = '<data-seg-slot title="<div data-seg-slot=x>">y</data-seg-slot><i data-seg-slot=x>i</i>'
+    assert rw.slot_names(html.encode()) == ("x",)
+    assert run(html, {"x": Replace("z")}) == (
+        '<data-seg-slot title="<div data-seg-slot=x>">y</data-seg-slot><i data-seg-slot=x>z</i>'
+    )
+
+
+def test_many_mentions_in_text() -> None:
+    html = "<p>" + "data-seg-slot=s " * 2000 + "</p><div data-seg-slot=s>x</div>"
+    assert run(html, {"s": Hide()}) == "<p>" + "data-seg-slot=s " * 2000 + "</p>"
+
+
 # --------------------------------------------------------------------------- order
 
 

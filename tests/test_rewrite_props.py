@@ -338,3 +338,33 @@ def test_mutated_documents_change_only_inside_a_slot(doc: bytes, edit: object) -
     assert out[:first] == doc[:first]
     assert out.endswith(doc[last:])
     assert len(out) >= first + len(doc) - last
+
+
+# --------------------------------------------------------------------------- the proof
+
+
+class _ExactScan(rw._Scan):
+    """The document scan with the cheap proof disabled: every event is located by the
+    exact tokenizer.  Both must find the same tags (the docstring's conditions A/B)."""
+
+    __slots__ = ()
+
+    def _quotes_ok(self, a: int, o: int) -> bool:
+        return False
+
+
+@st.composite
+def noisy(draw: st.DrawFn) -> bytes:
+    doc = draw(slot_docs([])).html().encode()
+    for _ in range(draw(st.integers(0, 6))):
+        k = draw(st.integers(0, len(doc)))
+        doc = doc[:k] + draw(st.sampled_from([*TOKENS, b'="', b"='", b"a>b"])) + doc[k:]
+    return doc
+
+
+@given(noisy())
+def test_cheap_proof_agrees_with_exact_tokenization(doc: bytes) -> None:
+    cands = rw._candidates(doc, rw.SLOT_ATTR)
+    fast = [(t.start, t.end) for t in rw._Scan(doc, cands).run()]
+    exact = [(t.start, t.end) for t in _ExactScan(doc, cands).run()]
+    assert fast == exact

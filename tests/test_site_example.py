@@ -518,7 +518,9 @@ def test_csrf_cookie_flags_and_key_rotation() -> None:
         assert cookie.startswith(f"{site_csrf.COOKIE_NAME}=")
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
         token = csrf_token_in(response.text)
-        assert "set-cookie" not in client.get("/pricing").headers  # set once
+        later = client.get("/pricing").headers.get_list("set-cookie")
+        # set once (smartseg's own visitor cookie may still change on every page view)
+        assert not [c for c in later if c.startswith(f"{site_csrf.COOKIE_NAME}=")]
         rotated = site_app.create_app(secret_key=["old-key", "new-key"])
         with TestClient(rotated, cookies=dict(client.cookies)) as after_rotation:
             response = after_rotation.post(
@@ -697,8 +699,9 @@ def test_demo_journey_with_the_real_middleware() -> None:
         assert slot_elements(home, "legal_case_study")  # present, hidden
         assert 'action="/smartseg/answer"' not in home  # nothing to ask yet
 
+        # home was page view 1; the survey waits for the third page view
         first = visitor.get("/blog/trust-accounting-basics").text
-        assert "Are you a lawyer?" in first
+        assert "Are you a lawyer?" not in first
 
         visitor.get("/blog/billing-in-six-minute-increments")
         home = visitor.get("/").text

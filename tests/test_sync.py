@@ -257,7 +257,7 @@ def test_two_worker_processes_share_the_outbox_without_overlap(
 ) -> None:
     store = open_store(store_url)
     keys = set(queue_identifies(store, 40))
-    with Receiver(delay=0.02) as receiver:
+    with Receiver(delay=0.05) as receiver:
         common = {
             "db": store_url,
             "url": receiver.url,
