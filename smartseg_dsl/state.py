@@ -160,15 +160,26 @@ def _assign_keys(identities: Iterable[str]) -> dict[str, str]:
     with, so editing one rule does not move every other item's key.
     """
     full = {ident: _hash_key(ident) for ident in dict.fromkeys(identities)}
+    # The shortest unique prefix is one longer than the longest prefix shared with
+    # any other hash, and that longest one is always a neighbour in sorted order:
+    # O(n log n) instead of comparing every pair (SEG501 runs on 10,000-line sets).
+    ordered = sorted(full.items(), key=lambda item: item[1])
     keys: dict[str, str] = {}
-    for ident, h in full.items():
-        length = 3
-        while length < len(h) and any(
-            other != ident and oh[:length] == h[:length] for other, oh in full.items()
-        ):
-            length += 1
-        keys[ident] = h[:length]
+    for i, (ident, h) in enumerate(ordered):
+        shared = 0
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(ordered):
+                shared = max(shared, _common_prefix(h, ordered[j][1]))
+        keys[ident] = h[: min(len(h), max(3, shared + 1))]
     return keys
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 @dataclass(frozen=True)
