@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import random
@@ -64,6 +65,7 @@ RULES = ROOT / "rules"
 SECRET_KEY = "load-test-secret-key"
 COOKIE_NAME = "smartseg"
 COOKIE_LIMIT = 4096
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 READY_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 30.0
 # How long visitors may take to finish the request they are in once time is up.
@@ -376,6 +378,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when this script dies (even by SIGKILL), so
+    an interrupted load test leaves no uvicorn behind. (Its workers follow their
+    supervisor.)"""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def rss_kib(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -413,7 +423,12 @@ class Server:
         full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=log_path.parent, env=full_env, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=log_path.parent,
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
 
     def log(self) -> str:
@@ -582,14 +597,16 @@ def run_once(
     # Read the answer bank after the workers have closed it.
     bank = answers_in_bank(db_path)
 
-    codec = CookieCodec(load_ruleset(RULES), SECRET_KEY)
+    codec = CookieCodec(load_ruleset(RULES), SECRET_KEY) if stats.answers else None
     given: Counter[tuple[str, str, str]] = Counter()
     rejected = undecodable = 0
     for record in stats.answers:
         if record.status != 303:
             rejected += 1
             continue
-        state, _why = codec.loads(record.cookie, time.time()) if record.cookie else (None, "")
+        state = None
+        if codec is not None and record.cookie:
+            state, _why = codec.loads(record.cookie, time.time())
         if state is None:
             undecodable += 1
             continue

@@ -65,7 +65,8 @@ class FormatError(Exception):
     """The file cannot be formatted: it has syntax errors (see `diagnostics`).
 
     A broken file is never formatted: the parser's recovery may have dropped
-    parts of it, and printing the rest would delete the user's text.
+    parts of it, and printing the rest would delete the user's text. The same
+    error, with no diagnostics, reports a formatter bug caught by the safety net.
     """
 
     def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:

@@ -9,6 +9,8 @@ look its answers up in the bank); it is stopped by process id when the test is d
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Signs the demo's cookies and CSRF tokens; the tests use it to decode the cookie.
 TEST_SECRET_KEY = "browser-test-secret-key"
 START_TIMEOUT = 30.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -87,6 +90,14 @@ def smartseg_command() -> list[str]:
     return [sys.executable, "-c", "from smartseg_dsl.cli import main; main()"]
 
 
+def die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the test run dies, so
+    an interrupted run (even ``kill -9``) leaves no demo server behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -115,7 +126,12 @@ def start_demo(workdir: Path, *, dev: bool = False, attempts: int = 3) -> DemoSe
         with log_path.open("wb") as log:
             # cwd=workdir: nothing the demo writes can land in the checkout.
             process = subprocess.Popen(
-                command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+                command,
+                cwd=workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         server = DemoServer(process, port, db_path, log_path, dev)
         deadline = time.monotonic() + START_TIMEOUT

@@ -106,14 +106,16 @@ def browser(chromium_executable: str) -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope: the servers live only while this module's tests run, not for the rest
+# of `make test`.
+@pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     server = start_demo(tmp_path_factory.mktemp("demo"))
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     server = start_demo(tmp_path_factory.mktemp("demo-dev"), dev=True)
     yield server
