@@ -396,6 +396,15 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used so far (/proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class Server:
     """``uvicorn site_example.asgi:app_from_env --factory --workers N`` in a subprocess."""
 
@@ -460,6 +469,14 @@ class Server:
         out = {}
         for pid in self.worker_pids():
             value = rss_kib(pid)
+            if value is not None:
+                out[pid] = value
+        return out
+
+    def cpu(self) -> dict[int, float]:
+        out = {}
+        for pid in self.worker_pids():
+            value = cpu_seconds(pid)
             if value is not None:
                 out[pid] = value
         return out
@@ -575,6 +592,7 @@ def run_once(
         asyncio.run(warm_up(server.base_url, generic))
         rss_start = server.rss()
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        server_cpu_before = server.cpu()
 
         async def sample_rss() -> None:
             began = time.monotonic()
@@ -591,6 +609,7 @@ def run_once(
 
         elapsed = asyncio.run(main())
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        server_cpu_after = server.cpu()
         rss_end = server.rss()
         load_after = os.getloadavg()[0]
         worker_log = server.log()
@@ -618,6 +637,13 @@ def run_once(
     client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
         cpu_after.ru_stime - cpu_before.ru_stime
     )
+    # Workers' CPU per request: unlike requests/s, it does not depend on whether the
+    # load generator or the server was the bottleneck on this machine.
+    server_cpu = sum(
+        server_cpu_after[pid] - server_cpu_before[pid]
+        for pid in server_cpu_after
+        if pid in server_cpu_before
+    )
     fivexx = sum(n for status, n in stats.statuses.items() if status >= 500)
     return {
         "label": label,
@@ -629,6 +655,10 @@ def run_once(
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "max_ms": round((latencies[-1] if latencies else 0.0) * 1000, 2),
+        "server_cpu_ms_per_request": round(1000 * server_cpu / len(latencies), 3)
+        if latencies
+        else 0.0,
+        "server_cpu_percent": round(100 * server_cpu / elapsed, 1) if elapsed else 0.0,
         "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
         "5xx": fivexx,
         "errors": dict(stats.errors),
@@ -731,6 +761,13 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
         ("workers' RSS at boot", lambda r: mib(r["rss_kib_boot"])),
         ("workers' RSS after warm-up → end", growth),
         ("workers' RSS a quarter in → end", settled),
+        (
+            "workers' CPU per request",
+            lambda r: (
+                f"{r['server_cpu_ms_per_request']:.2f} ms "
+                f"({r['server_cpu_percent']:.0f} % of one core)"
+            ),
+        ),
         ("load generator CPU", lambda r: f"{r['client_cpu_percent']:.0f} % of one core"),
         (
             "machine load average before / after",

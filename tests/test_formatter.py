@@ -631,8 +631,10 @@ def test_cli_diff_prints_a_unified_diff(tmp_path: Path) -> None:
     assert "-when a   show slot x\n" in out and "+when a show slot x\n" in out
     assert messy.read_text() == MESSY  # --check: nothing written
     code, out, _ = _run("--diff", str(messy))
-    assert code == 0 and "+when a show slot x\n" in out
-    assert messy.read_text() == CLEAN  # without --check the change is written too
+    assert code == 1 and "+when a show slot x\n" in out
+    assert messy.read_text() == MESSY  # --diff alone writes nothing either (like ruff/black)
+    assert _run(str(messy))[0] == 0 and messy.read_text() == CLEAN
+    assert _run("--diff", str(messy)) == (0, "", "0 file(s) would be reformatted, 1 unchanged\n")
 
 
 def test_cli_syntax_error_exits_1_and_leaves_the_file(tmp_path: Path) -> None:

@@ -65,8 +65,9 @@ def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
 
     Formatting never changes what the rules mean. A file with syntax errors is
     reported and left as it is. With --check nothing is written and the files
-    that would change are listed; --diff shows the changes (and, without
-    --check, writes them too).
+    that would change are listed; --diff prints the changes instead of writing
+    them (as `ruff format --diff` and `black --diff` do). Both exit 1 when a
+    file would change.
     """
     try:
         files = discover(paths)
@@ -116,8 +117,9 @@ def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
                 ),
                 nl=False,
             )
-        if check:
-            click.echo(f"would reformat {shown}")
+        if check or show_diff:
+            if check:
+                click.echo(f"would reformat {shown}")
             continue
         try:
             _write_atomic(path, formatted)
@@ -127,12 +129,12 @@ def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
             continue
 
     unchanged = len(files) - len(changed) - broken - unreadable
-    verb = "would be reformatted" if check else "reformatted"
+    verb = "would be reformatted" if check or show_diff else "reformatted"
     summary = f"{len(changed)} file(s) {verb}, {unchanged} unchanged"
     if broken:
         summary += f", {broken} with syntax errors (left as they are)"
     click.echo(summary, err=True)
     if io_error:
         raise SystemExit(2)
-    if broken or (check and changed):
+    if broken or ((check or show_diff) and changed):
         raise SystemExit(1)
