@@ -599,6 +599,55 @@ class SqlStore:
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    #: the backend's schema migrations: (version, statements), in order
+    migrations: Sequence[tuple[int, Sequence[str]]] = ()
+
+    def _before_migrations(self, tx: Tx) -> None:
+        """Backend hook run first in the migration transaction (e.g. take a lock)."""
+
+    # -- schema
+    def _migrate(self) -> None:
+        """Bring the schema up to date; refuse a database from a newer smartseg."""
+        latest = self.migrations[-1][0]
+        try:
+            with self._write() as tx:
+                self._before_migrations(tx)
+                tx.q("CREATE TABLE IF NOT EXISTS smartseg_meta (key TEXT PRIMARY KEY, value TEXT)")
+                row = tx.q(
+                    "SELECT value FROM smartseg_meta WHERE key = 'schema_version'"
+                ).fetchone()
+                version = int(row[0]) if row else 0
+                if version > latest:
+                    raise StoreUnavailableError(
+                        f"{self.description} has answer bank schema version {version}, newer "
+                        f"than this smartseg understands ({latest}): upgrade smartseg"
+                    )
+                for target, statements in self.migrations:
+                    if target <= version:
+                        continue
+                    for statement in statements:
+                        tx.q(statement)
+                    tx.q(
+                        "INSERT INTO smartseg_meta (key, value) VALUES ('schema_version', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(target),),
+                    )
+                # A real write on every start-up, so a read-only database fails here,
+                # loudly, and not on the first visitor's answer.
+                tx.q(
+                    "INSERT INTO smartseg_meta (key, value) VALUES ('last_opened_at', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (repr(time.time()),),
+                )
+        except BaseException:
+            self.close()
+            raise
+
+    def schema_version(self) -> int:
+        with self._read() as tx:
+            row = tx.q("SELECT value FROM smartseg_meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
     # -- answer bank
     def record_answer(
         self,

@@ -183,6 +183,7 @@ class PostgresStore(SqlStore):
     """The answer bank in PostgreSQL (shared by several app servers)."""
 
     backend = "postgresql"
+    migrations = MIGRATIONS
 
     def __init__(
         self,
@@ -259,43 +260,9 @@ class PostgresStore(SqlStore):
             )
         return StoreUnavailableError(f"PostgreSQL error on {self.description}: {first_line}")
 
-    def _migrate(self) -> None:
-        try:
-            with self._write() as tx:
-                tx.q("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
-                tx.q("CREATE TABLE IF NOT EXISTS smartseg_meta (key TEXT PRIMARY KEY, value TEXT)")
-                row = tx.q(
-                    "SELECT value FROM smartseg_meta WHERE key = 'schema_version'"
-                ).fetchone()
-                version = int(row[0]) if row else 0
-                if version > SCHEMA_VERSION:
-                    raise StoreUnavailableError(
-                        f"{self.description} has answer bank schema version {version}, newer "
-                        f"than this smartseg understands ({SCHEMA_VERSION}): upgrade smartseg"
-                    )
-                for target, statements in MIGRATIONS:
-                    if target <= version:
-                        continue
-                    for statement in statements:
-                        tx.q(statement)
-                    tx.q(
-                        "INSERT INTO smartseg_meta (key, value) VALUES ('schema_version', ?) "
-                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        (str(target),),
-                    )
-                tx.q(
-                    "INSERT INTO smartseg_meta (key, value) VALUES ('last_opened_at', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (repr(time.time()),),
-                )
-        except BaseException:
-            self.close()
-            raise
-
-    def schema_version(self) -> int:
-        with self._read() as tx:
-            row = tx.q("SELECT value FROM smartseg_meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
+    def _before_migrations(self, tx: _Tx) -> None:
+        # several app servers may start at once: one migrates, the others wait
+        tx.q("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
     def _claim_rows(
         self, tx: _Tx, token: str, worker_id: str, limit: int, now: float, until: float, due: float

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -90,6 +89,7 @@ class SqliteStore(SqlStore):
     """The answer bank in one SQLite file (created on first use)."""
 
     backend = "sqlite"
+    migrations = MIGRATIONS
 
     def __init__(
         self, path: str | Path, *, synchronous: str = "NORMAL", busy_timeout: float = 10.0
@@ -221,45 +221,6 @@ class SqliteStore(SqlStore):
         if "disk" in lower or "full" in lower or "i/o" in lower:
             return StoreUnavailableError(f"disk error on {self.path}: {text}", reopen=True)
         return StoreUnavailableError(f"SQLite error on {self.path}: {text}", reopen=True)
-
-    def _migrate(self) -> None:
-        try:
-            with self._write() as tx:
-                tx.q("CREATE TABLE IF NOT EXISTS smartseg_meta (key TEXT PRIMARY KEY, value TEXT)")
-                row = tx.q(
-                    "SELECT value FROM smartseg_meta WHERE key = 'schema_version'"
-                ).fetchone()
-                version = int(row[0]) if row else 0
-                if version > SCHEMA_VERSION:
-                    raise StoreUnavailableError(
-                        f"{self.path} has answer bank schema version {version}, newer than "
-                        f"this smartseg understands ({SCHEMA_VERSION}): upgrade smartseg"
-                    )
-                for target, statements in MIGRATIONS:
-                    if target <= version:
-                        continue
-                    for statement in statements:
-                        tx.q(statement)
-                    tx.q(
-                        "INSERT INTO smartseg_meta (key, value) VALUES ('schema_version', ?) "
-                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        (str(target),),
-                    )
-                # A real write on every start-up, so a read-only file fails here, loudly,
-                # and not on the first visitor's answer.
-                tx.q(
-                    "INSERT INTO smartseg_meta (key, value) VALUES ('last_opened_at', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (repr(time.time()),),
-                )
-        except BaseException:
-            self.close()
-            raise
-
-    def schema_version(self) -> int:
-        with self._read() as tx:
-            row = tx.q("SELECT value FROM smartseg_meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
 
     def _claim_rows(
         self, tx: _Tx, token: str, worker_id: str, limit: int, now: float, until: float, due: float
