@@ -253,6 +253,7 @@ _BREAKOUT = frozenset(
     b"i img li listing menu meta nobr ol p pre ruby s small span strong strike sub sup "
     b"table tt u ul var".split()
 )
+_FOREIGN_ROOTS = frozenset((b"svg", b"math"))
 _RUBY_ALL = frozenset(b"rb rp rt rtc".split())
 _RUBY_NO_RTC = frozenset(b"rb rp rt".split())
 _SVG_HTML_IP = frozenset(b"foreignobject desc title".split())
@@ -282,7 +283,10 @@ _ATTR_RE = re.compile(
 
 
 def _ci(word: bytes) -> bytes:
-    return b"".join(b"[%c%c]" % (c, c - 32) for c in word)
+    """ASCII case-insensitive pattern for a lower-case ``word`` (digits, ``-`` as is)."""
+    return b"".join(
+        b"[%c%c]" % (c, c - 32) if 0x61 <= c <= 0x7A else re.escape(bytes((c,))) for c in word
+    )
 
 
 def _ci_alternation(words: list[bytes]) -> bytes:
@@ -328,6 +332,43 @@ _BORING_RE = re.compile(
     rb")*+"
 )
 _SCRIPT_START_RE = re.compile(rb"<" + _ci(b"script") + rb"[\t\n\f\r />]")
+
+# Foreign content fast path (see _foreign_end).  Start tags after which the strict walker
+# does more than push or skip a foreign element: breakouts, integration points, nested
+# foreign roots, <font> (a breakout with some attributes); script and style are refused
+# too, to stay conservative.
+_FOREIGN_RISKY = sorted(
+    _BREAKOUT
+    | _SVG_HTML_IP
+    | _MATHML_TEXT_IP
+    | {b"svg", b"math", b"font", b"annotation-xml", b"script", b"style"}
+)
+# Text, text '<', safe start tags and end tags, tokenized exactly, and nothing else: no
+# comment, CDATA, bogus comment or '</' without a letter (each may hide a '</svg').
+_FOREIGN_BODY_RE = re.compile(
+    rb"(?:[^<]++"
+    rb"|<(?![A-Za-z/!?])"
+    rb"|<(?!"
+    + _ci_alternation(_FOREIGN_RISKY)
+    + rb"[\t\n\f\r />])[A-Za-z][^\t\n\f\r />]*+"
+    + _ATTRS
+    + rb">"
+    rb"|</[A-Za-z][^\t\n\f\r />]*+" + _ATTRS + rb">"
+    rb")*+"
+)
+# One tag of a body accepted by _FOREIGN_BODY_RE: (end slash, name, last separator run).
+# The tag self-closes when its '/>' slash ends a separator run (not an unquoted value).
+_FOREIGN_TAG_RE = re.compile(
+    rb"<(/?)([A-Za-z][^\t\n\f\r />]*+)"
+    rb"(?:([\t\n\f\r /]++)|[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    rb"(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)"
+    rb"|(?![\t\n\f\r ]*+=)))*+>"
+)
+_FOREIGN_CLOSE_RE = {
+    name: re.compile(rb"</" + _ci(name) + rb"[\t\n\f\r />]") for name in (b"svg", b"math")
+}
+#: Off in tests, to compare the fast path with the strict walker.
+_FOREIGN_FAST = True
 
 
 # --------------------------------------------------------------------------- small tokens
@@ -425,6 +466,46 @@ def _text_close(doc: bytes, i: int, name: bytes) -> tuple[int, int] | None:
         return None
     end = _end_tag_span(doc, j)
     return None if end < 0 else (j, end)
+
+
+def _foreign_end(
+    doc: bytes, start: int, name: bytes, cands: list[int] | None
+) -> tuple[int, int] | None:
+    """(``</name`` offset, end) of the ``svg``/``math`` element whose content starts at
+    ``start``, when it can be proved with a few C-speed searches; None: use the walker.
+
+    Inline icons are numerous (a hundred per page is common) and walking each tag by tag
+    costs microseconds per tag.  When the content up to the first ``</name`` is only
+    text and tags, and no start tag is one after which the strict walker does more than
+    push or skip a foreign element (_FOREIGN_RISKY), that walker's answer is the first
+    ``</name``: it pops to the root there, and earlier end tags only pop descendants --
+    checked here only when there are any, since a stray one would make it give up."""
+    m = _FOREIGN_CLOSE_RE[name].search(doc, start)
+    if m is None:
+        return None
+    b = m.start()
+    if _FOREIGN_BODY_RE.match(doc, start, b).end() != b:  # type: ignore[union-attr]
+        return None  # a risky token, or the '</name' is inside a tag
+    end = _end_tag_span(doc, b)
+    if end < 0:
+        return None
+    if cands:
+        k = bisect.bisect_left(cands, start)
+        if k < len(cands) and cands[k] < end:
+            return None  # the walker reports the tags that contain candidates
+    if doc.find(b"</", start, b) >= 0:
+        stack: list[bytes] = []
+        for t in _FOREIGN_TAG_RE.finditer(doc, start, b):
+            tag_name = t.group(2).lower()
+            if t.group(1):
+                try:
+                    k = len(stack) - 1 - stack[::-1].index(tag_name)
+                except ValueError:
+                    return None  # a stray end tag
+                del stack[k:]
+            elif not (t.end(3) == t.end() - 1 and doc[t.end() - 2] == 0x2F):
+                stack.append(tag_name)
+    return b, end
 
 
 # --------------------------------------------------------------------------- tags
@@ -750,6 +831,10 @@ class _Subtree:
                 return _Extent(root.start, root.end, closed[0], closed[1], "text", [])
         elif root.self_closing(doc):
             return _Extent(root.start, root.end, root.end, root.end, "void", [])
+        elif _FOREIGN_FAST and self.children is None and name0 in _FOREIGN_ROOTS:
+            span = _foreign_end(doc, root.end, name0, self.cands)
+            if span is not None:
+                return _Extent(root.start, root.end, span[0], span[1], "normal", None)
 
         names, nss, ips, open_ = self.names, self.nss, self.ips, self.open
         children, cands, found = self.children, self.cands, self.found
@@ -870,6 +955,13 @@ class _Subtree:
                         kids.append(_Child(j, e, True, tag))
                     i = e
                     continue
+                elif _FOREIGN_FAST and name in _FOREIGN_ROOTS:
+                    span = _foreign_end(doc, e, name, cands)
+                    if span is not None:  # what the walker would find, at C speed
+                        if at_child and tag is not None:
+                            kids.append(_Child(j, span[1], True, tag))
+                        i = span[1]
+                        continue
                 if at_child and tag is not None:
                     kids.append(_Child(j, -1, False, tag))
                 names.append(name)
@@ -1110,12 +1202,16 @@ class _Scan:
             elif name == b"svg" or name == b"math":
                 tag.ns = _SVG if name == b"svg" else _MATH
                 if not tag.self_closing(doc):
-                    inner: list[_Tag] = []
-                    ext = _element_extent(doc, tag, False, self.cands, inner)
-                    if ext is None:
-                        return False
-                    self.found.extend(inner)
-                    end = ext.end
+                    span = _foreign_end(doc, end, name, self.cands) if _FOREIGN_FAST else None
+                    if span is not None:
+                        end = span[1]
+                    else:
+                        inner: list[_Tag] = []
+                        ext = _element_extent(doc, tag, False, self.cands, inner)
+                        if ext is None:
+                            return False
+                        self.found.extend(inner)
+                        end = ext.end
             self.pos = end
             return True
         if c == 0x2F and t + 2 < self.n and doc[t + 2] in _LETTERS:

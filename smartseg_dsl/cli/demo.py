@@ -91,8 +91,8 @@ def demo_command(host: str, port: int, dev: bool, db: str | None, no_crm: bool) 
                 "",
                 "Try this:",
                 "  1. Open the home page: the anonymous version.",
-                "  2. Read two articles under /blog/ about law firms; the next page asks",
-                '     "Are you a lawyer?". Answer Yes: the headline and testimonials change.',
+                "  2. Read two articles under /blog/ about law firms; from the third page on",
+                '     the site asks "Are you a lawyer?". Answer Yes: the headline changes.',
                 f"  3. Preview any segment: {url}?smartseg_as=Industry.Legal"
                 + ("" if dev else "  (needs --dev)"),
                 f"  4. See why: {url}?smartseg_debug=1" + ("" if dev else "  (needs --dev)"),
