@@ -20,7 +20,9 @@ the neighbours, not the code):
   page edited the usual way: parse the whole document, change the tree, serialise.
 
 Prints requests per second and each configuration's ratio to ``app``. The target
-for ``smartseg`` is ≥ 0.85.
+for ``smartseg`` is ≥ 0.85. ``--parts`` then times the middleware's steps one by one
+(cookie, engine, categories, templates, rewriter, headers) over interleaved requests:
+where the added time goes.
 """
 
 from __future__ import annotations
@@ -408,12 +410,110 @@ async def main_async(seconds: float, rounds: int) -> int:
     return 0
 
 
+# (label, module attribute path): the steps ``--parts`` times, outermost first.
+PARTS = [
+    ("whole middleware (_finish_html)", "middleware._Exchange._finish_html"),
+    ("cookie decode", "cookie.CookieCodec.loads"),
+    ("engine step", "engine.Engine.step"),
+    ("page_categories", "rewrite.page_categories"),
+    ("actions (_edits)", "middleware._Exchange._edits"),
+    ("  of which Jinja partials", "middleware._Exchange._render"),
+    ("rewrite.rewrite", "rewrite.rewrite"),
+    ("cookie encode", "cookie.CookieCodec.dumps"),
+    ("response headers", "middleware._headers_out"),
+]
+
+
+def _timed_attr(spent: dict[str, list[int]], label: str, fn: Callable[..., Any]) -> Any:
+    import inspect
+
+    if inspect.iscoroutinefunction(fn):
+
+        async def timed_async(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                spent[label].append(time.perf_counter_ns() - t0)
+
+        return timed_async
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter_ns()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[label].append(time.perf_counter_ns() - t0)
+
+    return timed
+
+
+async def parts_async(requests: int) -> int:
+    """Per-step time of the middleware on the page, interleaved with the bare app."""
+    import importlib
+
+    bare, env, rules, path, _ = site_app()
+    wrapped = SmartSegMiddleware(bare, rules=rules, secret_key=SECRET, templates=env, store=False)
+    cookie: str | None = None
+    for warm in WARMUP_PATHS:
+        cookie = cookie_from(await call(wrapped, warm, cookie), cookie)
+    spent: dict[str, list[int]] = {label: [] for label, _ in PARTS}
+    undo = []
+    for label, dotted in PARTS:
+        module_name, *owner_path, attr = dotted.split(".")
+        owner: Any = importlib.import_module(f"smartseg_dsl.{module_name}")
+        for name in owner_path:
+            owner = getattr(owner, name)
+        original = getattr(owner, attr)
+        setattr(owner, attr, _timed_attr(spent, label, original))
+        undo.append((owner, attr, original))
+    app_ns: list[int] = []
+    try:
+        for _ in range(requests):
+            t0 = time.perf_counter_ns()
+            await call(bare, path, cookie)
+            app_ns.append(time.perf_counter_ns() - t0)
+            await call(wrapped, path, cookie)
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+    print(
+        f"\nper-step time (µs per request, median and best decile of {requests}; timers add ~1 µs)"
+    )
+    print(f"  {'app alone (for scale)':<34} {_q(app_ns, 0.5):>8.0f} {_q(app_ns, 0.1):>8.0f}")
+    for label, _ in PARTS:
+        times = spent[label]
+        per = len(times) / requests
+        calls = f"  ×{per:.1f}" if abs(per - 1) > 0.05 else ""
+        print(f"  {label:<34} {_q(times, 0.5):>8.1f} {_q(times, 0.1):>8.1f}{calls}")
+    return 0
+
+
+def _q(values: list[int], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[int(len(ordered) * fraction)] / 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=0.25, help="per configuration per round")
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--parts",
+        type=int,
+        nargs="?",
+        const=1500,
+        default=0,
+        metavar="REQUESTS",
+        help="also time each step of the middleware over REQUESTS requests (default 1500)",
+    )
     args = parser.parse_args()
-    return anyio.run(main_async, args.seconds, args.rounds)
+    status = anyio.run(main_async, args.seconds, args.rounds)
+    if args.parts:
+        status = status or anyio.run(parts_async, args.parts)
+    return status
 
 
 if __name__ == "__main__":

@@ -54,12 +54,32 @@ tokenizer can leave the data state for long, and proves the rest cheaply:
    start tag and an attribute name starts at the candidate.  The slot name is the value
    of the first attribute whose name is ``data-seg-slot`` in any case (HTML drops later
    duplicates).
-4. Foreign content (``<svg>``/``<math>``) before a candidate is walked tag by tag with
-   the same strict element scanner used for slot extents (integration points,
-   self-closing tags, CDATA).  If its end cannot be determined safely, the scan stops:
-   no slot after it is touched (conservative: fewer personalisations, never a broken
-   page).  ``<plaintext>``, an unterminated comment/raw-text element or an end of file
-   inside a tag also stop the scan.
+4. Foreign content (``<svg>``/``<math>``) before a candidate is measured with the same
+   strict element scanner used for slot extents (integration points, self-closing tags,
+   CDATA).  If its end cannot be determined safely, the scan stops: no slot after it is
+   touched (conservative: fewer personalisations, never a broken page).
+   ``<plaintext>``, an unterminated comment/raw-text element or an end of file inside a
+   tag also stop the scan.
+
+   Walking it tag by tag is only needed for unusual content.  Up to the first ``</svg``
+   (``</math``) after the opener, a typical inline icon holds only text and start tags
+   after which the strict scanner just pushes or skips a foreign element.  One regex
+   search proves that nothing else is there: no ``<!`` (comment, CDATA: either may hide
+   the ``</svg``), ``<?``, ``</`` (an end tag: a stray one makes the scanner give up),
+   nested ``svg``/``math``, integration points (``foreignObject desc title
+   annotation-xml mi mo mn ms mtext``), the breakout start tags of "in foreign content"
+   and ``font``, nor any name step 2 treats as special.  Then, if that ``</svg`` starts a
+   token -- proved by conditions (A)/(B) of step 3, taking the opener (or the data-state
+   offset ``pos`` before it) as the starting point: the content is tokenized like the
+   data state, as there is no CDATA -- the element ends with that end tag, exactly where
+   the scanner would find its end, and the scan jumps there.  The document scan does not
+   even match the start tag: if the opener is no tag at all (inside an attribute value)
+   or a self-closing one, what follows is ordinary markup and a stray end tag, and the
+   scan ends up at the same point (``_foreign_skip``).  With end tags before the
+   ``</svg`` the content is tokenized exactly by one regex and the end tags are checked
+   to pop open descendants only (``_foreign_end``).  Anything else, or a candidate
+   inside, is walked.  ``tests/test_rewrite_foreign.py`` checks on generated documents
+   that the answers are the scanner's.
 
 Not modelled (documented limits): tree-construction effects that do not change the
 tokenizer state except those of foreign content (e.g. ``<svg>`` inside ``<select>``
@@ -125,9 +145,12 @@ Cost
 ----
 A page without slots: one ``bytes.find``.  With slots: one ``find`` pass collecting the
 candidates, the special-opener regex up to the last edited slot (skipping the inside of
-scripts and styles), a few ``find``/``rfind`` per special element met, and about 1 µs per
-tag inside each edited element (its extent has to be checked).  The output is joined
-from slices of the input.  ``bench/bench_rewrite.py`` measures it against full parsers.
+scripts and styles), a few ``find``/``rfind`` and regex searches per special element met
+(2-3 µs for an inline icon), and about 1 µs per tag inside each edited element (its
+extent has to be checked; inline icons in it cost the same few searches).  The output
+is joined from slices of the input.  ``page_categories`` reads the head only when its
+end tag is found and proved.  ``bench/bench_rewrite.py`` measures it against full
+parsers.
 
 Failure policy: ``rewrite`` never raises and never truncates; a document with no edits
 or no applicable slot is returned as the very same object.  An internal error returns
@@ -254,6 +277,7 @@ _BREAKOUT = frozenset(
     b"table tt u ul var".split()
 )
 _FOREIGN_ROOTS = frozenset((b"svg", b"math"))
+_FOREIGN_FIRST = frozenset(b"sSmM")
 _RUBY_ALL = frozenset(b"rb rp rt rtc".split())
 _RUBY_NO_RTC = frozenset(b"rb rp rt".split())
 _SVG_HTML_IP = frozenset(b"foreignobject desc title".split())
@@ -334,14 +358,15 @@ _BORING_RE = re.compile(
 _SCRIPT_START_RE = re.compile(rb"<" + _ci(b"script") + rb"[\t\n\f\r />]")
 
 # Foreign content fast path (see _foreign_end).  Start tags after which the strict walker
-# does more than push or skip a foreign element: breakouts, integration points, nested
-# foreign roots, <font> (a breakout with some attributes); script and style are refused
-# too, to stay conservative.
+# does more than push or skip a foreign element (breakouts, integration points, nested
+# foreign roots, <font>: a breakout with some attributes), and the names the document
+# scan treats as raw text (foreign there, but _foreign_skip must not rely on it).
 _FOREIGN_RISKY = sorted(
     _BREAKOUT
     | _SVG_HTML_IP
     | _MATHML_TEXT_IP
-    | {b"svg", b"math", b"font", b"annotation-xml", b"script", b"style"}
+    | _TEXT_ONLY
+    | {b"svg", b"math", b"font", b"annotation-xml"}
 )
 # Text, text '<', safe start tags and end tags, tokenized exactly, and nothing else: no
 # comment, CDATA, bogus comment or '</' without a letter (each may hide a '</svg').
@@ -356,14 +381,11 @@ _FOREIGN_BODY_RE = re.compile(
     rb"|</[A-Za-z][^\t\n\f\r />]*+" + _ATTRS + rb">"
     rb")*+"
 )
-# One tag of a body accepted by _FOREIGN_BODY_RE: (end slash, name, last separator run).
-# The tag self-closes when its '/>' slash ends a separator run (not an unquoted value).
-_FOREIGN_TAG_RE = re.compile(
-    rb"<(/?)([A-Za-z][^\t\n\f\r />]*+)"
-    rb"(?:([\t\n\f\r /]++)|[^\t\n\f\r />][^\t\n\f\r />=]*+"
-    rb"(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)"
-    rb"|(?![\t\n\f\r ]*+=)))*+>"
-)
+# One tag of a body accepted by _FOREIGN_BODY_RE: (end slash, name, attributes).  (No
+# group inside the repetition: CPython 3.11's re can misplace such a group's span.)
+_FOREIGN_TAG_RE = re.compile(rb"<(/?)([A-Za-z][^\t\n\f\r />]*+)(" + _ATTRS + rb")>")
+# Anything before the first '</' that makes the cheap answer unsafe.
+_FOREIGN_BAD_RE = re.compile(rb"<(?:[!?/]|" + _ci_alternation(_FOREIGN_RISKY) + rb"[\t\n\f\r />])")
 _FOREIGN_CLOSE_RE = {
     name: re.compile(rb"</" + _ci(name) + rb"[\t\n\f\r />]") for name in (b"svg", b"math")
 }
@@ -472,28 +494,31 @@ def _foreign_end(
     doc: bytes, start: int, name: bytes, cands: list[int] | None
 ) -> tuple[int, int] | None:
     """(``</name`` offset, end) of the ``svg``/``math`` element whose content starts at
-    ``start``, when it can be proved with a few C-speed searches; None: use the walker.
+    ``start`` (a data-state offset), when a few C-speed searches prove what the strict
+    walker would find; None: run the walker.
 
-    Inline icons are numerous (a hundred per page is common) and walking each tag by tag
-    costs microseconds per tag.  When the content up to the first ``</name`` is only
-    text and tags, and no start tag is one after which the strict walker does more than
-    push or skip a foreign element (_FOREIGN_RISKY), that walker's answer is the first
-    ``</name``: it pops to the root there, and earlier end tags only pop descendants --
-    checked here only when there are any, since a stray one would make it give up."""
-    m = _FOREIGN_CLOSE_RE[name].search(doc, start)
-    if m is None:
+    Inline icons are numerous (a hundred per page is common) and walking each one tag by
+    tag costs microseconds per tag.  The walker's answer is the first ``</name`` when,
+    up to it, the content holds nothing that makes it do more than push or skip a
+    foreign element (no comment, CDATA, bogus comment, risky start tag: see
+    _FOREIGN_RISKY), every end tag pops an open descendant (a stray one makes it give
+    up), and that ``</name`` starts a token.  Without end tags (the usual icon) the last
+    point is proved like the document scan's events (_token_at): no tokenizing at all."""
+    b = doc.find(b"</", start)
+    if b < 0:
         return None
-    b = m.start()
-    if _FOREIGN_BODY_RE.match(doc, start, b).end() != b:  # type: ignore[union-attr]
-        return None  # a risky token, or the '</name' is inside a tag
-    end = _end_tag_span(doc, b)
-    if end < 0:
-        return None
-    if cands:
-        k = bisect.bisect_left(cands, start)
-        if k < len(cands) and cands[k] < end:
-            return None  # the walker reports the tags that contain candidates
-    if doc.find(b"</", start, b) >= 0:
+    if _closes(doc, b, name):
+        if _FOREIGN_BAD_RE.search(doc, start, b) is not None or not _token_at(doc, start, b):
+            return None
+        end = _close_end(doc, b, name)
+    else:
+        # End tags before it: tokenize exactly, check that each pops an open descendant.
+        m = _FOREIGN_CLOSE_RE[name].search(doc, b)
+        if m is None:
+            return None
+        b = m.start()
+        if _FOREIGN_BODY_RE.match(doc, start, b).end() != b:  # type: ignore[union-attr]
+            return None  # a risky token, or the '</name' is inside a tag
         stack: list[bytes] = []
         for t in _FOREIGN_TAG_RE.finditer(doc, start, b):
             tag_name = t.group(2).lower()
@@ -501,11 +526,82 @@ def _foreign_end(
                 try:
                     k = len(stack) - 1 - stack[::-1].index(tag_name)
                 except ValueError:
-                    return None  # a stray end tag
+                    return None  # a stray end tag: the walker gives up
                 del stack[k:]
-            elif not (t.end(3) == t.end() - 1 and doc[t.end() - 2] == 0x2F):
+            elif not (
+                doc[t.end() - 2] == 0x2F
+                and _Tag(t.start(), t.end(), tag_name, t.start(3), _SVG, _IP_NONE).self_closing(doc)
+            ):
                 stack.append(tag_name)
+        end = _end_tag_span(doc, b)
+    if end < 0:
+        return None
+    if cands:
+        k = bisect.bisect_left(cands, start)
+        if k < len(cands) and cands[k] < end:
+            return None  # the walker reports the tags that contain candidates
     return b, end
+
+
+def _foreign_skip(doc: bytes, pos: int, o: int, name: bytes, cands: list[int]) -> int:
+    """For the document scan: the end of the ``svg``/``math`` element opened at ``o``
+    when it needs no walk; -1 otherwise.  ``pos`` is the scan's data-state offset: only
+    text, ordinary tags and bogus comments lie between it and ``o``.
+
+    The start tag is not even matched: if the content up to the first ``</`` is clean
+    (see _foreign_end) and holds no candidate, and that ``</`` is a ``</name`` that
+    starts a token, the scan would end up right after its end tag whether ``o`` is a
+    real start tag (the walker finds that extent), a self-closing one (then ordinary tags
+    follow, and a stray end tag) or no tag at all (a '<svg' inside an attribute value)."""
+    b = doc.find(b"</", o)
+    if b < 0 or not _closes(doc, b, name):
+        return -1
+    if _FOREIGN_BAD_RE.search(doc, o + 1, b) is not None:
+        return -1
+    k = bisect.bisect_left(cands, o)
+    if k < len(cands) and cands[k] < b:
+        return -1
+    if not _token_at(doc, pos, b):
+        return -1
+    return _close_end(doc, b, name)
+
+
+def _closes(doc: bytes, b: int, name: bytes) -> bool:
+    """Is the ``</`` at ``b`` an end tag named ``name`` (ASCII case-insensitive)?"""
+    k = b + 2 + len(name)
+    return k < len(doc) and doc[k] in _DELIMS and doc[b + 2 : k].lower() == name
+
+
+def _close_end(doc: bytes, b: int, name: bytes) -> int:
+    """End of the ``</name`` end tag at ``b`` (-1 at the end of the document)."""
+    k = b + 2 + len(name)
+    return k + 1 if doc[k] == 0x3E else _end_tag_span(doc, b)
+
+
+def _token_at(doc: bytes, pos: int, o: int) -> bool:
+    """Does a token start at ``o``, given a data-state offset ``pos`` with only text,
+    ordinary tags and bogus comments between them (the module docstring, step 3)?"""
+    r = doc.rfind(b">", pos, o)
+    a = r + 1 if r >= 0 else pos
+    if a < o:
+        j = doc.find(b"<", a, o)
+        while j >= 0:
+            if doc[j + 1] in _OPENERS:
+                return False  # the token containing o starts at j
+            j = doc.find(b"<", j + 1, o)
+    return _quotes_ok(doc, pos, a, o)
+
+
+def _quotes_ok(doc: bytes, pos: int, a: int, o: int) -> bool:
+    """Conditions (A) and (B) of the module docstring for the naive reading up to ``o``
+    (``a`` just after the last '>' before ``o``); False: not proved."""
+    if a < o and (doc.find(b'"', a, o) >= 0 or doc.find(b"'", a, o) >= 0):
+        return False
+    z = doc.rfind(b'"', pos, a)
+    if z >= 0 and _after_equals(doc, pos, z):
+        return False
+    z = doc.rfind(b"'", pos, a)
+    return not (z >= 0 and _after_equals(doc, pos, z))
 
 
 # --------------------------------------------------------------------------- tags
@@ -1135,6 +1231,15 @@ class _Scan:
             # it starts at the first opener after the last '>' before it (naively; then
             # proved with conditions (A)/(B), or computed exactly).
             x = o if o < p else p
+            if x == o and doc[o + 1] in _FOREIGN_FIRST:
+                # An inline svg/math: most need no walk (and no start tag match either).
+                head = doc[o + 1 : o + 5].lower()
+                name = b"svg" if head[:3] == b"svg" else b"math" if head == b"math" else b""
+                if name and _FOREIGN_FAST:
+                    end = _foreign_skip(doc, pos, o, name, cands)
+                    if end >= 0:
+                        self.pos = end
+                        continue
             r = rfind(b">", pos, x)
             a = r + 1 if r >= 0 else pos
             if x == o and (a == o or doc[a:o].isspace()):
@@ -1154,6 +1259,12 @@ class _Scan:
                 break
         return self.found
 
+    def reaches(self, target: int) -> bool:
+        """Run up to ``target`` (the last candidate): is it a token boundary in the data
+        state, outside foreign content?"""
+        self.run()
+        return self.pos == target
+
     def _first_opener(self, a: int, o: int) -> int:
         doc = self.doc
         j = doc.find(b"<", a, o)
@@ -1162,15 +1273,7 @@ class _Scan:
         return j
 
     def _quotes_ok(self, a: int, o: int) -> bool:
-        """Conditions (A) and (B) of the module docstring (False: not proved)."""
-        doc, pos = self.doc, self.pos
-        if a < o and (doc.find(b'"', a, o) >= 0 or doc.find(b"'", a, o) >= 0):
-            return False
-        z = doc.rfind(b'"', pos, a)
-        if z >= 0 and _after_equals(doc, pos, z):
-            return False
-        z = doc.rfind(b"'", pos, a)
-        return not (z >= 0 and _after_equals(doc, pos, z))
+        return _quotes_ok(self.doc, self.pos, a, o)
 
     def _exact(self, o: int) -> int:
         """Tokenize exactly from ``pos``: ``o`` if it is a token boundary, else the start of
@@ -1236,13 +1339,14 @@ def _after_equals(doc: bytes, pos: int, z: int) -> bool:
     return k >= pos and doc[k] == 0x3D
 
 
-def _candidates(doc: bytes, needle: bytes) -> list[int]:
+def _candidates(doc: bytes, needle: bytes, stop: int | None = None) -> list[int]:
     out = []
     find = doc.find
-    i = find(needle)
+    end = len(doc) if stop is None else stop
+    i = find(needle, 0, end)
     while i >= 0:
         out.append(i)
-        i = find(needle, i + len(needle))
+        i = find(needle, i + len(needle), end)
     return out
 
 
@@ -1344,7 +1448,9 @@ def page_categories(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
 
     Several metas are allowed; attribute order and quoting are free; values are
     entity-decoded, split on commas, trimmed; empty entries and repeats are dropped.
-    A meta inside a comment, a script or an attribute value does not count."""
+    A meta inside a comment, a script or an attribute value does not count.  The metas
+    belong in the head: when the document has a real ``</head>`` end tag, nothing after
+    it is read (a page without one is read whole)."""
     try:
         mode, name = _codec_mode(encoding)
         if mode == "wide":
@@ -1361,9 +1467,11 @@ def page_categories(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
 
 
 def _categories(doc: bytes, encoding: str) -> tuple[str, ...]:
-    cands = _candidates(doc, CATEGORY_META)
+    tags = _head_metas(doc)
+    if tags is None:
+        tags = _Scan(doc, _candidates(doc, CATEGORY_META)).run()
     out: list[str] = []
-    for tag in _Scan(doc, cands).run():
+    for tag in tags:
         if tag.name != b"meta" or tag.ns != _HTML:
             continue
         name_value = content = None
@@ -1381,6 +1489,27 @@ def _categories(doc: bytes, encoding: str) -> tuple[str, ...]:
             if part and part not in out:
                 out.append(part)
     return tuple(out)
+
+
+def _head_metas(doc: bytes) -> list[_Tag] | None:
+    """The tags holding the category name (which ``doc`` mentions) before the head's end
+    tag; None when that end is not found or not proved (the whole document is read).
+
+    Pages put the meta in the head, which is small: the rest of the page need not even
+    be searched.  The first lower-case ``</head`` counts only if the scan reaches it in
+    the data state (not inside a comment, a script, an attribute value...)."""
+    cut = doc.find(b"</head")
+    while cut >= 0 and not _closes(doc, cut, b"head"):
+        cut = doc.find(b"</head", cut + 6)
+    if cut < 0:
+        return None
+    cands = _candidates(doc, CATEGORY_META, cut)
+    if not cands:  # only mentioned after it: ignored if it is the head's real end
+        return [] if _Scan(doc, [cut]).reaches(cut) else None
+    scan = _Scan(doc, [*cands, cut])
+    if not scan.reaches(cut):
+        return None
+    return [tag for tag in scan.found if tag.end <= cut]
 
 
 def slot_names(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:

@@ -522,6 +522,30 @@ def test_page_categories() -> None:
     assert rw.page_categories(b'<meta name="SmartSeg:Category" content="x">') == ()
 
 
+META = '<meta name="smartseg:category" content="{}">'
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # Only the head is read when its end tag is real...
+        (f"<head>{META.format('a')}</head><body>{META.format('b')}", ("a",)),
+        (f"<head>{META.format('a')}</head >{META.format('b')}", ("a",)),
+        (f"<head></head>{META.format('b')}", ()),
+        # ... and the whole page when it is not, or when there is none.
+        (f"<head><!-- </head> -->{META.format('a')}</HEAD>{META.format('b')}", ("a", "b")),
+        (f"<script>'</head>'</script>{META.format('a')}", ("a",)),
+        (f"<head><title>x</head></title>{META.format('a')}</head>", ("a",)),
+        (f"<head><link title='</head>'>{META.format('a')}</head>", ("a",)),
+        (f"<body><header>x</header>{META.format('a')}", ("a",)),
+        (f"{META.format('a')}<p>{META.format('b')}", ("a", "b")),
+        (f"<svg><path d='</head>'/></svg>{META.format('a')}", ("a",)),
+    ],
+)
+def test_page_categories_stop_at_the_head(html: str, expected: tuple[str, ...]) -> None:
+    assert rw.page_categories(html.encode()) == expected
+
+
 def test_page_categories_encoding() -> None:
     html = '<meta name="smartseg:category" content="droit, société">'.encode("latin-1")
     assert rw.page_categories(html, "latin-1") == ("droit", "société")

@@ -368,3 +368,42 @@ def test_cheap_proof_agrees_with_exact_tokenization(doc: bytes) -> None:
     fast = [(t.start, t.end) for t in rw._Scan(doc, cands).run()]
     exact = [(t.start, t.end) for t in _ExactScan(doc, cands).run()]
     assert fast == exact
+
+
+# --------------------------------------------------------------------------- categories
+
+HEAD_UNITS = [
+    '<meta name="smartseg:category" content="a">',
+    "<meta name=smartseg:category content=b>",
+    "</head>",
+    "</HEAD>",
+    "</header>",
+    "<!-- </head> -->",
+    "<script>'</head>'</script>",
+    "<title></head></title>",
+    "<link title='</head>'>",
+]
+
+
+def _all_categories(doc: bytes) -> list[tuple[int, str]]:
+    """(tag end, category) for every real category meta of the whole document."""
+    out = []
+    for tag in rw._Scan(doc, rw._candidates(doc, rw.CATEGORY_META)).run():
+        attrs = {a[0]: a[4] for a in reversed(tag.attrs(doc))}
+        if tag.name == b"meta" and attrs.get(b"name") == b"smartseg:category":
+            out.append((tag.end, (attrs.get(b"content") or b"").decode()))
+    return out
+
+
+@given(st.lists(st.sampled_from(TRICKY + HEAD_UNITS), max_size=8).map("".join))
+def test_categories_are_those_before_the_heads_end(html: str) -> None:
+    doc = html.encode()
+    found = rw.page_categories(doc)
+    every = _all_categories(doc)
+    cut = doc.find(b"</head>")
+    whole = tuple(dict.fromkeys(c for _, c in every if c))
+    head = tuple(dict.fromkeys(c for end, c in every if c and end <= cut))
+    # Either the head's end was proved (metas after it are ignored) or all is read.
+    assert found in (whole, head)
+    if cut < 0 or doc.find(b"</head") < 0:
+        assert found == whole
