@@ -681,32 +681,8 @@ def _error_pos(exc: UnexpectedInput, text: str) -> int:
 # ------------------------------------------------------------ pre-checks
 
 
-def _scan_code(text: str, *, comments: bool = False) -> Iterable[tuple[int, str]]:
-    """Yield (offset, char) for characters outside strings and comments.
-
-    With `comments=True` the `#` opening each comment is yielded too (then skipped).
-    """
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "#":
-            if comments:
-                yield i, ch
-            nl = text.find("\n", i)
-            i = n if nl < 0 else nl
-            continue
-        if ch == '"':
-            j = i + 1
-            while j < n and text[j] not in '"\n':
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
-            continue
-        yield i, ch
-        i += 1
-
-
-#: Strings, comments, brackets and `not`: what the pre-checks look at. Strings follow
-#: `_scan_code`: they end at a quote or before a newline, `\\` skips any character.
+#: Strings, comments, brackets and `not`: what the pre-checks look at. Strings end at
+#: a quote or before a newline, as the grammar's STRING does; `\\` skips any character.
 _CODE_SCAN = re.compile(r'"(?:[^"\\\n]|\\[\s\S])*"?|#[^\n]*|[()]|\bnot\b')
 
 
