@@ -869,12 +869,6 @@ def _open_brackets(text: str, start: int, pos: int) -> tuple[list[int], list[int
     return braces, parens
 
 
-def _unclosed_brace(text: str, pos: int) -> int | None:
-    """Offset of the innermost `{` still open at `pos`."""
-    braces, _ = _open_brackets(text, 0, pos)
-    return braces[-1] if braces else None
-
-
 @dataclass(slots=True)
 class _Error:
     """Everything `_explain` needs to know about one error."""
