@@ -161,14 +161,19 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import contextlib
 import html as _html
 import logging
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
+
+from .memo import SpanMemo, diff_runs
 
 __all__ = [
     "Edit",
@@ -693,6 +698,18 @@ class _Extent:
         self.children = children
 
 
+#: Element extents by their bytes.  Sound because a successful subtree scan reads the
+#: document only from the start tag to the end of the element's own end tag (every step
+#: is "the next '<' after the previous token", and each token it matches ends before
+#: that end tag), and otherwise depends only on the root's name, namespace and
+#: integration-point kind: the same bytes in the same context give the same extent,
+#: wherever they are.  ``tests/test_rewrite_memo.py`` checks hits against fresh scans.
+_EXTENTS: SpanMemo[_Extent] = SpanMemo()
+_MEMO_KEY_TAIL = 48
+#: Off in tests, to compare memoized answers with fresh scans.
+_MEMO_ON = True
+
+
 class _Unknown(Exception):
     """The extent cannot be determined safely."""
 
@@ -709,10 +726,36 @@ def _element_extent(
     ``children`` (when wanted) lists the root's element children.  With
     ``cands``/``found``, every start tag that contains a candidate offset is appended to
     ``found`` (used to look for slots inside foreign content during the document scan)."""
+    if found is not None or not _MEMO_ON:
+        try:
+            return _Subtree(doc, root, want_children, cands, found).scan()
+        except _Unknown:
+            return None
+    s = root.start
+    # The answer depends only on the element's own bytes and its context (see
+    # _EXTENTS): look it up by the start tag and what follows, verified byte for byte.
+    key = (root.name, root.ns, root.ip, want_children, doc[s : root.end + _MEMO_KEY_TAIL])
+    rel = _EXTENTS.get(key, doc, s)
+    if rel is not None:
+        return _shift_extent(rel, s)
     try:
-        return _Subtree(doc, root, want_children, cands, found).scan()
+        ext = _Subtree(doc, root, want_children, None, None).scan()
     except _Unknown:
         return None
+    _EXTENTS.put(key, doc[s : ext.end], _shift_extent(ext, -s))
+    return ext
+
+
+def _shift_extent(ext: _Extent, d: int) -> _Extent:
+    """A copy of ``ext`` (its children and their tags too) moved by ``d`` bytes."""
+    children = None
+    if ext.children is not None:
+        children = []
+        for c in ext.children:
+            t = c.tag
+            tag = _Tag(t.start + d, t.end + d, t.name, t.area + d, t.ns, t.ip)
+            children.append(_Child(c.start + d, c.end + d, c.complete, tag))
+    return _Extent(ext.start + d, ext.inner + d, ext.close + d, ext.end + d, ext.kind, children)
 
 
 class _Subtree:
@@ -1352,9 +1395,13 @@ def _candidates(doc: bytes, needle: bytes, stop: int | None = None) -> list[int]
 
 def _slot_tags(doc: bytes, cands: list[int]) -> list[tuple[_Tag, bytes]]:
     """Real slot start tags (document order) and their raw slot-name value."""
+    return _slot_tags_of(doc, _Scan(doc, cands).run())
+
+
+def _slot_tags_of(doc: bytes, found: list[_Tag]) -> list[tuple[_Tag, bytes]]:
     out = []
     seen = -1
-    for tag in _Scan(doc, cands).run():
+    for tag in found:
         if tag.start == seen:
             continue
         seen = tag.start
@@ -1363,6 +1410,184 @@ def _slot_tags(doc: bytes, cands: list[int]) -> list[tuple[_Tag, bytes]]:
                 out.append((tag, a[4] if a[4] is not None else b""))
                 break
     return out
+
+
+# --------------------------------------------------------------------------- page memo
+
+#: Attributes whose values change how the tree builder or this module reads a page
+#: (foster parenting, foreign breakouts, charset, slots, ordering): never inert.
+_NOT_INERT = frozenset(
+    (
+        *b"type color face size encoding charset content http-equiv name hidden".split(),
+        SLOT_ATTR,
+        b"data-seg-segment",
+    )
+)
+_UNSAFE_IN_VALUE = re.compile(rb"[\"'<>]")
+
+
+class _Page:
+    """One scanned page: its bytes, its slot tags, and the *inert* ranges learned so far:
+    insides of quoted attribute values where other bytes may stand in later pages."""
+
+    __slots__ = ("doc", "ranges", "tags")
+
+    def __init__(self, doc: bytes, tags: list[tuple[_Tag, bytes]]) -> None:
+        self.doc = doc
+        self.tags = tags
+        # (ranges, their starts), replaced as one object: readers in other threads
+        # never see one updated without the other.
+        self.ranges: tuple[list[tuple[int, int]], list[int]] = ([], [])
+
+    def uncovered(self, new: bytes, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The runs not inside an inert range, or holding a quote, '<' or '>' in ``new``."""
+        inert, starts = self.ranges
+        left = []
+        for u, v in runs:
+            k = bisect.bisect_right(starts, u) - 1
+            if k < 0 or inert[k][1] < v or _UNSAFE_IN_VALUE.search(new, u, v) is not None:
+                left.append((u, v))
+        return left
+
+    def matches(self, new: bytes) -> bool:
+        """Does ``new`` (same length) differ only inside inert ranges, safely?  The
+        steady state: a memcmp per stretch between ranges, a regex over each range."""
+        inert = self.ranges[0]
+        if not inert:
+            return new == self.doc
+        view = memoryview(self.doc)
+        same, unsafe = new.startswith, _UNSAFE_IN_VALUE.search
+        cur = 0
+        for a, b in inert:
+            if not same(view[cur:a], cur) or unsafe(new, a, b) is not None:
+                return False
+            cur = b
+        return same(view[cur:], cur)
+
+    def learn(self, ranges: list[tuple[int, int]]) -> None:
+        merged = sorted({*self.ranges[0], *ranges})[:_PAGE_MAX_INERT]
+        self.ranges = (merged, [a for a, _ in merged])
+
+
+class _PageMemo:
+    """Slot tags of pages seen before, reused for a page of the same length whose other
+    bytes all lie inside inert ranges (real pages carry CSRF tokens and the like).
+
+    Sound because: if every byte where the new page differs lies inside a quoted
+    attribute value of a real start tag (proved by the document scan of a page where it
+    stood: the pages then share every token but those values) and the new bytes hold no
+    quote, ``<`` or ``>``, the HTML tokenizer stays in that attribute-value state over
+    them: both pages have the same tokens at the same offsets, differing only in those
+    values; and no value that matters to the tree builder or to this module (slot names,
+    ``data-seg-segment``, ``type``...: _NOT_INERT, or any value in a slot tag) is inert.
+    Extents are memoized separately (_EXTENTS), verified byte for byte.
+    ``tests/test_rewrite_memo.py`` checks hits against fresh scans."""
+
+    def __init__(self, max_bytes: int = 16 << 20, per_length: int = 4) -> None:
+        self.max_bytes = max_bytes
+        self.per_length = per_length
+        self._pages: OrderedDict[int, list[_Page]] = OrderedDict()  # by length, LRU
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def slot_tags(self, doc: bytes) -> list[tuple[_Tag, bytes]]:
+        pages = tuple(self._pages.get(len(doc), ()))
+        for page in pages:
+            if page.matches(doc):
+                self.hits += 1
+                with contextlib.suppress(KeyError):  # dropped by another thread meanwhile
+                    self._pages.move_to_end(len(doc))
+                return page.tags
+        todo: list[tuple[int, int]] = []
+        best: _Page | None = None
+        for page in pages:
+            runs = diff_runs(page.doc, doc)
+            if runs is None:
+                continue
+            left = page.uncovered(doc, runs)
+            if not left:
+                self.hits += 1
+                with contextlib.suppress(KeyError):  # dropped by another thread meanwhile
+                    self._pages.move_to_end(len(doc))
+                return page.tags
+            if best is None or len(left) < len(todo):
+                todo, best = left, page
+        self.misses += 1
+        cands = _candidates(doc, SLOT_ATTR)
+        if not cands:
+            return []
+        # The scan proves the unknown runs too: each must sit in a tag's quoted value.
+        found = _Scan(doc, sorted({*cands, *(u for u, _ in todo)})).run()
+        tags = _slot_tags_of(doc, found)
+        if best is not None:
+            proved = _inert_ranges(doc, found, todo, best.doc)
+            if proved is not None:
+                best.learn(proved)
+                return tags
+        self._store(_Page(doc, tags))
+        return tags
+
+    def _store(self, page: _Page) -> None:
+        n = len(page.doc)
+        if n > self.max_bytes // 4:
+            return
+        with self._lock:
+            pages = self._pages.pop(n, [])
+            pages.insert(0, page)
+            self._bytes += n
+            while len(pages) > self.per_length:
+                self._bytes -= len(pages.pop().doc)
+            self._pages[n] = pages
+            while self._bytes > self.max_bytes and self._pages:
+                _, dropped = self._pages.popitem(last=False)
+                self._bytes -= sum(len(p.doc) for p in dropped)
+
+    def clear(self) -> None:
+        self.hits = self.misses = 0
+        with self._lock:
+            self._pages.clear()
+            self._bytes = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+
+def _inert_ranges(
+    doc: bytes, found: list[_Tag], runs: list[tuple[int, int]], old: bytes
+) -> list[tuple[int, int]] | None:
+    """For each run, the quoted attribute value (inside the quotes) of a real start tag
+    of ``doc`` that contains it, when that value may vary (see _PageMemo); None if any
+    run has none, or holds a quote, '<' or '>' in ``doc`` or in the ``old`` page."""
+    out = []
+    starts = [t.start for t in found]
+    for u, v in runs:
+        if _UNSAFE_IN_VALUE.search(doc, u, v) or _UNSAFE_IN_VALUE.search(old, u, v):
+            return None
+        k = bisect.bisect_right(starts, u) - 1
+        tag = found[k] if k >= 0 else None
+        if tag is None or not (tag.start <= u and v <= tag.end):
+            return None
+        if SLOT_ATTR in doc[tag.start : tag.end].lower():
+            return None
+        for name, _sep, _name_start, end, value in tag.attrs(doc):
+            if value is None or doc[end - 1] not in (0x22, 0x27):
+                continue  # no value, or an unquoted one
+            a, b = end - 1 - len(value), end - 1
+            if a <= u and v <= b:
+                if name in _NOT_INERT:
+                    return None
+                out.append((a, b))
+                break
+        else:
+            return None
+    return out
+
+
+_PAGES = _PageMemo()
+_PAGE_MAX_INERT = 64
 
 
 # --------------------------------------------------------------------------- encodings
@@ -1585,32 +1810,17 @@ def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | No
             names[key] = edit
     if not names:
         return None
-    cands = []
-    for p in _candidates(doc, SLOT_ATTR):
-        # Only candidates whose value names an edited slot matter; the value is read as
-        # if the candidate were a real attribute (if it is not, dropping it is harmless).
-        m = _ATTR_RE.match(doc, p)
-        if m is None:
-            continue  # e.g. an unterminated quote: the tag never ends
-        raw = m.group(3) or b""
-        if raw[:1] in (b'"', b"'"):
-            raw = raw[1:-1]
-        if _decode_value(raw, encoding).strip(" \t\n\r\f") in names:
-            cands.append(p)
-        else:
-            # Another spelling earlier in the same tag may name the slot (first one wins);
-            # keeping a candidate is always safe, so a long window just keeps it.
-            q = doc.rfind(b"<", max(0, p - 4096), p)
-            if q < 0 or SLOT_ATTR in doc[q:p].lower():
-                cands.append(p)
-    if not cands:
-        return None
+    if _MEMO_ON:
+        # Every slot of the page, scanned once per page shape (see _PageMemo).
+        slot_tags = _PAGES.slot_tags(doc)
+    else:
+        slot_tags = _slot_tags(doc, _edited_candidates(doc, names, encoding))
 
     top: list[_Splice] = []  # non-overlapping, in document order
     # Ranges covered by earlier edits, innermost last: (start, end, order splice | None).
     # Element extents nest, and slots come in document order, so a stack suffices.
     covered: list[tuple[int, int, _Splice | None]] = []
-    for tag, raw in _slot_tags(doc, cands):
+    for tag, raw in slot_tags:
         edit = names.get(_decode_value(raw, encoding).strip(" \t\n\r\f"))
         if edit is None:
             continue
@@ -1638,6 +1848,29 @@ def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | No
     _render(doc, 0, len(doc), top, out)
     result = b"".join(out)
     return None if result == doc else result
+
+
+def _edited_candidates(doc: bytes, names: Mapping[str, Edit], encoding: str) -> list[int]:
+    """The candidates whose value names an edited slot (so the scan can stop earlier);
+    the value is read as if the candidate were a real attribute (if it is not, dropping
+    it is harmless)."""
+    cands = []
+    for p in _candidates(doc, SLOT_ATTR):
+        m = _ATTR_RE.match(doc, p)
+        if m is None:
+            continue  # e.g. an unterminated quote: the tag never ends
+        raw = m.group(3) or b""
+        if raw[:1] in (b'"', b"'"):
+            raw = raw[1:-1]
+        if _decode_value(raw, encoding).strip(" \t\n\r\f") in names:
+            cands.append(p)
+        else:
+            # Another spelling earlier in the same tag may name the slot (first one
+            # wins); keeping a candidate is always safe, so a long window just keeps it.
+            q = doc.rfind(b"<", max(0, p - 4096), p)
+            if q < 0 or SLOT_ATTR in doc[q:p].lower():
+                cands.append(p)
+    return cands
 
 
 def _inside_one_piece(order: _Splice, s: _Splice) -> bool:

@@ -1,0 +1,291 @@
+"""The rewriter's memos (smartseg_dsl/memo.py, rewrite._PAGES and rewrite._EXTENTS) never
+change an answer: pages built from one template with per-request values in every kind of
+place (CSRF-like attribute values, text, comments, scripts, slot names, unquoted values,
+values that try to break out of their quotes) are rewritten exactly as a fresh scan
+would, request after request, while the memo is learning and once it hits.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from smartseg_dsl import rewrite as rw
+from smartseg_dsl.memo import SpanMemo, diff_runs
+from smartseg_dsl.rewrite import Hide, Order, Replace, Show
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memos(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(rw, "_RAISE_INTERNAL_ERRORS", True)
+    rw._PAGES.clear()
+    rw._EXTENTS.clear()
+    yield
+    rw._PAGES.clear()
+    rw._EXTENTS.clear()
+
+
+def fresh(doc: bytes, edits: dict[str, rw.Edit]) -> bytes:
+    saved = rw._MEMO_ON
+    rw._MEMO_ON = False
+    try:
+        return rw.rewrite(doc, edits)
+    finally:
+        rw._MEMO_ON = saved
+
+
+def fresh_slot_tags(doc: bytes) -> list[tuple[int, int, bytes]]:
+    tags = rw._slot_tags(doc, rw._candidates(doc, rw.SLOT_ATTR))
+    return [(t.start, t.end, raw) for t, raw in tags]
+
+
+def memo_slot_tags(doc: bytes) -> list[tuple[int, int, bytes]]:
+    return [(t.start, t.end, raw) for t, raw in rw._PAGES.slot_tags(doc)]
+
+
+EDITS: dict[str, rw.Edit] = {
+    "s": Show(),
+    "t": Hide(),
+    "u": Replace("<b>R</b>", reveal=True),
+    "o": Order({"G.B": 0.9, "G.A": 0.1}),
+}
+
+# --------------------------------------------------------------------------- diff_runs
+
+
+def naive_runs(a: bytes, b: bytes) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x != y:
+            if out and out[-1][1] == i:
+                out[-1][1] = i + 1
+            else:
+                out.append([i, i + 1])
+    return [(p, q) for p, q in out]
+
+
+@settings(max_examples=300)
+@given(
+    st.binary(max_size=3000),
+    st.lists(st.tuples(st.integers(0, 3000), st.binary(min_size=1, max_size=80)), max_size=6),
+)
+def test_diff_runs_is_the_naive_diff(base: bytes, patches: list[tuple[int, bytes]]) -> None:
+    new = bytearray(base)
+    for at, data in patches:
+        if at < len(new):
+            new[at : at + len(data)] = data[: len(new) - at]
+    new_b = bytes(new)
+    assert len(new_b) == len(base)
+    assert diff_runs(base, new_b, max_runs=10_000) == naive_runs(base, new_b)
+    assert diff_runs(base, new_b + b"x") is None  # lengths differ
+
+
+def test_diff_runs_gives_up_past_max_runs() -> None:
+    a = bytes(1000)
+    b = bytes(x if i % 10 else 1 for i, x in enumerate(a))
+    assert diff_runs(a, b, max_runs=5) is None
+    assert len(diff_runs(a, b, max_runs=100) or []) == 100
+
+
+# --------------------------------------------------------------------------- SpanMemo
+
+
+def test_span_memo_hits_only_on_the_same_bytes() -> None:
+    memo: SpanMemo[str] = SpanMemo(max_entries=8)
+    memo.put("k", b"<div>abc</div>", "v1")
+    assert memo.get("k", b"xx<div>abc</div>yy", 2) == "v1"
+    assert memo.get("k", b"xx<div>abd</div>yy", 2) is None
+    assert memo.get("k", b"<div>abc</di", 0) is None  # cut short
+    assert memo.get("other", b"<div>abc</div>", 0) is None
+    memo.put("k", b"<div>xyz</div>", "v2")  # a second content under the same key
+    assert memo.get("k", b"<div>abc</div>", 0) == "v1"
+    assert memo.get("k", b"<div>xyz</div>", 0) == "v2"
+
+
+def test_span_memo_is_bounded() -> None:
+    memo: SpanMemo[int] = SpanMemo(max_entries=10, max_bytes=1000, max_span=300)
+    for i in range(100):
+        memo.put(i, bytes([i % 256]) * 100, i)
+    assert len(memo) <= 10 and memo.size_bytes <= 1000
+    memo.put("big", b"x" * 301, 0)
+    assert memo.get("big", b"x" * 301, 0) is None  # too large to keep
+    assert memo.get(99, bytes([99]) * 100, 0) == 99  # the newest survive
+
+
+def test_page_memo_is_bounded() -> None:
+    memo = rw._PageMemo(max_bytes=50_000, per_length=2)
+    for i in range(200):
+        doc = f'<div data-seg-slot="s">{"x" * (i % 37)}</div>{"y" * i}'.encode()
+        memo.slot_tags(doc)
+    assert memo.size_bytes <= 50_000
+
+
+# --------------------------------------------------------------------------- page memo
+
+# Template units; "{V}" marks where a per-request value goes.
+UNITS = [
+    '<form method="post"><input type="hidden" name="csrf_token" value="{V}"></form>',
+    "<a href='/x?t={V}' class=\"nav\">link</a>",
+    '<p data-info="{V}" title="a > b">para</p>',
+    "<p>Hello {V}, welcome</p>",
+    "<!-- {V} -->",
+    '<script>var t = "{V}"; if (a < b) {}</script>',
+    "<img alt={V} src=x.png>",
+    '<input type="{V}" value=x>',
+    '<div data-seg-slot="{V}" hidden>maybe a slot</div>',
+    '<div data-seg-slot="s" hidden data-v="{V}">shown</div>',
+    '<section data-seg-slot="t"><p>gone</p><input name=c value="{V}"></section>',
+    '<div data-seg-slot="u" hidden><span title="{V}">old</span></div>',
+    '<ul data-seg-slot="o"><li data-seg-segment="G.A">a</li>'
+    '<li data-seg-segment="{V}" data-x="{V}">b</li><li data-seg-segment="G.B">c</li></ul>',
+    '<svg viewBox="0 0 2 2"><path d="{V}"/></svg>',
+    "<table><tr><td data-k='{V}'>1<td>2</table>",
+    "<textarea>{V}</textarea>",
+    '<div data-seg-slot="s" hidden>plain</div>',
+    '<ul data-seg-slot="o"><li data-seg-segment="G.A">a</li><li data-seg-segment="G.B">b</li></ul>',
+    "<p>static text</p>",
+]
+# Values of one length: the memo only reuses a page of the same length, so most requests
+# get there; the alphabet includes every byte that could break out of a value.
+ALPHABET = "abcXYZ019_-.=/ \"'<>&G.AB"
+
+
+@st.composite
+def journeys(draw: st.DrawFn) -> tuple[str, list[list[str]]]:
+    template = "".join(draw(st.lists(st.sampled_from(UNITS), min_size=1, max_size=7)))
+    holes = template.count("{V}")
+    length = draw(st.integers(0, 12))
+    value = st.text(alphabet=ALPHABET, min_size=length, max_size=length)
+    safe = st.text(alphabet="abcXYZ019_-", min_size=length, max_size=length)
+    pages = draw(
+        st.lists(
+            st.lists(st.one_of(safe, safe, value), min_size=holes, max_size=holes),
+            min_size=2,
+            max_size=6,
+        )
+    )
+    return template, pages
+
+
+def fill(template: str, values: list[str]) -> bytes:
+    parts = template.split("{V}")
+    out = [parts[0]]
+    for v, part in zip(values, parts[1:], strict=True):
+        out += [v, part]
+    return "".join(out).encode()
+
+
+@settings(
+    max_examples=400,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(journeys())
+def test_memoized_rewrites_are_fresh_rewrites(journey: tuple[str, list[list[str]]]) -> None:
+    rw._PAGES.clear()
+    rw._EXTENTS.clear()
+    template, pages = journey
+    for values in pages:
+        doc = fill(template, values)
+        assert rw.rewrite(doc, EDITS) == fresh(doc, EDITS), doc
+        assert memo_slot_tags(doc) == fresh_slot_tags(doc), doc
+
+
+def test_csrf_tokens_are_learned_then_hit() -> None:
+    template = (
+        '<main><div data-seg-slot="s" hidden>Hi</div>'
+        + UNITS[0]
+        + "<p>text</p>"
+        + UNITS[0]
+        + '<ul data-seg-slot="o"><li data-seg-segment="G.A">a</li>'
+        + '<li data-seg-segment="G.B">b</li></ul></main>'
+    )
+    rnd = random.Random(7)
+
+    def token() -> str:
+        return "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789-_.") for _ in range(40))
+
+    outs = []
+    for _ in range(10):
+        doc = fill(template, [token(), token()])
+        out = rw.rewrite(doc, EDITS)
+        assert out == fresh(doc, EDITS)
+        outs.append(out)
+    # The first page is scanned, the second teaches the token ranges, the rest hit.
+    assert rw._PAGES.misses == 2 and rw._PAGES.hits == 8
+    assert all(b'<div data-seg-slot="s">Hi</div>' in o for o in outs)
+    assert all(o.index(b'"G.B"') < o.index(b'"G.A"') for o in outs)
+
+
+def test_a_value_that_breaks_out_of_its_quotes_is_scanned_afresh() -> None:
+    template = '<input type="hidden" name="csrf" value="{V}"><div data-seg-slot="s" hidden>x</div>'
+    rw.rewrite(fill(template, ["aaaaaaaaaaaaaaaaaaaaaaaaaa"]), EDITS)
+    rw.rewrite(fill(template, ["bbbbbbbbbbbbbbbbbbbbbbbbbb"]), EDITS)  # learned
+    hits = rw._PAGES.hits
+    # Same length; closes the quote and opens a slot start tag of its own.
+    evil = fill(template, ['"><p data-seg-slot="s" x="'])
+    assert len(evil) == len(fill(template, ["a" * 26]))
+    assert rw.rewrite(evil, EDITS) == fresh(evil, EDITS)
+    assert rw._PAGES.hits == hits  # not taken from the memo
+    assert memo_slot_tags(evil) == fresh_slot_tags(evil)
+
+
+def test_text_that_varies_is_never_inert() -> None:
+    template = '<p>Hello {V}</p><div data-seg-slot="s" hidden>x</div>'
+    for name in ("Ann", "Bob", "Cyd", "<b>"):
+        doc = fill(template, [name])
+        assert rw.rewrite(doc, EDITS) == fresh(doc, EDITS)
+    assert rw._PAGES.hits == 0
+
+
+# --------------------------------------------------------------------------- extent memo
+
+
+@settings(
+    max_examples=300,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.sampled_from([u for u in UNITS if "data-seg-slot" in u]),
+    st.lists(st.sampled_from(UNITS), max_size=3).map("".join),
+    st.lists(st.sampled_from([*UNITS, "</div>", "<div>", "</ul><p>", "<!--"]), max_size=3),
+    st.lists(st.text(alphabet=ALPHABET, max_size=6), min_size=12, max_size=12),
+)
+def test_the_same_element_elsewhere_has_the_same_extent(
+    slot: str, before: str, after: list[str], values: list[str]
+) -> None:
+    # The same slot element, at other offsets, with other bytes after it.
+    for k in range(3):
+        html = before + slot + "".join(after[k:]) + "".join(after[:k])
+        doc = fill(html, values[: html.count("{V}")])
+        for tag, _raw in rw._slot_tags(doc, rw._candidates(doc, rw.SLOT_ATTR)):
+            for want_children in (False, True):
+                a = rw._element_extent(doc, tag, want_children)
+                saved = rw._MEMO_ON
+                rw._MEMO_ON = False
+                try:
+                    b = rw._element_extent(doc, tag, want_children)
+                finally:
+                    rw._MEMO_ON = saved
+                assert (a is None) == (b is None)
+                if a is not None and b is not None:
+                    assert (a.start, a.inner, a.close, a.end, a.kind) == (
+                        b.start,
+                        b.inner,
+                        b.close,
+                        b.end,
+                        b.kind,
+                    )
+                    assert [
+                        (c.start, c.end, c.complete, c.tag.start, c.tag.end, c.tag.area)
+                        for c in a.children or []
+                    ] == [
+                        (c.start, c.end, c.complete, c.tag.start, c.tag.end, c.tag.area)
+                        for c in b.children or []
+                    ]
+        if k == 0:
+            before = "<p>shifted</p>" + before
+    assert rw._EXTENTS.hits + rw._EXTENTS.misses > 0 or "data-seg-slot" not in slot
