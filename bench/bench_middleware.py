@@ -16,6 +16,8 @@ the neighbours, not the code):
 * ``smartseg``      — the site behind SmartSegMiddleware (the byte-splicing rewriter);
 * ``(no splice)``   — the same, with the rewriter's splice replaced by "return the
   page": what the cookie, the engine, the templates and the headers cost on their own;
+* ``(no memo)``     — the same, with the rewriter's memos off (rewrite._PageMemo and
+  the extent memo): every page scanned from scratch, as for a page seen the first time;
 * ``bs4``, ``selectolax``, ``lxml`` — the same middleware, same decisions, but the
   page edited the usual way: parse the whole document, change the tree, serialise.
 
@@ -301,6 +303,20 @@ def _unchanged(doc: bytes, edits: Mapping[str, Any], encoding: str = "utf-8") ->
     return doc
 
 
+def _unmemoized(doc: bytes, edits: Mapping[str, Any], encoding: str = "utf-8") -> bytes:
+    """Our rewriter with its memos off: every page scanned from scratch (a site whose
+    every page is new, or the first request for each page shape)."""
+    saved = rewrite._MEMO_ON
+    rewrite._MEMO_ON = False
+    try:
+        return _ORIGINAL_REWRITE(doc, edits, encoding)
+    finally:
+        rewrite._MEMO_ON = saved
+
+
+_ORIGINAL_REWRITE = rewrite.rewrite
+
+
 @contextlib.contextmanager
 def rewriter(fn: Callable[..., bytes] | None) -> Iterator[None]:
     """Swap the middleware's rewriter for a peer's (None: ours)."""
@@ -380,6 +396,7 @@ async def main_async(seconds: float, rounds: int) -> int:
     configs[1] = ("smartseg", wrapped, timed)
     # The same middleware with the splice skipped: what everything but rewrite.py costs.
     configs.insert(2, ("(no splice)", wrapped, _unchanged))
+    configs.insert(3, ("(no memo)", wrapped, _unmemoized))
     results: dict[str, list[float]] = {name: [] for name, _, _ in configs}
     rewriter_us: list[float] = []
     for _ in range(rounds):
