@@ -1,6 +1,7 @@
 """Load test of the demo site behind SmartSegMiddleware (issue 6).
 
     python bench/load.py [--seconds 60] [--visitors 100] [--workers 2] [--ci] [--json FILE]
+                         [--only baseline|smartseg] [--rss-limit PCT] [--keep]
 
 Serves the example site with uvicorn and ``--workers 2`` (``site_example.asgi``) twice:
 once without smartseg (the baseline) and once with it, and puts the same load on both:
@@ -15,13 +16,31 @@ place; one slot in ten keeps the same visitor for the whole run, so long histori
 Reported per run, as a markdown table (and as JSON with ``--json``): requests, requests
 per second, p50/p99 latency (client side), 5xx responses, transport errors, unexpected
 statuses, answers given vs. answer rows in the answer bank, the largest ``Set-Cookie``
-header value seen, and the resident memory (VmRSS) of the uvicorn workers after start-up,
-after a warm-up and at the end.
+header value seen, and the resident memory (VmRSS, all workers together, sampled every
+second) of the uvicorn workers: after start-up, after the page warm-up (every page fetched
+three times, without cookies), half-way through the run, at the end, and at its peak.
+
+Flat. The first half of a run is its warm-up: under real load each worker fills what it
+keeps for good — compiled templates, the survey-widget cache, the rewriter's page and
+extent memos, the anyio thread pool and its SQLite connections (each with its own page
+cache), Python's object arenas and the C heap at the size the concurrency needs. Growth
+there is expected and reported ("after page warm-up → end"), not judged. The workers'
+RSS is *flat* when it grows by at most ``--rss-limit`` % (2 % by default) from half-way
+to the end, each point being the median over a tenth of the run so that one sample
+cannot decide; the least-squares trend over the second half (MiB/min) is reported next
+to it, so a slow steady leak stays visible. Runs shorter than 5 minutes are reported but
+not judged (their second half is still mostly warm-up: the 60 s default, ``--ci``); to
+check flatness, soak: ``--only smartseg --seconds 600``. RSS also counts what the C
+allocator keeps after Python has freed it: when Python objects, SQLite and the caches
+are steady but RSS still rises, that is glibc's heap holding freed memory
+(``MALLOC_MMAP_THRESHOLD_=131072`` in the environment of this script, passed on to the
+workers, shows how much).
 
 Exit status 1 when the smartseg run shows any 5xx, transport error, unexpected status,
-answer that is not in the answer bank afterwards (or that the server refused), or any
-``Set-Cookie`` over 4,096 bytes; the baseline run must be clean too. Every request goes
-to 127.0.0.1; every loop is bounded by the run's deadline.
+answer that is not in the answer bank afterwards (or that the server refused), any
+``Set-Cookie`` over 4,096 bytes, or (judged runs only) workers' RSS that is not flat; the
+baseline run must be clean too. Every request goes to 127.0.0.1; every loop is bounded by
+the run's deadline.
 """
 
 from __future__ import annotations
@@ -70,6 +89,10 @@ READY_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 30.0
 # How long visitors may take to finish the request they are in once time is up.
 GRACE = REQUEST_TIMEOUT + 5.0
+# Memory (see the module doc, "Flat"): the workers' RSS may grow by at most this much over
+# the second half of a run, and a run shorter than this is too short to tell.
+RSS_FLAT_LIMIT_PCT = 2.0
+RSS_JUDGE_MIN_SECONDS = 300.0
 
 _FORM_RE = re.compile(r"<form\b.*?</form\s*>", re.IGNORECASE | re.DOTALL)
 
@@ -572,8 +595,75 @@ def answers_in_bank(db_path: Path) -> Counter[tuple[str, str, str]]:
     return Counter((str(v), str(s), str(a)) for v, s, a in rows)
 
 
+def _median(values: list[int]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return float(ordered[mid]) if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def rss_second_half(
+    samples: list[tuple[float, int]],
+    *,
+    duration: float | None = None,
+    limit_pct: float = RSS_FLAT_LIMIT_PCT,
+    min_seconds: float = RSS_JUDGE_MIN_SECONDS,
+) -> dict[str, Any]:
+    """Whether the workers' RSS was flat over the second half of a run.
+
+    ``samples`` are ``(seconds into the run, KiB)``. "Half-way" is the median RSS over the
+    tenth of the run around its middle, "end" the median over its last tenth (at least
+    2 s each, so one sample cannot decide). ``growth_pct`` compares the two; the trend is
+    the least-squares slope over the whole second half, in KiB per minute, so a steady
+    leak shows even when the end window happens to sit in a trough. ``flat`` is None when
+    the run (``duration``, else the last sample's time) is shorter than ``min_seconds``: a
+    run that short is mostly warm-up.
+    """
+    out: dict[str, Any] = {
+        "half_kib": None,
+        "end_kib": None,
+        "growth_pct": None,
+        "trend_kib_per_min": None,
+        "limit_pct": limit_pct,
+        "flat": None,
+    }
+    if not samples:
+        return out
+    total = samples[-1][0]
+    span = max(2.0, total / 10)
+    middle = [kib for at, kib in samples if abs(at - total / 2) <= span / 2]
+    last = [kib for at, kib in samples if at >= total - span]
+    if not middle or not last:
+        return out
+    half, end = _median(middle), _median(last)
+    second = [(at, kib) for at, kib in samples if at >= total / 2]
+    trend = None
+    if len(second) >= 2:
+        mean_t = sum(at for at, _ in second) / len(second)
+        mean_k = sum(kib for _, kib in second) / len(second)
+        var = sum((at - mean_t) ** 2 for at, _ in second)
+        if var > 0:
+            cov = sum((at - mean_t) * (kib - mean_k) for at, kib in second)
+            trend = 60 * cov / var
+    growth = 100 * (end - half) / half if half else 0.0
+    out.update(
+        half_kib=round(half),
+        end_kib=round(end),
+        growth_pct=round(growth, 2),
+        trend_kib_per_min=None if trend is None else round(trend, 1),
+        flat=None if (duration or total) < min_seconds else growth <= limit_pct,
+    )
+    return out
+
+
 def run_once(
-    *, personalize: bool, seconds: float, visitors: int, workers: int, seed: int, workdir: Path
+    *,
+    personalize: bool,
+    seconds: float,
+    visitors: int,
+    workers: int,
+    seed: int,
+    workdir: Path,
+    rss_limit: float = RSS_FLAT_LIMIT_PCT,
 ) -> dict[str, Any]:
     label = "smartseg" if personalize else "baseline"
     db_path = workdir / f"{label}.db"
@@ -679,11 +769,12 @@ def run_once(
         "rss_kib_start": sum(rss_start.values()),
         "rss_kib_end": sum(rss_end.values()),
         "rss_kib_peak": max((kib for _, kib in rss_samples), default=0),
-        # Once the workers have seen every kind of request (a quarter into the run):
-        # growth from here on is what a leak would look like.
+        # Once the workers have seen every kind of request (a quarter into the run).
         "rss_kib_settled": next(
             (kib for at, kib in rss_samples if at >= elapsed / 4), sum(rss_start.values())
         ),
+        # The verdict: growth over the second half (the first half is the warm-up).
+        "rss_second_half": rss_second_half(rss_samples, duration=elapsed, limit_pct=rss_limit),
         "rss_kib_trend": [[round(at), kib] for at, kib in rss_samples[::5]],
         "rss_kib_per_worker": {
             str(pid): [rss_start.get(pid), rss_end.get(pid)]
@@ -715,6 +806,12 @@ def problems(result: dict[str, Any]) -> list[str]:
         out.append(f"{result['oversize_cookies']} Set-Cookie headers over {COOKIE_LIMIT} bytes")
     if result["requests"] == 0:
         out.append("no request completed")
+    memory = result["rss_second_half"]
+    if memory["flat"] is False:
+        out.append(
+            f"workers' RSS not flat: {memory['growth_pct']:+.1f} % over the second half of the "
+            f"run (limit +{memory['limit_pct']:g} %; trend {memory['trend_kib_per_min']} KiB/min)"
+        )
     return [f"{result['label']}: {p}" for p in out]
 
 
@@ -730,10 +827,20 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
         pct = 100 * (end - start) / start if start else 0.0
         return f"{mib(start)} → {mib(end)} ({pct:+.1f} %, peak {mib(r['rss_kib_peak'])})"
 
-    def settled(r: dict[str, Any]) -> str:
-        start, end = r["rss_kib_settled"], r["rss_kib_end"]
-        pct = 100 * (end - start) / start if start else 0.0
-        return f"{mib(start)} → {mib(end)} ({pct:+.1f} %)"
+    def second_half(r: dict[str, Any]) -> str:
+        v = r["rss_second_half"]
+        if v["half_kib"] is None:
+            return "—"
+        trend = v["trend_kib_per_min"]
+        slope = "" if trend is None else f", trend {trend / 1024:+.2f} MiB/min"
+        return f"{mib(v['half_kib'])} → {mib(v['end_kib'])} ({v['growth_pct']:+.1f} %{slope})"
+
+    def flat(r: dict[str, Any]) -> str:
+        v = r["rss_second_half"]
+        if v["flat"] is None:
+            return f"not judged (runs under {RSS_JUDGE_MIN_SECONDS:.0f} s are mostly warm-up)"
+        verdict = "yes" if v["flat"] else "**NO**"
+        return f"{verdict} (limit +{v['limit_pct']:g} % over the second half)"
 
     rows = [
         ("duration", lambda r: f"{r['seconds']:.1f} s"),
@@ -759,8 +866,9 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
         ),
         ("largest Set-Cookie", lambda r: f"{r['max_set_cookie_bytes']:,} bytes"),
         ("workers' RSS at boot", lambda r: mib(r["rss_kib_boot"])),
-        ("workers' RSS after warm-up → end", growth),
-        ("workers' RSS a quarter in → end", settled),
+        ("workers' RSS after page warm-up → end", growth),
+        ("workers' RSS half-way → end", second_half),
+        ("workers' RSS flat", flat),
         (
             "workers' CPU per request",
             lambda r: (
@@ -784,6 +892,13 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
     if "baseline" in results and "smartseg" in results and results["baseline"]["rps"]:
         ratio = results["smartseg"]["rps"] / results["baseline"]["rps"]
         lines += ["", f"Throughput with smartseg: {ratio:.2f}× the baseline."]
+    if "baseline" in results and "smartseg" in results:
+        extra = results["smartseg"]["rss_kib_end"] - results["baseline"]["rss_kib_end"]
+        workers = results["smartseg"]["workers"]
+        lines += [
+            f"Workers' RSS at the end with smartseg: {extra / 1024:+.1f} MiB over the baseline "
+            f"({extra / 1024 / workers:+.1f} MiB per worker)."
+        ]
     return "\n".join(lines)
 
 
@@ -796,6 +911,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
+    parser.add_argument(
+        "--rss-limit",
+        type=float,
+        default=RSS_FLAT_LIMIT_PCT,
+        metavar="PCT",
+        help="most the workers' RSS may grow over the second half of a run, in %% "
+        f"(default {RSS_FLAT_LIMIT_PCT:g}; judged from {RSS_JUDGE_MIN_SECONDS:.0f} s runs on)",
+    )
     parser.add_argument(
         "--only",
         choices=("baseline", "smartseg"),
@@ -813,6 +936,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs (work dir {workdir})",
         flush=True,
     )
+    # Allocator settings change the workers' RSS (see "Flat"): say when any is set.
+    allocator = {
+        k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "PYTHONMALLOC"
+    }
+    if allocator:
+        print("allocator settings: " + " ".join(f"{k}={v}" for k, v in allocator.items()))
     results: dict[str, dict[str, Any]] = {}
     for label in ("baseline", "smartseg"):
         if args.only not in (None, label):
@@ -825,11 +954,18 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             seed=args.seed,
             workdir=workdir,
+            rss_limit=args.rss_limit,
         )
     found = [problem for result in results.values() for problem in problems(result)]
     print()
     print(markdown(results))
-    summary = {"ok": not found, "problems": found, "cpus": os.cpu_count(), **results}
+    summary = {
+        "ok": not found,
+        "problems": found,
+        "cpus": os.cpu_count(),
+        "allocator_env": allocator,
+        **results,
+    }
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if found:
