@@ -7,6 +7,7 @@ would, request after request, while the memo is learning and once it hits.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterator
 
@@ -29,13 +30,29 @@ def _fresh_memos(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     rw._EXTENTS.clear()
 
 
-def fresh(doc: bytes, edits: dict[str, rw.Edit]) -> bytes:
+@contextlib.contextmanager
+def memo_off() -> Iterator[None]:
     saved = rw._MEMO_ON
     rw._MEMO_ON = False
     try:
-        return rw.rewrite(doc, edits)
+        yield
     finally:
         rw._MEMO_ON = saved
+
+
+def fresh(doc: bytes, edits: dict[str, rw.Edit]) -> bytes:
+    with memo_off():
+        return rw.rewrite(doc, edits)
+
+
+def shape(ext: rw._Extent | None) -> object:
+    """Everything an extent says, children and their tags included (None stays None)."""
+    if ext is None:
+        return None
+    kids = [
+        (c.start, c.end, c.complete, c.tag.start, c.tag.end, c.tag.area) for c in ext.children or []
+    ]
+    return (ext.start, ext.inner, ext.close, ext.end, ext.kind, kids)
 
 
 def fresh_slot_tags(doc: bytes) -> list[tuple[int, int, bytes]]:
@@ -264,28 +281,9 @@ def test_the_same_element_elsewhere_has_the_same_extent(
         for tag, _raw in rw._slot_tags(doc, rw._candidates(doc, rw.SLOT_ATTR)):
             for want_children in (False, True):
                 a = rw._element_extent(doc, tag, want_children)
-                saved = rw._MEMO_ON
-                rw._MEMO_ON = False
-                try:
+                with memo_off():
                     b = rw._element_extent(doc, tag, want_children)
-                finally:
-                    rw._MEMO_ON = saved
-                assert (a is None) == (b is None)
-                if a is not None and b is not None:
-                    assert (a.start, a.inner, a.close, a.end, a.kind) == (
-                        b.start,
-                        b.inner,
-                        b.close,
-                        b.end,
-                        b.kind,
-                    )
-                    assert [
-                        (c.start, c.end, c.complete, c.tag.start, c.tag.end, c.tag.area)
-                        for c in a.children or []
-                    ] == [
-                        (c.start, c.end, c.complete, c.tag.start, c.tag.end, c.tag.area)
-                        for c in b.children or []
-                    ]
+                assert shape(a) == shape(b)
         if k == 0:
             before = "<p>shifted</p>" + before
     assert rw._EXTENTS.hits + rw._EXTENTS.misses > 0 or "data-seg-slot" not in slot
