@@ -32,9 +32,14 @@ to it, so a slow steady leak stays visible. Runs shorter than 5 minutes are repo
 not judged (their second half is still mostly warm-up: the 60 s default, ``--ci``); to
 check flatness, soak: ``--only smartseg --seconds 600``. RSS also counts what the C
 allocator keeps after Python has freed it: when Python objects, SQLite and the caches
-are steady but RSS still rises, that is glibc's heap holding freed memory
-(``MALLOC_MMAP_THRESHOLD_=131072`` in the environment of this script, passed on to the
-workers, shows how much).
+are steady but RSS still rises, that is glibc's heap holding freed memory. The workers
+therefore run as docs/middleware.md ("Deploying") tells a deployment to run them, with
+``MALLOC_MMAP_THRESHOLD_=131072``: glibc's default raises that threshold after the first
+whole page a worker buffers and frees, after which page-sized buffers (and asyncio's
+256 KiB read buffers) come from a heap that fragments and is never given back; measured
+over 30 minutes that is a slow, steady rise (BENCHMARKS.md). ``--glibc-default`` runs the
+workers without it, to see that; a ``MALLOC_*`` variable already in this script's
+environment is passed on as it is.
 
 Exit status 1 when the smartseg run shows any 5xx, transport error, unexpected status,
 answer that is not in the answer bank afterwards (or that the server refused), any
@@ -93,6 +98,8 @@ GRACE = REQUEST_TIMEOUT + 5.0
 # the second half of a run, and a run shorter than this is too short to tell.
 RSS_FLAT_LIMIT_PCT = 2.0
 RSS_JUDGE_MIN_SECONDS = 300.0
+# What docs/middleware.md ("Deploying") asks of a deployment on glibc; see "Flat".
+DEPLOYMENT_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 _FORM_RE = re.compile(r"<form\b.*?</form\s*>", re.IGNORECASE | re.DOTALL)
 
@@ -469,6 +476,18 @@ class Server:
         except OSError:
             return ""
 
+    def allocator_env(self) -> list[dict[str, str]]:
+        """Each worker's ``MALLOC_*`` environment, read from /proc (what it really got)."""
+        seen: list[dict[str, str]] = []
+        for pid in self.worker_pids():
+            try:
+                raw = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0"))
+            seen.append({k: v for k, _, v in pairs if k.startswith("MALLOC_")})
+        return seen
+
     def worker_pids(self) -> list[int]:
         """The worker processes: children of the uvicorn supervisor running
         multiprocessing's spawn_main (not its resource tracker)."""
@@ -664,10 +683,12 @@ def run_once(
     seed: int,
     workdir: Path,
     rss_limit: float = RSS_FLAT_LIMIT_PCT,
+    allocator_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     label = "smartseg" if personalize else "baseline"
     db_path = workdir / f"{label}.db"
     env = {
+        **(allocator_env or {}),
         "SMARTSEG_DB": str(db_path),
         "SMARTSEG_SECRET_KEY": SECRET_KEY,
         "SMARTSEG_RULES": str(RULES),
@@ -678,6 +699,7 @@ def run_once(
     load_before = os.getloadavg()[0]
     with serving(workers, env, workdir / f"{label}.log") as server:
         rss_boot = server.rss()
+        worker_allocator_env = server.allocator_env()
         generic, _ = site_pages()
         asyncio.run(warm_up(server.base_url, generic))
         rss_start = server.rss()
@@ -740,6 +762,7 @@ def run_once(
         "seconds": round(elapsed, 2),
         "visitors": visitors,
         "workers": workers,
+        "worker_allocator_env": worker_allocator_env,
         "requests": len(latencies),
         "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
@@ -925,6 +948,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="one run only (investigating; the comparison needs both)",
     )
+    parser.add_argument(
+        "--glibc-default",
+        action="store_true",
+        help="run the workers with glibc's default allocator settings, not the deployment's "
+        "MALLOC_MMAP_THRESHOLD_ (see the module doc, 'Flat')",
+    )
     args = parser.parse_args(argv)
     seconds = 10.0 if args.ci else args.seconds
     if seconds <= 0 or args.visitors <= 0 or args.workers <= 0:
@@ -936,12 +965,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.workers} uvicorn workers, {os.cpu_count()} CPUs (work dir {workdir})",
         flush=True,
     )
-    # Allocator settings change the workers' RSS (see "Flat"): say when any is set.
+    # Allocator settings change the workers' RSS (see "Flat"): say which are in force.
     allocator = {
         k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "PYTHONMALLOC"
     }
-    if allocator:
-        print("allocator settings: " + " ".join(f"{k}={v}" for k, v in allocator.items()))
+    if not args.glibc_default and not any(k.startswith("MALLOC_") for k in allocator):
+        allocator.update(DEPLOYMENT_MALLOC_ENV)
+    print(
+        "workers' allocator settings: "
+        + (" ".join(f"{k}={v}" for k, v in allocator.items()) or "glibc defaults")
+    )
     results: dict[str, dict[str, Any]] = {}
     for label in ("baseline", "smartseg"):
         if args.only not in (None, label):
@@ -955,6 +988,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             workdir=workdir,
             rss_limit=args.rss_limit,
+            allocator_env=allocator,
         )
     found = [problem for result in results.values() for problem in problems(result)]
     print()

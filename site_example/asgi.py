@@ -3,7 +3,11 @@
 A process manager that forks workers needs an import string rather than an app
 object, so this module gives it one::
 
-    SMARTSEG_DB=/tmp/answers.db uvicorn site_example.asgi:app_from_env --factory --workers 2
+    SMARTSEG_DB=/tmp/answers.db MALLOC_MMAP_THRESHOLD_=131072 \\
+        uvicorn site_example.asgi:app_from_env --factory --workers 2
+
+(The allocator setting keeps the workers' memory flat on glibc: docs/middleware.md,
+"Deploying".)
 
 Environment (all optional):
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,11 @@ def test_load_short_form(tmp_path: Path) -> None:
         memory = summary[label]["rss_second_half"]
         assert memory["flat"] is None and memory["half_kib"] > 0, report
     assert "| workers' RSS flat | not judged" in done.stdout, report
+    # The workers run as docs/middleware.md ("Deploying") says to deploy them on glibc,
+    # unless this environment already sets the allocator: read from each worker's /proc.
+    load = _load_module()
+    own = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+    expected = own or load.DEPLOYMENT_MALLOC_ENV
+    for label in ("baseline", "smartseg"):
+        seen = summary[label]["worker_allocator_env"]
+        assert len(seen) == 2 and all(env == expected for env in seen), report
