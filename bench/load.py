@@ -62,6 +62,7 @@ import resource
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -614,12 +615,6 @@ def answers_in_bank(db_path: Path) -> Counter[tuple[str, str, str]]:
     return Counter((str(v), str(s), str(a)) for v, s, a in rows)
 
 
-def _median(values: list[int]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return float(ordered[mid]) if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def rss_second_half(
     samples: list[tuple[float, int]],
     *,
@@ -653,16 +648,12 @@ def rss_second_half(
     last = [kib for at, kib in samples if at >= total - span]
     if not middle or not last:
         return out
-    half, end = _median(middle), _median(last)
+    half, end = statistics.median(middle), statistics.median(last)
     second = [(at, kib) for at, kib in samples if at >= total / 2]
     trend = None
-    if len(second) >= 2:
-        mean_t = sum(at for at, _ in second) / len(second)
-        mean_k = sum(kib for _, kib in second) / len(second)
-        var = sum((at - mean_t) ** 2 for at, _ in second)
-        if var > 0:
-            cov = sum((at - mean_t) * (kib - mean_k) for at, kib in second)
-            trend = 60 * cov / var
+    if len({at for at, _ in second}) >= 2:
+        times, kibs = zip(*second, strict=True)
+        trend = 60 * statistics.linear_regression(times, kibs).slope
     growth = 100 * (end - half) / half if half else 0.0
     out.update(
         half_kib=round(half),
@@ -792,10 +783,6 @@ def run_once(
         "rss_kib_start": sum(rss_start.values()),
         "rss_kib_end": sum(rss_end.values()),
         "rss_kib_peak": max((kib for _, kib in rss_samples), default=0),
-        # Once the workers have seen every kind of request (a quarter into the run).
-        "rss_kib_settled": next(
-            (kib for at, kib in rss_samples if at >= elapsed / 4), sum(rss_start.values())
-        ),
         # The verdict: growth over the second half (the first half is the warm-up).
         "rss_second_half": rss_second_half(rss_samples, duration=elapsed, limit_pct=rss_limit),
         "rss_kib_trend": [[round(at), kib] for at, kib in rss_samples[::5]],
