@@ -345,7 +345,10 @@ async def checkout(request: Request) -> Response:
         return csrf_failed(request)
     if request.cookies.get(CART_COOKIE) not in PLANS:
         return see_other("/pricing")
+    plan = PLANS[request.cookies[CART_COOKIE]]
     hooks.track(request, "purchase")
+    # the `Purchase` goal's value (rules/70-measurement.seg): a year of one seat
+    hooks.set_attribute(request, "order_total", plan.price * 12)
     hooks.tag(request, "customer")
     response = see_other("/thanks/purchase")
     response.delete_cookie(CART_COOKIE)

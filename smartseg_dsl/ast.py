@@ -29,8 +29,10 @@ __all__ = [
     "Decay",
     "Duration",
     "Expr",
+    "Goal",
     "Group",
     "HideSlot",
+    "Holdout",
     "Is",
     "Item",
     "Matcher",
@@ -63,6 +65,8 @@ KEYWORDS: frozenset[str] = frozenset(
         # structure
         "group", "segment", "prior", "decay", "explicit", "implicit", "weight", "max",
         "audience", "when",
+        # measurement
+        "goal", "value", "holdout",
         # matchers
         "tag", "query", "category", "referrer", "landing", "page", "event", "within",
         # actions
@@ -383,7 +387,32 @@ class Rule:
     span: Span = _span()
 
 
-Item: TypeAlias = Group | Audience | Rule
+# ---------------------------------------------------------------- measurement
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """`goal NAME ["label"] = CONDITION [value EXPR]` (SPEC §1.7).
+
+    `condition` is a condition, or a bare `Matcher` meaning "this request fired it".
+    """
+
+    name: Name
+    label: String | None
+    condition: Expr | Matcher
+    value: Expr | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Holdout:
+    """`holdout 10%`: the share of visitors no rule acts on (SPEC §1.7)."""
+
+    share: Number
+    span: Span = _span()
+
+
+Item: TypeAlias = Group | Audience | Rule | Goal | Holdout
 
 
 # --------------------------------------------------------------- containers
@@ -420,6 +449,14 @@ class RuleSet:
     @property
     def audiences(self) -> list[Audience]:
         return [i for f in self.files for i in f.items if isinstance(i, Audience)]
+
+    @property
+    def goals(self) -> list[Goal]:
+        return [i for f in self.files for i in f.items if isinstance(i, Goal)]
+
+    @property
+    def holdouts(self) -> list[Holdout]:
+        return [i for f in self.files for i in f.items if isinstance(i, Holdout)]
 
     def rules(self) -> list[tuple[RuleFile, Rule]]:
         return [(f, i) for f in self.files for i in f.items if isinstance(i, Rule)]

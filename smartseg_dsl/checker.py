@@ -169,6 +169,10 @@ class Symbols:
     types: dict[int, Type] = field(default_factory=dict)
     #: id(ShowSurvey) → "Group.Segment" (a yes/no survey) or "Group" (pick a segment)
     survey_about: dict[int, str] = field(default_factory=dict)
+    #: goal name → its first definition
+    goals: dict[str, ast.Goal] = field(default_factory=dict)
+    #: the rule set's holdout share (the first `holdout`), None without one
+    holdout: float | None = None
 
     def type_of(self, expr: ast.Expr) -> Type:
         """The inferred type of an expression of this rule set (ERROR if unknown)."""
@@ -633,6 +637,7 @@ class _Checker:
         self.cond: _Condition | None = None
         self.audience_conds: dict[str, _Condition] = {}
         self.rule_conds: list[tuple[ast.RuleFile, ast.Rule, _Condition | None]] = []
+        self.goal_conds: dict[str, _Condition] = {}
         self.audience_uses: dict[str, list[tuple[str, ast.Span]]] = {}
         self.reasoner = _Reasoner(self.sym)
         self._nnf_cache: dict[tuple[str, bool], Node] = {}
@@ -640,6 +645,8 @@ class _Checker:
         self.current_audience: str | None = None
         #: audiences offered as "did you mean" for a misspelt name: not reported unused
         self.suggested: set[str] = set()
+        self._goal_files: dict[str, str] = {}
+        self._holdout_seen = False
         #: (audience, audience it uses) → where the use is, for cycle messages
         self._dep_spans: dict[tuple[str, str], tuple[str, ast.Span]] = {}
 
@@ -690,6 +697,64 @@ class _Checker:
                         continue
                     sym.audiences[name] = item
                     sym.defined_at[name] = (f.path, item.name.span)
+                elif isinstance(item, ast.Goal):
+                    self.declare_goal(f, item)
+                elif isinstance(item, ast.Holdout):
+                    self.declare_holdout(item)
+
+    def declare_goal(self, f: ast.RuleFile, goal: ast.Goal) -> None:
+        name = goal.name.value
+        self.reserved(goal.name, "a goal")
+        first = self.sym.goals.get(name)
+        if first is not None:
+            self.report(
+                goal.name.span,
+                "SEG205",
+                f"goal `{name}` is already defined at {self._goal_files[name]}:"
+                f"{first.name.span.line}",
+                "remove or rename this goal",
+            )
+            return
+        self.sym.goals[name] = goal
+        self._goal_files[name] = f.path
+
+    def declare_holdout(self, holdout: ast.Holdout) -> None:
+        share = holdout.share
+        if self.sym.holdout is not None or self._holdout_seen:
+            self.report(
+                ast.Span(
+                    holdout.span.line,
+                    holdout.span.column,
+                    holdout.span.line,
+                    holdout.span.column + len("holdout"),
+                    holdout.span.start,
+                ),
+                "SEG309",
+                "the rule set already has a `holdout`: there is at most one",
+                "keep one `holdout` line (in any file of the rule set)",
+            )
+            return
+        self._holdout_seen = True
+        if not 0 < share.value <= 1:
+            self.report(
+                share.span,
+                "SEG315",
+                f"a holdout of {_num_text(share)} is not a share between 0% (excluded) and 100%",
+                f"write `holdout {_num_text(share)}%`"
+                if share.value > 1 and not share.percent
+                else "write a percentage such as `holdout 10%`, or remove the line",
+            )
+            return
+        self.sym.holdout = share.value
+        if share.value > 0.2:
+            self.report(
+                share.span,
+                "SEG410",
+                f"a holdout of {_num_text(share)} keeps personalization from more than a "
+                "fifth of visitors",
+                "5% to 10% is usually enough to measure lift; keep a larger holdout only "
+                "for a short test",
+            )
 
     def reserved(self, name: ast.Name, what: str) -> None:
         if name.value in ast.KEYWORDS:
@@ -856,8 +921,40 @@ class _Checker:
                         else None
                     )
                     self.rule_conds.append((f, item, cond))
+                elif isinstance(item, ast.Goal):
+                    self.type_goal(f, item)
 
-    def condition(self, expr: ast.Expr, file: str, audience: str | None) -> _Condition:
+    def type_goal(self, f: ast.RuleFile, goal: ast.Goal) -> None:
+        condition = goal.condition
+        if isinstance(condition, ast.Matcher):
+            self.check_pattern(condition.kind, condition.pattern)
+        else:
+            cond = self.condition(condition, f.path, audience=None, where="a goal")
+            if self.sym.goals.get(goal.name.value) is goal:
+                self.goal_conds[goal.name.value] = cond
+        if goal.value is None:
+            return
+        t = self.type(goal.value)
+        if t.kind not in ("number", "any", "error"):
+            self.report(
+                goal.value.span,
+                "SEG301",
+                f"a goal's value must be a number, but `{_short(goal.value)}` is {t.describe()}",
+                'use a number the app supplies, such as `value attribute("order_total")`',
+            )
+        if not (isinstance(condition, ast.Matcher) and condition.kind == "event"):
+            self.report(
+                goal.value.span,
+                "SEG314",
+                "a goal with `value` must be reached by an event: its condition must be "
+                '`event "name"` alone',
+                'write `goal NAME = event "purchase" value attribute("order_total")`, '
+                "or drop `value`",
+            )
+
+    def condition(
+        self, expr: ast.Expr, file: str, audience: str | None, where: str | None = None
+    ) -> _Condition:
         cond = _Condition(expr, file)
         self.cond = cond
         self.current_audience = audience
@@ -865,7 +962,9 @@ class _Checker:
             self.sym.audience_deps.setdefault(audience, set())
         self.failed = False
         t = self.type(expr)
-        self.require_bool(expr, t, "an audience" if audience is not None else "`when`")
+        if where is None:
+            where = "an audience" if audience is not None else "`when`"
+        self.require_bool(expr, t, where)
         cond.ok = not self.failed
         self.cond = None
         return cond
@@ -1462,6 +1561,9 @@ class _Checker:
         for _f, _rule, cond in self.rule_conds:
             if cond is not None and cond.ok:
                 self.analyse(cond, "this rule")
+        for name, cond in self.goal_conds.items():
+            if cond.ok:
+                self.analyse(cond, f"goal `{name}`")
 
     def analyse(self, cond: _Condition, owner: str) -> None:
         if isinstance(cond.expr, ast.Boolean):

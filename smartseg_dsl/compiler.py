@@ -46,6 +46,7 @@ from .state import (
 __all__ = [
     "CompileError",
     "CompiledAudience",
+    "CompiledGoal",
     "CompiledGroup",
     "CompiledRule",
     "CompiledRuleSet",
@@ -126,6 +127,30 @@ class CompiledAudience:
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledGoal:
+    """A goal (SPEC §1.7): reached on the first request where it holds.
+
+    A goal whose condition is a bare matcher holds when this request fired it
+    (`fired`: the index of that matcher's `MatcherSlot`); otherwise `test` is its
+    compiled condition. `value` computes a value goal's number per firing.
+    """
+
+    name: str
+    label: str | None
+    index: int
+    key: str  # the state's key for "reached"
+    where: str
+    fired: int | None
+    test: Callable[[Any], Any] | None
+    value: Callable[[Any], Any] | None
+    source: str
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     index: int
     where: str  # file:line
@@ -171,6 +196,14 @@ class CompiledRuleSet:
     tag_keys: Mapping[str, str]
     dismissal_keys: Mapping[str, str]
     surveys: tuple[str, ...] = field(default=())
+    goals: tuple[CompiledGoal, ...] = field(default=())
+    #: share of visitors in the holdout (`holdout 10%` → 0.1), None without one
+    holdout: float | None = None
+
+    @property
+    def measuring(self) -> bool:
+        """Does this rule set record measurement events (goals or a holdout)?"""
+        return bool(self.goals) or self.holdout is not None
 
     @property
     def segment_count(self) -> int:
@@ -337,9 +370,18 @@ class _Compiler:
         for spec in layout.evidence:
             evidence.setdefault(spec.matcher, []).append(spec)
         windows = {w.matcher: w for w in layout.windows}
+        # a goal reached by a bare matcher needs to know when that matcher fires
+        goal_ids = [
+            MatcherId.of(g.condition)
+            for g in self.ruleset.goals
+            if isinstance(g.condition, ast.Matcher)
+        ]
         all_ids = list(
-            dict.fromkeys([*explicit, *evidence, *layout.counts, *layout.since, *windows])
+            dict.fromkeys(
+                [*explicit, *evidence, *layout.counts, *layout.since, *windows, *goal_ids]
+            )
         )
+        self.slot_of = {mid: i for i, mid in enumerate(all_ids)}
         slots: list[MatcherSlot] = []
         for mid in all_ids:
             w = windows.get(mid)
@@ -650,12 +692,56 @@ class _Compiler:
             return decision, (g.index, seg, self.layout.dismissals.get(about))
         raise CompileError(f"{where}: unknown action {type(action).__name__}")
 
+    # ------------------------------------------------------------------ goals
+    def _goals(self) -> None:
+        goals: list[CompiledGoal] = []
+        seen: set[str] = set()
+        for file, item in self.ruleset.items():
+            if not isinstance(item, ast.Goal) or item.name.value in seen:
+                continue
+            seen.add(item.name.value)
+            where = f"{file.path}:{item.span.line}"
+            fired: int | None = None
+            test: Callable[[Any], Any] | None = None
+            if isinstance(item.condition, ast.Matcher):
+                fired = self.slot_of[MatcherId.of(item.condition)]
+                src = f"fired {item.condition.kind} {item.condition.pattern.value!r}"
+            else:
+                src, test = self._condition(item.condition, where)
+            value: Callable[[Any], Any] | None = None
+            if item.value is not None:
+                vsrc, _ = self._expr(item.value)
+                try:
+                    code = compile(f"lambda c: {vsrc}", f"<smartseg {where}>", "eval")
+                except (SyntaxError, RecursionError, MemoryError) as exc:
+                    raise CompileError(f"{where}: value too complex to compile ({exc})") from exc
+                value = eval(code, self.namespace)
+            goals.append(
+                CompiledGoal(
+                    item.name.value,
+                    item.label.value if item.label is not None else None,
+                    len(goals),
+                    self.layout.goals[item.name.value],
+                    where,
+                    fired,
+                    test,
+                    value,
+                    src,
+                )
+            )
+        self.goals = tuple(goals)
+        holdouts = self.ruleset.holdouts
+        self.holdout = holdouts[0].share.value if holdouts else None
+        if self.holdout is not None and not 0 < self.holdout <= 1:
+            raise CompileError(f"holdout {self.holdout} is outside (0, 1]")
+
     # ------------------------------------------------------------------ build
     def build(self) -> CompiledRuleSet:
         self._groups()
         self._matchers()
         self._audiences()
         self._rules()
+        self._goals()
         layout = self.layout
         fact_info: dict[str, tuple[int, int, int]] = {}
         for g in self.groups:
@@ -705,6 +791,8 @@ class _Compiler:
             tag_keys=dict(layout.tags),
             dismissal_keys=dict(layout.dismissals),
             surveys=self.surveys,
+            goals=self.goals,
+            holdout=self.holdout,
         )
 
 

@@ -302,8 +302,9 @@ _code(
     "SEG309",
     "duplicate-setting",
     "error",
-    "`prior` or `decay` given twice in one group.",
-    "Each group has at most one `prior` and one `decay`.",
+    "`prior` or `decay` given twice in one group, or `holdout` twice in a rule set.",
+    "Each group has at most one `prior` and one `decay`, and a rule set at most one "
+    "`holdout`.",
 )
 _code(
     "SEG310",
@@ -337,6 +338,24 @@ _code(
     "Paths start with `/` (so a page, landing or viewing glob must start with `/` or "
     "`*`), a referrer is a host name without scheme or path, and an empty tag, "
     "category or event name never fires.",
+)
+
+_code(
+    "SEG314",
+    "goal-value-needs-event",
+    "error",
+    "A goal with `value` whose condition is not a single `event` matcher.",
+    "A value goal records a number each time its event fires (an order total, say), so "
+    'its condition must be `event "name"` alone; a goal reached by a page or a '
+    "condition has no firing to attach a value to.",
+)
+_code(
+    "SEG315",
+    "share-out-of-range",
+    "error",
+    "A `holdout` share outside (0, 100%].",
+    "A holdout is the share of visitors kept from personalization to measure its lift: "
+    "more than 0 and at most 100% (written `10%` or `0.1`).",
 )
 
 # ------------------------------------------------------------ SEG4xx rule logic
@@ -412,6 +431,16 @@ _code(
     "A `when` rule without braces has exactly one action. An indented action on the "
     "next line looks like part of the rule but is a separate, bare action that applies "
     "to every visitor; put the actions in `{ }`.",
+)
+
+_code(
+    "SEG410",
+    "large-holdout",
+    "warning",
+    "A holdout above 20% of visitors.",
+    "Every visitor in the holdout sees the unpersonalized site. 5% to 10% is usually "
+    "enough to measure lift within weeks; a larger holdout costs conversions for as "
+    "long as it stays.",
 )
 
 # ---------------------------------------------------------------- SEG5xx limits

@@ -46,6 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .compiler import CompiledRuleSet, Decision, MatcherSlot
+from .measure.buckets import in_holdout
 from .state import (
     DISMISS_SECONDS,
     MAX_COUNT,
@@ -61,6 +62,7 @@ __all__ = [
     "Contribution",
     "Decision",
     "Engine",
+    "GoalHit",
     "GroupView",
     "Outcome",
     "RequestInfo",
@@ -118,6 +120,15 @@ class GroupView:
     known: bool
     other: bool  # "None of these" is in effect
     excluded: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GoalHit:
+    """A goal reached on this request (`first`), or a further firing of a value goal."""
+
+    goal: str
+    value: float | None
+    first: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +278,12 @@ class Outcome:
     held: tuple[bool, ...]  # each rule's condition, in rule order
     _rules: CompiledRuleSet = field(repr=False, compare=False)
     _suppressed: tuple[tuple[int, str], ...] = field(default=(), repr=False, compare=False)
+    #: in the holdout (SPEC §1.7): scored and reaching goals, but no decisions
+    holdout: bool = False
+    #: goals reached on this request, and further firings of value goals
+    goals: tuple[GoalHit, ...] = ()
+    #: this request is the first page view of a new session (a `session` event)
+    session_started: bool = False
 
     @property
     def trace(self) -> Trace:
@@ -712,6 +729,7 @@ class Engine:
                 windows=windows if windows is not None else state.windows,
                 tags=state.tags | new_tags if new_tags else state.tags,
                 dismissed=dismissed if dismissed is not None else state.dismissed,
+                goals=state.goals,
             )
             new_state = canonical(new_state, layout)
             changed = fresh or new_state != state
@@ -740,12 +758,20 @@ class Engine:
             classify_device(request.user_agent),
         )
         self._audiences(ctx)
+        goals: tuple[GoalHit, ...] = ()
+        if rules.goals and tracking and request.preview_as is None:
+            goals, reached = self._goals(ctx, evaluated, fired)
+            if reached:
+                new_state = replace_state(new_state, goals=new_state.goals | reached)
+                evaluated = new_state
+                changed = True
+        holdout = request.preview_as is None and in_holdout(rules.holdout, state.visitor_id)
         held = rules.evaluate_rules(ctx)
         decisions: dict[str, Decision] = {}
         suppressed: list[tuple[int, str]] = []
         index = 0
         for ok in held:
-            if ok:
+            if ok and not holdout:
                 for d, check in self._actions[index]:
                     if d.slot in decisions:
                         continue
@@ -766,9 +792,42 @@ class Engine:
             held=tuple(held),
             _rules=rules,
             _suppressed=tuple(suppressed),
+            holdout=holdout,
+            goals=goals,
+            session_started=visits != state.visits,
         )
 
     # ---------------------------------------------------------------- evaluation
+
+    def _goals(
+        self, ctx: _Ctx, state: VisitorState, fired: list[tuple[MatcherSlot, int, bool]]
+    ) -> tuple[tuple[GoalHit, ...], frozenset[str]]:
+        """Goals reached now (once per visitor) and each firing of a value goal."""
+        hits: list[GoalHit] = []
+        reached: set[str] = set()
+        slots = self.rules.slots
+        for goal in self.rules.goals:
+            done = goal.key in state.goals
+            if goal.fired is not None:
+                target = slots[goal.fired]
+                # page, category and query fire on page views that are not reloads
+                times = sum(n for slot, n, ok in fired if slot is target and ok)
+                if not times or (done and goal.value is None):
+                    continue
+            else:
+                if done or not goal.test(ctx):  # type: ignore[misc]
+                    continue
+                times = 1
+            value = None
+            if goal.value is not None:
+                v = goal.value(ctx)
+                if type(v) in (int, float) and math.isfinite(v):
+                    value = float(v)
+            for i in range(times):
+                hits.append(GoalHit(goal.name, value, first=not done and i == 0))
+            if not done:
+                reached.add(goal.key)
+        return tuple(hits), frozenset(reached)
 
     def _survey_suppressed(
         self, ctx: _Ctx, state: VisitorState, now: int, check: tuple[int, int, str | None]

@@ -514,6 +514,21 @@ class _Printer:
             if len(pad + one) <= LINE_LENGTH:
                 return [pad + one]
             return [pad + line for line in _broken(head, unit.condition)]
+        if isinstance(unit, ast.Goal):
+            label = f" {_string(unit.label)}" if unit.label is not None else ""
+            head = f"goal {unit.name.value}{label} = "
+            cond = unit.condition
+            tail = f" value {format_expr(unit.value)}" if unit.value is not None else ""
+            if isinstance(cond, ast.Matcher):
+                return [pad + head + _matcher(cond) + tail]
+            one = head + format_expr(cond) + tail
+            if len(pad + one) <= LINE_LENGTH:
+                return [pad + one]
+            lines = _broken(head, cond)
+            lines[-1] += tail
+            return [pad + line for line in lines]
+        if isinstance(unit, ast.Holdout):
+            return [f"{pad}holdout {_number(unit.share)}"]
         if isinstance(unit, ast.Rule):
             action = format_action(unit.actions[0])
             if unit.condition is None:

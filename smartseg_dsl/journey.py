@@ -15,7 +15,8 @@ the file and the step number.
 Playing a journey goes through the real cookie codec with a fixed test key:
 after each step whose state changed the "browser" keeps the new cookie, and
 the next step starts from decoding it, exactly as with the middleware. The
-first visitor id is fixed (`journey-visitor1`) so output is reproducible.
+visitor id is the journey's `visitor` (default `simulated`, SPEC §5) so output is
+reproducible and the holdout and experiment buckets are those of that id.
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ __all__ = [
 #: The key journeys sign their cookies with (tests only: never a real site's key).
 TEST_KEY = "smartseg-journey-test-key"
 DEFAULT_START = "2026-01-01T00:00:00Z"
+_VISITOR = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 #: The action names of SPEC §5 (`slots` in simulate's JSON and in `expect`).
 ACTIONS = ("replace", "show", "hide", "order", "survey")
-JOURNEY_VISITOR_ID = "journey-visitor1"  # 16 characters, like a real id
+JOURNEY_VISITOR_ID = "simulated"  # SPEC §5's default
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_TOP_KEYS = {"start", "host", "steps"}
+_TOP_KEYS = {"start", "host", "visitor", "steps"}
 _STEP_KEYS = {
     "after",
     "path",
@@ -74,7 +76,15 @@ _STEP_KEYS = {
     "gpc",
     "expect",
 }
-_EXPECT_KEYS = {"most_likely", "certain", "confidence", "audiences", "slots"}
+_EXPECT_KEYS = {
+    "most_likely",
+    "certain",
+    "confidence",
+    "audiences",
+    "slots",
+    "holdout",
+    "goals",
+}
 
 
 class JourneyError(ValueError):
@@ -94,6 +104,9 @@ class Expect:
     confidence: Mapping[str, tuple[float, float]] | None = None
     audiences: tuple[str, ...] | None = None
     slots: Mapping[str, str | None] | None = None
+    holdout: bool | None = None
+    #: the goals reached on this step, exactly (`[]`: none)
+    goals: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +157,7 @@ class Journey:
     start: float
     host: str
     steps: tuple[Step, ...]
+    visitor: str = JOURNEY_VISITOR_ID
 
 
 def parse_duration(text: object) -> float:
@@ -205,12 +219,17 @@ def _parse_expect(raw: object) -> Expect:
                     f"({', '.join(ACTIONS)}, or null for no action)"
                 )
         slots = dict(sl)
+    holdout = raw.get("holdout")
+    if holdout is not None and not isinstance(holdout, bool):
+        raise ValueError("`expect.holdout` must be true or false")
     return Expect(
         most_likely=most_likely,
         certain=_strings(raw["certain"], "expect.certain") if "certain" in raw else None,
         confidence=confidence,
         audiences=_strings(raw["audiences"], "expect.audiences") if "audiences" in raw else None,
         slots=slots,
+        holdout=holdout,
+        goals=_strings(raw["goals"], "expect.goals") if "goals" in raw else None,
     )
 
 
@@ -280,7 +299,7 @@ def parse_journey(data: object, name: str = "<journey>") -> Journey:
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise JourneyError(
-            f"{name}: unknown key(s) {', '.join(unknown)} (allowed: start, host, steps)"
+            f"{name}: unknown key(s) {', '.join(unknown)} (allowed: start, host, visitor, steps)"
         )
     start_text = data.get("start", DEFAULT_START)
     try:
@@ -296,6 +315,11 @@ def parse_journey(data: object, name: str = "<journey>") -> Journey:
     host = data.get("host", "localhost")
     if not isinstance(host, str) or not host:
         raise JourneyError(f"{name}: `host` must be a host name such as example.com")
+    visitor = data.get("visitor", JOURNEY_VISITOR_ID)
+    if not isinstance(visitor, str) or not _VISITOR.match(visitor):
+        raise JourneyError(
+            f"{name}: `visitor` must be a visitor id: 1 to 64 letters, digits, - or _"
+        )
     steps_raw = data.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         raise JourneyError(f"{name}: `steps` must be a non-empty list")
@@ -305,7 +329,7 @@ def parse_journey(data: object, name: str = "<journey>") -> Journey:
             steps.append(_parse_step(raw, number))
         except ValueError as exc:
             raise JourneyError(f"{name}: step {number}: {exc}") from None
-    return Journey(name, start_dt.timestamp(), host, tuple(steps))
+    return Journey(name, start_dt.timestamp(), host, tuple(steps), visitor)
 
 
 def load_journey(path: str | Path) -> Journey:
@@ -354,6 +378,10 @@ def validate_journey(journey: Journey, engine: Engine) -> None:
         for name in e.audiences or ():
             if name not in audiences:
                 raise fail(f"expect.audiences: unknown audience {name!r}")
+        goals = [g.name for g in rules.goals]
+        for name in e.goals or ():
+            if name not in goals:
+                raise fail(f"expect.goals: unknown goal {name!r}")
 
 
 # ---------------------------------------------------------------------- playing
@@ -416,7 +444,7 @@ def play(
         else:
             state, reason = codec.loads(cookie, time)
         if state is None:
-            state = replace_state(engine.new_state(time), visitor_id=JOURNEY_VISITOR_ID)
+            state = replace_state(engine.new_state(time), visitor_id=journey.visitor)
         request = to_request(step, time, journey.host)
         outcome = engine.step(state, request)
         if outcome.changed:
@@ -471,6 +499,12 @@ def check_expect(expect: Expect, outcome: Outcome) -> list[Mismatch]:
             out.append(
                 Mismatch("audiences", "[" + ", ".join(want) + "]", "[" + ", ".join(got) + "]")
             )
+    if expect.holdout is not None and expect.holdout != outcome.holdout:
+        out.append(Mismatch("holdout", str(expect.holdout).lower(), str(outcome.holdout).lower()))
+    if expect.goals is not None:
+        want, got = sorted(set(expect.goals)), reached_goals(outcome)
+        if want != got:
+            out.append(Mismatch("goals", "[" + ", ".join(want) + "]", "[" + ", ".join(got) + "]"))
     for slot, action in (expect.slots or {}).items():
         d = outcome.decisions.get(slot)
         actual_action = d.action if d is not None else None
@@ -478,6 +512,11 @@ def check_expect(expect: Expect, outcome: Outcome) -> list[Mismatch]:
             shown = f"{actual_action} ({d.rule})" if d is not None else "no action"
             out.append(Mismatch(f"slot {slot}", str(action or "no action"), shown))
     return out
+
+
+def reached_goals(outcome: Outcome) -> list[str]:
+    """The goals first reached on this step (value goals firing again are not new)."""
+    return sorted({hit.goal for hit in outcome.goals if hit.first})
 
 
 def journey_files(paths: Sequence[str | Path]) -> list[Path]:

@@ -376,6 +376,23 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def audience(self, kw: Token, name: Token, eq: Token, condition: object) -> ast.Audience:
         return ast.Audience(self._name(name), _expr(condition), _span((kw, name, eq, condition)))
 
+    # -- measurement
+    def goal(self, *c: object) -> ast.Goal:
+        kw, name, label, eq, condition, value = c
+        return ast.Goal(
+            self._name(name),  # type: ignore[arg-type]
+            self._string(label) if label is not None else None,  # type: ignore[arg-type]
+            condition if isinstance(condition, ast.Matcher) else _expr(condition),
+            value,  # type: ignore[arg-type]
+            _span(c),
+        )
+
+    def goal_value(self, kw: Token, value: object) -> ast.Expr:
+        return _expr(value)
+
+    def holdout(self, kw: Token, share: ast.Number) -> ast.Holdout:
+        return ast.Holdout(share, _span((kw, share)))
+
     # -- rules
     def when_rule(self, kw: Token, condition: object, body: object) -> ast.Rule:
         span = _span((kw, condition, body))
@@ -651,7 +668,9 @@ def _blank(text: str) -> str:
     return re.sub(r"[^\n]", " ", text)
 
 
-_TOP_LEVEL = re.compile(r"^(?:[ \t]*(?:group|audience|when)\b|(?:show|hide|replace|order)\b)", re.M)
+_TOP_LEVEL = re.compile(
+    r"^(?:[ \t]*(?:group|audience|when|goal|holdout)\b|(?:show|hide|replace|order)\b)", re.M
+)
 
 
 def _item_start_before(text: str, pos: int, floor: int) -> int:
@@ -799,7 +818,7 @@ _STRING_AFTER = {
 
 _EXPR_START = {"NAME", "NUMBER", "STRING", "LPAR", "NOT", "PERCENT", "DURATION", "TRUE", "FALSE"}
 _ACTION_START = {"SHOW", "HIDE", "REPLACE", "ORDER"}
-_TOP_START = {"GROUP", "AUDIENCE", "WHEN"} | _ACTION_START
+_TOP_START = {"GROUP", "AUDIENCE", "WHEN", "GOAL", "HOLDOUT"} | _ACTION_START
 _CONTINUE = {"AND", "OR", "COMPARE", "IS"}
 _COMPARISONS = {"<", "<=", ">", ">=", "==", "!="}
 _MATCHER_WORDS = ("tag", "query", "category", "referrer", "landing", "page", "event")
@@ -929,7 +948,10 @@ def _expected_words(err: _Error) -> str:
         names -= _ACTION_START
     if {"GROUP", "AUDIENCE", "WHEN"} <= names:
         parts.append("a new `when`, `group` or `audience`")
-        names -= {"GROUP", "AUDIENCE", "WHEN"}
+        names -= {"GROUP", "AUDIENCE", "WHEN", "GOAL", "HOLDOUT"}
+    if names >= {"VALUE"} and names & _CONTINUE:
+        parts.append("`value`")
+        names -= {"VALUE"}
     if names & _CONTINUE and parts:
         parts.append("more of the condition (`and`, `or`, a comparison)")
         names -= _CONTINUE | {"NOT"}

@@ -80,6 +80,9 @@ _MIN_EPOCH = 946_684_800  # 2000-01-01
 _MAX_EPOCH = 9_999_999_999
 #: Visitor ids are `secrets.token_urlsafe(12)`: 16 characters (the size model counts 16).
 VISITOR_ID_LENGTH = 16
+#: A journey may name its visitor (SPEC §5: the id decides holdout and experiment
+#: buckets); anything longer than this is refused.
+MAX_VISITOR_ID_LENGTH = 64
 _VISITOR_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 _EMPTY: Mapping[str, Any] = {}
@@ -199,7 +202,8 @@ class Layout:
     windows: tuple[WindowSpec, ...]
     tags: Mapping[str, str]  # tags `tagged()` asks about
     dismissals: Mapping[str, str]  # survey subjects ("G.S" or "G")
-    sessions: bool  # `visits` or `session_time`
+    goals: Mapping[str, str]  # goal name → key of "reached" (SPEC §1.7)
+    sessions: bool  # `visits` or `session_time`, or measurement (session events)
     pageviews: bool
     reloads: bool  # something a reload must not count: keep the last path's hash
     landing: bool
@@ -212,6 +216,7 @@ class Layout:
     since_keys: frozenset[str] = frozenset()
     tag_keys: frozenset[str] = frozenset()
     dismissal_keys: frozenset[str] = frozenset()
+    goal_keys: frozenset[str] = frozenset()
     decaying_keys: frozenset[str] = frozenset()  # evidence keys whose group decays
 
     @classmethod
@@ -278,6 +283,17 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
     uses = _Uses()
     for audience in ruleset.audiences:
         uses.walk(audience.condition, audience_names)
+    goal_names: list[str] = []
+    for goal in ruleset.goals:
+        if not isinstance(goal.condition, ast.Matcher):
+            uses.walk(goal.condition, audience_names)
+        if goal.value is not None:
+            uses.walk(goal.value, audience_names)
+        goal_names.append(goal.name.value)
+    # Measurement records a session event per session with the visitor's page views
+    # (SPEC §6), so a rule set with goals or a holdout keeps both counters.
+    if goal_names or ruleset.holdouts:
+        uses.sessions = uses.pageviews = True
     survey_subjects: list[str] = []
     for _file, rule in ruleset.rules():
         if rule.condition is not None:
@@ -319,6 +335,7 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
     window_keys = _assign_keys(f"w:{m.ident}" for m in uses.windows)
     tag_keys = _assign_keys(f"t:{t}" for t in uses.tags)
     dismissal_keys = _assign_keys(f"d:{s}" for s in survey_subjects)
+    goal_keys = _assign_keys(f"o:{g}" for g in dict.fromkeys(goal_names))
 
     counts = {m: count_keys[f"n:{m.ident}"] for m in uses.counts}
     since = {m: since_keys[f"l:{m.ident}"] for m in uses.since}
@@ -336,6 +353,7 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
         windows=windows,
         tags=tags,
         dismissals=dismissals,
+        goals={g: goal_keys[f"o:{g}"] for g in dict.fromkeys(goal_names)},
         sessions=uses.sessions,
         pageviews=uses.pageviews,
         reloads=reloads,
@@ -348,6 +366,7 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
         since_keys=frozenset(since.values()),
         tag_keys=frozenset(tags.values()),
         dismissal_keys=frozenset(dismissals.values()),
+        goal_keys=frozenset(goal_keys.values()),
         decaying_keys=frozenset(s.key for s in evidence_specs if s.half_life),
     )
 
@@ -476,6 +495,8 @@ class VisitorState:
     windows: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     tags: frozenset[str] = frozenset()
     dismissed: Mapping[str, int] = field(default_factory=dict)
+    #: keys of the goals this visitor has reached (each counts once, SPEC §1.7)
+    goals: frozenset[str] = frozenset()
 
 
 def canonical(state: VisitorState, layout: Layout) -> VisitorState:
@@ -610,6 +631,8 @@ def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
         dismissed = {k: now - t for k, t in state.dismissed.items() if now - t < DISMISS_SECONDS}
         if dismissed:
             doc["d"] = {k: (age if age > 0 else 0) for k, age in dismissed.items()}
+    if state.goals:
+        doc["o"] = sorted(state.goals)
     return doc
 
 
@@ -630,7 +653,7 @@ def _ages(value: object, name: str, known: frozenset[str], now: int) -> dict[str
     return out
 
 
-_TOP_KEYS = frozenset("viutshpxfenlwgd")
+_TOP_KEYS = frozenset("viutshpxfenlwgdo")
 _MAX_MILLI = round(MAX_EVIDENCE * 1000)
 
 
@@ -651,7 +674,7 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
     vid = doc.get("i")
     if (
         type(vid) is not str
-        or len(vid) != VISITOR_ID_LENGTH
+        or not 0 < len(vid) <= MAX_VISITOR_ID_LENGTH
         or not _VISITOR_ID_CHARS.issuperset(vid)
     ):
         raise _bad("bad visitor id")
@@ -758,6 +781,14 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
             raise _bad("a tag key is not a string")
         tags = layout.tag_keys.intersection(raw_tags)
     dismissed = _ages(doc["d"], "d", layout.dismissal_keys, now) if "d" in doc else {}
+    goals: frozenset[str] = frozenset()
+    raw_goals = doc.get("o")
+    if raw_goals is not None:
+        if type(raw_goals) is not list or len(raw_goals) > _MAX_ITEMS:
+            raise _bad("`o` is not a list")
+        if not all(type(g) is str for g in raw_goals):
+            raise _bad("a goal key is not a string")
+        goals = layout.goal_keys.intersection(raw_goals)
 
     state = VisitorState(
         vid,
@@ -777,6 +808,7 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
         windows,
         tags,
         dismissed,
+        goals,
     )
     # Not canonicalised here: stale window entries and old dismissals are invisible to
     # every rule, and the engine canonicalises the state whenever it changes it.
@@ -867,6 +899,7 @@ def worst_case_document(layout: Layout) -> tuple[str, dict[str, int]]:
     measure(
         "d", dict.fromkeys(layout.dismissals.values(), DISMISS_SECONDS - 1), "survey dismissals"
     )
+    measure("o", sorted(layout.goals.values()), "goals reached")
     text = _dumps(doc)
     return text, parts
 

@@ -178,6 +178,18 @@ MISTAKES: dict[str, dict[str, str | bytes]] = {
         "a.seg": "# smartseg: ignore[SEG406]\naudience Returning = visits > 2\n"
         "when visits < 1 show slot a  # smartseg: ignore[SEG401, SEG402]\n"
     },
+    "goal-value-on-page": {
+        "a.seg": 'goal Revenue = page "/checkout/done" value attribute("order_total")\n'
+    },
+    "holdout-out-of-range": {"a.seg": "holdout 10\n"},
+    "large-holdout": {"a.seg": "holdout 40%\n"},
+    "goal-mistakes": {
+        "a.seg": INDUSTRY
+        + 'goal Trial = event "trial_started"\n'
+        + 'goal Trial = page "/trial"\n'
+        + "goal Engaged = pageviews\n"
+        + "holdout 5%\nholdout 10%\n"
+    },
     "clean": {"a.seg": INDUSTRY + "when certain(Industry.Legal) show slot headline\n"},
 }
 

@@ -89,7 +89,16 @@ def test_simulate_json_has_the_spec_shape(workdir: Path, snapshot) -> None:
     doc = json.loads(out)
     assert [s["step"] for s in doc["steps"]] == [1, 2, 3, 4, 5]
     for step in doc["steps"]:
-        assert set(step) == {"step", "groups", "audiences", "slots"}
+        assert set(step) == {
+            "step",
+            "groups",
+            "audiences",
+            "slots",
+            "holdout",
+            "goals",
+            "experiments",
+        }
+        assert step["holdout"] is False and step["goals"] == [] and step["experiments"] == {}
         for group in step["groups"].values():
             assert set(group) == {"confidence", "most_likely", "certain", "known"}
         for slot in step["slots"].values():

@@ -92,7 +92,9 @@ def _decision_detail(d: Any) -> str:
     return ""
 
 
-def render_text(played: Sequence[Any], *, explain: bool, title: str) -> str:
+def render_text(
+    played: Sequence[Any], *, explain: bool, title: str, measuring: bool = False
+) -> str:
     lines: list[str] = [title, ""]
     previous = None
     for p in played:
@@ -119,6 +121,10 @@ def render_text(played: Sequence[Any], *, explain: bool, title: str) -> str:
                     f"    {seg:<{width}}  {bar(x)} {_pct(x)}  score {_points(g.scores[seg])}{extra}"
                 )
         lines.append("  audiences: " + (", ".join(outcome.audiences) or "—"))
+        if measuring:
+            lines.append(_goals_line(outcome))
+        if outcome.holdout:
+            lines.append("  holdout: yes — no rule acts on this visitor's pages, no survey")
         if outcome.decisions:
             lines.append("  slots:")
             width = max(len(s) for s in outcome.decisions)
@@ -160,11 +166,23 @@ def render_text(played: Sequence[Any], *, explain: bool, title: str) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _goals_line(outcome: Any) -> str:
+    hits = []
+    for hit in outcome.goals:
+        text = hit.goal if hit.first else f"{hit.goal} again"
+        if hit.value is not None:
+            text += f" (value {_points(hit.value)})"
+        hits.append(text)
+    return "  goals reached: " + (", ".join(hits) or "—")
+
+
 def _round(x: float) -> float:
     return round(float(x), 4)
 
 
 def step_json(p: Any, *, explain: bool) -> dict[str, Any]:
+    from ..journey import reached_goals
+
     outcome = p.outcome
     groups = {
         name: {
@@ -193,7 +211,15 @@ def step_json(p: Any, *, explain: bool) -> dict[str, Any]:
         "groups": groups,
         "audiences": list(outcome.audiences),
         "slots": slots,
+        "holdout": outcome.holdout,
+        "goals": reached_goals(outcome),
+        "experiments": {},
     }
+    values = [
+        {"goal": hit.goal, "value": hit.value} for hit in outcome.goals if hit.value is not None
+    ]
+    if values:
+        out["goal_values"] = values
     if explain:
         trace = outcome.trace
         out["explain"] = {
@@ -255,4 +281,5 @@ def simulate_command(rules: tuple[str, ...], journey_path: str, fmt: str, explai
         click.echo(render_json(played, explain=explain), nl=False)
     else:
         title = f"Journey {journey_path} — {len(played)} step(s), rules: {', '.join(rules)}"
-        click.echo(render_text(played, explain=explain, title=title), nl=False)
+        text = render_text(played, explain=explain, title=title, measuring=compiled.measuring)
+        click.echo(text, nl=False)
