@@ -67,7 +67,9 @@ def site_app() -> tuple[Any, Any, Path, str, str]:
         from site_example.app import create_app
 
         db = Path(tempfile.mkdtemp()) / "bench.db"
-        app = create_app(rules_path=ROOT / "rules", db_url=str(db), secret_key=SECRET)
+        app = create_app(
+            rules_path=ROOT / "rules", db_url=str(db), secret_key=SECRET, holdout=False
+        )
         # create_app may already wire smartseg in: the baseline must be the bare site.
         app.user_middleware = [
             m for m in app.user_middleware if getattr(m, "cls", None) is not SmartSegMiddleware

@@ -58,6 +58,7 @@ def smartseg_middleware(
     db_url: str | None,
     webhook_url: str | None,
     webhook_secret: str | None,
+    holdout: bool = True,
 ) -> list[Middleware]:
     """The middleware that personalises the site: the ONE place smartseg is wired in.
 
@@ -77,6 +78,7 @@ def smartseg_middleware(
             dev=dev,
             store=db_url,  # None: the default SQLite answer bank (smartseg.db)
             sync=sync,  # signs with webhook_secret, else SMARTSEG_WEBHOOK_SECRET
+            holdout=holdout,  # False: every visitor personalized (end-to-end tests)
         )
     ]
 
@@ -469,6 +471,7 @@ def create_app(
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
     personalize: bool = True,
+    holdout: bool = True,
 ) -> Starlette:
     """Build the Ledgerly site.
 
@@ -476,7 +479,9 @@ def create_app(
     signing secret; default ``SMARTSEG_WEBHOOK_SECRET``) configure smartseg (see
     ``smartseg_middleware``); ``secret_key`` (a string, or a list for rotation, oldest
     first) signs the site's CSRF tokens and smartseg's cookie. ``personalize=False``
-    builds the same site without smartseg (the baseline of ``bench/load.py``).
+    builds the same site without smartseg (the baseline of ``bench/load.py``);
+    ``holdout=False`` personalizes every visitor, ignoring the rules' ``holdout 10%``
+    (the end-to-end tests, whose fresh visitors must not land in the holdout by chance).
     """
     jinja_env = make_env()
     rules = resolve_rules_path(rules_path)
@@ -489,6 +494,7 @@ def create_app(
             db_url=db_url,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
+            holdout=holdout,
         )
         if personalize
         else []

@@ -16,6 +16,7 @@ Environment (all optional):
 ``SMARTSEG_SECRET_KEY``  signs cookies and CSRF tokens; several keys, oldest first, may be
                          given comma-separated for rotation
 ``SMARTSEG_DISABLE=1``   serve the site without smartseg (the load test's baseline)
+``SMARTSEG_HOLDOUT=0``   ignore the rules' holdout: every visitor personalized (end-to-end tests)
 
 Every worker builds its own app from the same environment, so they agree on the keys.
 """
@@ -44,4 +45,5 @@ def app_from_env() -> Starlette:
         db_url=os.environ.get("SMARTSEG_DB") or None,
         secret_key=_secret_key(),
         personalize=os.environ.get("SMARTSEG_DISABLE", "") not in {"1", "true", "yes"},
+        holdout=os.environ.get("SMARTSEG_HOLDOUT", "") not in {"0", "false", "no"},
     )

@@ -25,7 +25,7 @@ appended, and only :meth:`Store.forget` deletes them:
 * ``record_dismissal(visitor_id, about, at) -> None``
 * ``record_tag(visitor_id, tag, at, snapshot=None) -> str | None``
 * ``identify(visitor_id, email, snapshot, at) -> str``
-* ``forget(visitor_id) -> int``
+* ``forget(visitor_id) -> int`` (also deletes the visitor's measurement events)
 * ``history(visitor_id) -> list[Event]``
 
 ``identify`` links the visitor id to the e-mail address and queues one sync of
@@ -46,6 +46,18 @@ Outbox — used by the sync worker:
 * ``requeue_failed(*, now) -> int``
 * ``status(*, now, failures=20) -> OutboxStatus``
 * ``close() -> None``
+
+Measurement events (SPEC §6; the type is :class:`smartseg_dsl.measure.events.Event`,
+the table ``smartseg_measurement_events``) — written in batches by the middleware's
+:class:`~smartseg_dsl.measure.recorder.EventRecorder`, read by ``smartseg events export``:
+
+* ``write_events(events) -> int`` — one transaction, one ``executemany``;
+* ``export_events(*, since=None, until=None, batch=5000) -> Iterator[Event]`` — ordered by
+  time then id, ``since`` inclusive, ``until`` exclusive, read ``batch`` rows at a time;
+* ``delete_events_before(cutoff, *, batch=10000) -> int`` — retention, ``batch`` rows per
+  transaction so a writer never waits long;
+* ``add_event_drops(*, queue_full, database) -> None`` / ``event_drops() -> EventDrops`` —
+  how many events the recorders had to drop, summed over every process and restart.
 
 A claim sets ``status='claimed'`` and pushes ``next_attempt_at`` to ``now + claim_ttl``,
 so a claim held by a worker that died simply becomes due again: nothing stays claimed
@@ -68,13 +80,17 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from smartseg_dsl.measure.events import COLUMNS as EVENT_COLUMNS
+from smartseg_dsl.measure.events import TABLE as EVENT_TABLE
+from smartseg_dsl.measure.events import Event as MeasurementEvent
 
 log = logging.getLogger("smartseg.answers")
 
@@ -204,6 +220,18 @@ class OutboxStatus:
         return max(0.0, now - self.oldest_pending_at)
 
 
+@dataclass(frozen=True)
+class EventDrops:
+    """Measurement events the recorders dropped instead of writing (SPEC §6), in total."""
+
+    queue_full: int = 0  # the in-memory queue was full (traffic outran the database)
+    database: int = 0  # the database was down or refused the batch
+
+    @property
+    def total(self) -> int:
+        return self.queue_full + self.database
+
+
 # --------------------------------------------------------------------------- protocol
 
 
@@ -235,6 +263,18 @@ class Store(Protocol):
     def forget(self, visitor_id: str) -> int: ...
 
     def history(self, visitor_id: str) -> list[Event]: ...
+
+    def write_events(self, events: Sequence[MeasurementEvent]) -> int: ...
+
+    def export_events(
+        self, *, since: float | None = None, until: float | None = None, batch: int = 5000
+    ) -> Iterator[MeasurementEvent]: ...
+
+    def delete_events_before(self, cutoff: float, *, batch: int = 10000) -> int: ...
+
+    def add_event_drops(self, *, queue_full: int, database: int) -> None: ...
+
+    def event_drops(self) -> EventDrops: ...
 
     def claim(
         self,
@@ -572,9 +612,37 @@ def open_store(url: str | None = None, **options: Any) -> Store:
 
 
 class Tx(Protocol):
-    """The one thing the shared SQL below needs from a backend's transaction."""
+    """What the shared SQL below needs from a backend's transaction."""
 
     def q(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+_INSERT_EVENT = (
+    f"INSERT INTO {EVENT_TABLE} ({', '.join(EVENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
+)
+_EVENT_SELECT = "at, id, " + ", ".join(EVENT_COLUMNS)
+_DROPS_QUEUE = "events_dropped_queue_full"
+_DROPS_DB = "events_dropped_database"
+_ADD_DROPS = (
+    "INSERT INTO smartseg_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+    "value = CAST(CAST(smartseg_meta.value AS BIGINT) + CAST(excluded.value AS BIGINT) AS TEXT)"
+)
+
+
+def _period(since: float | None, until: float | None) -> tuple[str, tuple[float, ...]]:
+    """The WHERE clause (or "") and its parameters for ``since <= at < until``."""
+    conditions: list[str] = []
+    bounds: list[float] = []
+    if since is not None:
+        conditions.append("at >= ?")
+        bounds.append(float(since))
+    if until is not None:
+        conditions.append("at < ?")
+        bounds.append(float(until))
+    return ("WHERE " + " AND ".join(conditions) if conditions else ""), tuple(bounds)
 
 
 class SqlStore:
@@ -736,7 +804,8 @@ class SqlStore:
             tx.q("DELETE FROM smartseg_outbox_visitors WHERE visitor_id = ?", (vid,))
             events = tx.q("DELETE FROM smartseg_events WHERE visitor_id = ?", (vid,)).rowcount
             links = tx.q("DELETE FROM smartseg_identities WHERE visitor_id = ?", (vid,)).rowcount
-        return int(deliveries) + int(events) + int(links)
+            measured = tx.q(f"DELETE FROM {EVENT_TABLE} WHERE visitor = ?", (vid,)).rowcount
+        return int(deliveries) + int(events) + int(links) + int(measured)
 
     def history(self, visitor_id: str) -> list[Event]:
         vid = _check_visitor_id(visitor_id)
@@ -747,6 +816,81 @@ class SqlStore:
                 (vid,),
             ).fetchall()
         return [Event(kind, subject, value, float(at)) for kind, subject, value, at in rows]
+
+    # -- measurement events (SPEC §6)
+    def write_events(self, events: Sequence[MeasurementEvent]) -> int:
+        if not events:
+            return 0
+        rows = [event.to_row() for event in events]
+        with self._write() as tx:
+            tx.many(_INSERT_EVENT, rows)
+        return len(rows)
+
+    def export_events(
+        self, *, since: float | None = None, until: float | None = None, batch: int = 5000
+    ) -> Iterator[MeasurementEvent]:
+        if batch < 1:
+            raise InvalidInputError("batch must be at least 1")
+        where, bounds = _period(since, until)
+        # Keyset pagination on (at, id), one short read transaction per batch: memory
+        # stays at one batch, and no snapshot is held open while the caller writes out.
+        # The separate `at >= ?` lets PostgreSQL start the index scan at the last row
+        # (it does not derive that bound from the OR), so each batch costs one batch.
+        first = f"SELECT {_EVENT_SELECT} FROM {EVENT_TABLE} {where} ORDER BY at, id LIMIT ?"
+        after = (
+            f"SELECT {_EVENT_SELECT} FROM {EVENT_TABLE} "
+            f"{where + ' AND' if where else 'WHERE'} at >= ? AND (at > ? OR id > ?) "
+            "ORDER BY at, id LIMIT ?"
+        )
+        with self._read() as tx:
+            rows = tx.q(first, (*bounds, batch)).fetchall()
+        while rows:
+            for row in rows:
+                yield MeasurementEvent.from_row(tuple(row[2:]))
+            if len(rows) < batch:
+                return
+            at, last = rows[-1][0], rows[-1][1]
+            with self._read() as tx:
+                rows = tx.q(after, (*bounds, at, at, last, batch)).fetchall()
+
+    def delete_events_before(self, cutoff: float, *, batch: int = 10000) -> int:
+        if batch < 1:
+            raise InvalidInputError("batch must be at least 1")
+        cutoff = float(cutoff)
+        total = 0
+        while True:
+            # Each batch is its own short transaction: the recorder's writes (and, on
+            # SQLite, every other writer) wait for one batch at most, never the purge.
+            with self._write() as tx:
+                count = tx.q(
+                    f"DELETE FROM {EVENT_TABLE} WHERE id IN "
+                    f"(SELECT id FROM {EVENT_TABLE} WHERE at < ? ORDER BY at LIMIT ?)",
+                    (cutoff, batch),
+                ).rowcount
+            total += int(count)
+            if count < batch:
+                return total
+
+    def add_event_drops(self, *, queue_full: int, database: int) -> None:
+        if queue_full < 0 or database < 0:
+            raise InvalidInputError("drop counts cannot be negative")
+        with self._write() as tx:
+            for key, count in ((_DROPS_QUEUE, queue_full), (_DROPS_DB, database)):
+                if count:
+                    # One atomic upsert: several app servers may add at the same moment.
+                    tx.q(_ADD_DROPS, (key, str(int(count))))
+
+    def event_drops(self) -> EventDrops:
+        with self._read() as tx:
+            rows = dict(
+                tx.q(
+                    "SELECT key, value FROM smartseg_meta WHERE key IN (?, ?)",
+                    (_DROPS_QUEUE, _DROPS_DB),
+                ).fetchall()
+            )
+        return EventDrops(
+            queue_full=int(rows.get(_DROPS_QUEUE, 0)), database=int(rows.get(_DROPS_DB, 0))
+        )
 
     # -- outbox
     def claim(
@@ -1067,6 +1211,22 @@ class GuardedStore:
 
     def history(self, *args: Any, **kwargs: Any) -> list[Event]:
         return self._call("history", *args, **kwargs)
+
+    def write_events(self, *args: Any, **kwargs: Any) -> int:
+        return self._call("write_events", *args, **kwargs)
+
+    def export_events(self, *args: Any, **kwargs: Any) -> Iterator[MeasurementEvent]:
+        # A generator: the store is checked now, its batches are read as the caller goes.
+        return self._call("export_events", *args, **kwargs)
+
+    def delete_events_before(self, *args: Any, **kwargs: Any) -> int:
+        return self._call("delete_events_before", *args, **kwargs)
+
+    def add_event_drops(self, *args: Any, **kwargs: Any) -> None:
+        return self._call("add_event_drops", *args, **kwargs)
+
+    def event_drops(self, *args: Any, **kwargs: Any) -> EventDrops:
+        return self._call("event_drops", *args, **kwargs)
 
     def claim(self, *args: Any, **kwargs: Any) -> list[Delivery]:
         return self._call("claim", *args, **kwargs)

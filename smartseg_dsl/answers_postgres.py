@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from smartseg_dsl.answers import SqlStore, StoreUnavailableError, redact_url
+from smartseg_dsl.measure.events import POSTGRES_DDL
 
 try:
     import psycopg
@@ -76,6 +77,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    # Measurement events (SPEC §6): their table and indexes are owned by measure/events.py.
+    (2, list(POSTGRES_DDL)),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -102,6 +105,11 @@ class _Tx:
 
     def q(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(_pg_sql(sql), tuple(params))
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # psycopg sends the whole batch in pipeline mode: one round trip, not one per row.
+        with self.conn.cursor() as cursor:
+            cursor.executemany(_pg_sql(sql), rows)
 
 
 class _Pool:

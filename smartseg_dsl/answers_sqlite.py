@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from smartseg_dsl.answers import SqlStore, StoreUnavailableError
+from smartseg_dsl.measure.events import SQLITE_DDL
 
 # Each entry: (version, statements). Append new versions; never edit a released one.
 MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -69,6 +70,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    # Measurement events (SPEC §6): their table and indexes are owned by measure/events.py.
+    (2, list(SQLITE_DDL)),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -83,6 +86,9 @@ class _Tx:
 
     def q(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, tuple(params))
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
 
 
 class SqliteStore(SqlStore):

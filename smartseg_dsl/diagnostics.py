@@ -303,8 +303,7 @@ _code(
     "duplicate-setting",
     "error",
     "`prior` or `decay` given twice in one group, or `holdout` twice in a rule set.",
-    "Each group has at most one `prior` and one `decay`, and a rule set at most one "
-    "`holdout`.",
+    "Each group has at most one `prior` and one `decay`, and a rule set at most one `holdout`.",
 )
 _code(
     "SEG310",

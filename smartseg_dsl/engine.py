@@ -476,8 +476,10 @@ def _group_views(rules: CompiledRuleSet, ctx: _Ctx) -> Mapping[str, GroupView]:
 class Engine:
     """Runs a compiled rule set. Stateless itself: safe to share across requests."""
 
-    def __init__(self, rules: CompiledRuleSet) -> None:
+    def __init__(self, rules: CompiledRuleSet, *, holdout: bool = True) -> None:
+        """`holdout=False` ignores the rule set's holdout (staging, end-to-end tests)."""
         self.rules = rules
+        self.holdout = rules.holdout if holdout else None
         self.layout = rules.layout
         n = rules.segment_count
         self._zeros = [0.0] * n
@@ -765,7 +767,7 @@ class Engine:
                 new_state = replace_state(new_state, goals=new_state.goals | reached)
                 evaluated = new_state
                 changed = True
-        holdout = request.preview_as is None and in_holdout(rules.holdout, state.visitor_id)
+        holdout = request.preview_as is None and in_holdout(self.holdout, state.visitor_id)
         held = rules.evaluate_rules(ctx)
         decisions: dict[str, Decision] = {}
         suppressed: list[tuple[int, str]] = []

@@ -56,6 +56,8 @@ from .cookie import CookieCodec, delete_cookie_header, set_cookie_header
 from .csrf import CsrfError, CsrfTokens
 from .engine import Answer, Engine, RequestInfo
 from .loader import RuleSetError, discover, load_ruleset
+from .measure.events import outcome_events
+from .measure.recorder import EventRecorder
 
 if TYPE_CHECKING:
     from .compiler import CompiledRuleSet
@@ -145,6 +147,10 @@ class SmartSegMiddleware:
         csrf_max_age: int = 2 * 86400,
         max_html_bytes: int = 8 * 1024 * 1024,
         reload_interval: float = 1.0,
+        holdout: bool = True,
+        events: bool = True,
+        events_queue: int = 50_000,
+        events_retention_days: float | None = 400,
     ) -> None:
         if not secret_key or (not isinstance(secret_key, str) and not all(secret_key)):
             raise ValueError("SmartSegMiddleware needs a non-empty secret_key (or list of keys)")
@@ -159,6 +165,7 @@ class SmartSegMiddleware:
         self.preview_max_age = preview_max_age
         self.link_max_age = link_max_age
         self.max_html_bytes = max_html_bytes
+        self.holdout = holdout
         self.csrf = CsrfTokens(self.secret_key, max_age=csrf_max_age)
         self.templates = _template_env(templates, auto_reload=dev)
         #: (decision, root path) → the packaged survey widget rendered with markers;
@@ -192,13 +199,25 @@ class SmartSegMiddleware:
         self._owns_store = False
         self._sync = sync
 
+        # Measurement events (SPEC §6) go to the answer bank's database, in batches, from
+        # a task run by the lifespan (or started by the first event without one).
+        self.events: EventRecorder | None = None
+        if events and store is not False:
+            self.events = EventRecorder(
+                self._get_store,
+                max_queue=events_queue,
+                retention=(
+                    None if events_retention_days is None else events_retention_days * 86400.0
+                ),
+            )
+
     # ------------------------------------------------------------------ setup helpers
 
     def _runtime(self, compiled: CompiledRuleSet) -> _Runtime:
         self._check_templates(compiled)
         return _Runtime(
             rules=compiled,
-            engine=Engine(compiled),
+            engine=Engine(compiled, holdout=self.holdout),
             codec=CookieCodec(
                 compiled, self.secret_key, max_age=self.max_age, cookie_name=self.cookie_name
             ),
@@ -314,7 +333,7 @@ class SmartSegMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http":
-            if kind == "lifespan" and self._sync is not None:
+            if kind == "lifespan" and (self._sync is not None or self.events is not None):
                 await self._lifespan(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
@@ -341,26 +360,43 @@ class SmartSegMiddleware:
             exchange.detach()
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the CRM sync worker (SPEC §4) for as long as the app lives."""
+        """Run the CRM sync worker (SPEC §4) and the measurement event recorder (SPEC §6)
+        for as long as the app lives; on shutdown, write the queued events first."""
         from .sync import run_worker
 
-        store = await self._get_store()
-        if store is None or self._sync is None:
+        events = self.events
+        sync_store = await self._get_store() if self._sync is not None else None
+        if self._sync is not None and sync_store is None:
             log.warning("smartseg: sync is configured but the answer bank is disabled")
-            await self.app(scope, receive, send)
-            return
+
+        async def lifespan_send(message: Message) -> None:
+            # Flush before the server hears "shut down": it may exit right after.
+            if events is not None and message["type"] in _SHUTDOWN_DONE:
+                await events.aclose()
+            await send(message)
+
         stop = anyio.Event()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(run_worker, store, self._sync, stop)
+                if events is not None:
+                    await tg.start(events.run)
+                if sync_store is not None and self._sync is not None:
+                    tg.start_soon(run_worker, sync_store, self._sync, stop)
                 try:
-                    await self.app(scope, receive, send)
+                    await self.app(scope, receive, lifespan_send)
                 finally:
                     stop.set()
+                    if events is not None:
+                        # Not aclose: if the app does not support the lifespan (it raised),
+                        # the server goes on without one and the first event restarts it.
+                        await events.stop_and_wait()
         finally:
-            if self._owns_store:
-                store.close()
+            if self._owns_store and self._store is not None:
+                self._store.close()
                 self._store = None
+
+
+_SHUTDOWN_DONE = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
 
 # --------------------------------------------------------------------------- view
@@ -787,6 +823,18 @@ class _Exchange:
             page_view=page_view, categories=categories, answers=answers, dismissals=dismissals
         )
         self._outcome = outcome
+        recorder = self.mw.events
+        # Measuring rule sets only (goals or a holdout: they keep the session counters);
+        # GPC/DNT: no measurement at all (SPEC §6); a preview is not a visit.
+        if (
+            recorder is not None
+            and self.rt.rules.measuring
+            and not self.gpc
+            and self.preview_as is None
+        ):
+            events = outcome_events(outcome, self.now)
+            if events:
+                recorder.record(events)
         return outcome
 
     def _set_cookie(self, outcome: Outcome) -> bytes | None:
@@ -1037,8 +1085,29 @@ class _Exchange:
                 "preview_as": self.preview_as,
                 "gpc": self.gpc,
                 "path": self.path,
+                "measurement": _measurement_view(self.rt.rules, outcome),
             },
         )
+
+
+def _measurement_view(rules: CompiledRuleSet, outcome: Outcome) -> dict[str, Any] | None:
+    """What the debug overlay shows of goals and the holdout (None: nothing to measure)."""
+    if not rules.measuring:
+        return None
+    now = {hit.goal for hit in outcome.goals if hit.first}
+    return {
+        "holdout": outcome.holdout,
+        "has_holdout": rules.holdout is not None,
+        "goals": [
+            {
+                "name": g.name,
+                "label": g.label or g.name,
+                "reached": g.key in outcome.state.goals,
+                "now": g.name in now,
+            }
+            for g in rules.goals
+        ],
+    }
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -1094,6 +1163,9 @@ async def _dismiss(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str
 
 
 async def _forget(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str, Any], bytes]:
+    if ex.mw.events is not None:
+        # events still queued in memory would otherwise be written after the deletion
+        ex.mw.events.forget(ex.visitor_id)
     ok, deleted = await ex.mw.store_call(
         "forget", ex.visitor_id, what="the deletion of a visitor's rows"
     )

@@ -379,16 +379,18 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     # -- measurement
     def goal(self, *c: object) -> ast.Goal:
         kw, name, label, eq, condition, value = c
+        # the value's span runs to its last token, a closing parenthesis included
+        value_expr, value_span = value if value is not None else (None, None)  # type: ignore[misc]
         return ast.Goal(
             self._name(name),  # type: ignore[arg-type]
             self._string(label) if label is not None else None,  # type: ignore[arg-type]
             condition if isinstance(condition, ast.Matcher) else _expr(condition),
-            value,  # type: ignore[arg-type]
-            _span(c),
+            value_expr,
+            _span((kw, name, label, eq, condition, value_span)),
         )
 
-    def goal_value(self, kw: Token, value: object) -> ast.Expr:
-        return _expr(value)
+    def goal_value(self, kw: Token, value: object) -> tuple[ast.Expr, ast.Span]:
+        return _expr(value), _span((kw, value))
 
     def holdout(self, kw: Token, share: ast.Number) -> ast.Holdout:
         return ast.Holdout(share, _span((kw, share)))

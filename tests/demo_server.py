@@ -113,6 +113,8 @@ def start_demo(workdir: Path, *, dev: bool = False, attempts: int = 3) -> DemoSe
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["SMARTSEG_SECRET_KEY"] = TEST_SECRET_KEY
+    # fresh browser visitors must not land in the rules' 10 % holdout by chance
+    env["SMARTSEG_HOLDOUT"] = "0"
     env["PYTHONUNBUFFERED"] = "1"
     problems: list[str] = []
     for attempt in range(attempts):

@@ -442,10 +442,21 @@ def rule_files(draw: Draw) -> ast.RuleFile:
         audiences.append(ast.Audience(_n(name), condition))
 
     rules = [draw(_rule(world)) for _ in range(draw(st.integers(1, 5)))]
-    items: list[ast.Item] = [*groups, *audiences, *rules]
+    # Goals (their own namespace) and at most one holdout: declarations like the others.
+    goals: list[ast.Goal | ast.Holdout] = []
+    for name in draw(_unique_names(draw(st.integers(0, 2)), set(ast.KEYWORDS))):
+        matcher = draw(_matcher(("event", "page", "tag", "category", "query")))
+        value: ast.Expr | None = None
+        if matcher.kind == "event" and draw(st.booleans()):
+            value = draw(st.sampled_from([_call("attribute", _s("order_total")), _num("12.5")]))
+        label = _s(draw(_WORD)) if draw(st.booleans()) else None
+        goals.append(ast.Goal(_n(name), label, matcher, value))
+    if draw(st.booleans()):
+        goals.append(ast.Holdout(_num(draw(st.sampled_from(["5%", "10%", "0.2", "20%"])))))
+    items: list[ast.Item] = [*groups, *audiences, *goals, *rules]
     if draw(st.booleans()):
         # Names are global: declarations may follow their uses. Rules keep their order.
-        declarations = draw(st.permutations([*groups, *audiences]))
+        declarations = draw(st.permutations([*groups, *audiences, *goals]))
         slots = sorted(draw(st.lists(st.integers(0, len(rules)), min_size=len(declarations),
                                      max_size=len(declarations))))  # fmt: skip
         items = list(rules)
@@ -663,6 +674,19 @@ class _Renderer:
         elif isinstance(item, ast.Audience):
             self.tok("audience", item.name.value, "=")
             self.maybe_paren(item.condition, False)
+        elif isinstance(item, ast.Goal):
+            self.tok("goal", item.name.value)
+            if item.label is not None:
+                self.string(item.label)
+            self.tok("=")
+            assert isinstance(item.condition, ast.Matcher)
+            self.matcher(item.condition)
+            if item.value is not None:
+                self.tok("value")
+                self.maybe_paren(item.value, False)
+        elif isinstance(item, ast.Holdout):
+            self.tok("holdout")
+            self.number(item.share)
         else:
             if item.condition is not None:
                 self.tok("when")

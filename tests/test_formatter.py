@@ -446,7 +446,7 @@ _EXPECTED_CONSTRUCTS = {
     "ref:visits", "ref:pageviews", "ref:session_time", "ref:device", "ref:G.S",
     "MatcherArg", "Not", "op:and", "op:or",
     *(f"op:{o}" for o in ("<", "<=", ">", ">=", "==", "!=")),
-    "is:True", "is:False", "NoneLit", "String", "number", "percent", "negative",
+    "is:True", "is:False", "Goal", "Holdout", "NoneLit", "String", "number", "percent", "negative",
     *(f"unit:{u}" for u in "smhdw"),
 }  # fmt: skip
 
@@ -455,8 +455,8 @@ def test_the_generator_covers_the_language() -> None:
     seen: set[str] = set()
     audience_refs = 0
 
-    # derandomized: the same 120 trees every run, so the coverage claim is stable
-    @settings(max_examples=120, phases=[Phase.generate], database=None, derandomize=True)
+    # derandomized: the same 300 trees every run, so the coverage claim is stable
+    @settings(max_examples=300, phases=[Phase.generate], database=None, derandomize=True)
     @given(rule_files())
     def collect(tree: ast.RuleFile) -> None:
         nonlocal audience_refs

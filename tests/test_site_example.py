@@ -77,7 +77,7 @@ INDUSTRIES = site_catalog.INDUSTRY_LIST
 
 @pytest.fixture()
 def client() -> Iterator[TestClient]:
-    with TestClient(site_app.create_app()) as test_client:
+    with TestClient(site_app.create_app(holdout=False)) as test_client:
         yield test_client
 
 
@@ -436,7 +436,7 @@ VISITORS = [
 def test_partials_render_with_the_visitor_view(
     partial: str, most_likely: str | None, certain: bool, confidence: float
 ) -> None:
-    env = site_app.create_app().state.jinja_env
+    env = site_app.create_app(holdout=False).state.jinja_env
     visitor = StubVisitor(most_likely, certain=certain, confidence=confidence)
     html = env.get_template(partial).render(visitor=visitor)
     assert len(html.strip()) > 80
@@ -456,7 +456,7 @@ def test_partials_render_with_the_visitor_view(
 
 
 def test_partials_escape_what_they_print() -> None:
-    env = site_app.create_app().state.jinja_env
+    env = site_app.create_app(holdout=False).state.jinja_env
     assert env.autoescape is True
     hostile = StubVisitor("<script>alert(1)</script>", certain=False, confidence=0.5)
     html = env.get_template("partials/industry_hero.html").render(visitor=hostile)
@@ -500,19 +500,19 @@ def test_checkout_requires_csrf_and_a_cart(client: TestClient) -> None:
 
 def test_csrf_token_is_bound_to_the_visitors_cookie(client: TestClient) -> None:
     token = csrf_token_in(client.get("/").text)
-    with TestClient(site_app.create_app()) as stranger:
+    with TestClient(site_app.create_app(holdout=False)) as stranger:
         stranger.get("/")  # has a cookie of its own
         response = stranger.post("/trial", data={"csrf_token": token}, follow_redirects=False)
         assert response.status_code == 403
     # A token signed with another key is refused too.
-    with TestClient(site_app.create_app(secret_key="another-key")) as other:
+    with TestClient(site_app.create_app(holdout=False, secret_key="another-key")) as other:
         other.cookies.set(site_csrf.COOKIE_NAME, client.cookies[site_csrf.COOKIE_NAME])
         response = other.post("/trial", data={"csrf_token": token}, follow_redirects=False)
         assert response.status_code == 403
 
 
 def test_csrf_cookie_flags_and_key_rotation() -> None:
-    with TestClient(site_app.create_app(secret_key="old-key")) as client:
+    with TestClient(site_app.create_app(holdout=False, secret_key="old-key")) as client:
         response = client.get("/")
         cookie = response.headers["set-cookie"]
         assert cookie.startswith(f"{site_csrf.COOKIE_NAME}=")
@@ -521,7 +521,7 @@ def test_csrf_cookie_flags_and_key_rotation() -> None:
         later = client.get("/pricing").headers.get_list("set-cookie")
         # set once (smartseg's own visitor cookie may still change on every page view)
         assert not [c for c in later if c.startswith(f"{site_csrf.COOKIE_NAME}=")]
-        rotated = site_app.create_app(secret_key=["old-key", "new-key"])
+        rotated = site_app.create_app(holdout=False, secret_key=["old-key", "new-key"])
         with TestClient(rotated, cookies=dict(client.cookies)) as after_rotation:
             response = after_rotation.post(
                 "/trial", data={"csrf_token": token}, follow_redirects=False
@@ -693,7 +693,7 @@ def with_smartseg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_demo_journey_with_the_real_middleware() -> None:
     """The newcomer's ten minutes: read, get asked, answer, see the page turn CERTAIN."""
     default_headline = "Get paid for every hour, milestone and booking, without chasing anyone."
-    with TestClient(site_app.create_app()) as visitor:
+    with TestClient(site_app.create_app(holdout=False)) as visitor:
         home = visitor.get("/").text
         assert default_headline in home
         assert slot_elements(home, "legal_case_study")  # present, hidden
@@ -737,7 +737,7 @@ def test_demo_journey_with_the_real_middleware() -> None:
 @pytest.mark.usefixtures("with_smartseg")
 def test_site_events_reach_the_rules() -> None:
     """The hooks forward events, tags and attributes once the middleware is active."""
-    with TestClient(site_app.create_app()) as visitor:
+    with TestClient(site_app.create_app(holdout=False)) as visitor:
         for product in ("invoicing", "payments", "time-tracking", "reporting"):
             page = visitor.get(f"/product/{product}").text
         (banner,) = slot_elements(page, "discount_banner")  # HotLead

@@ -19,6 +19,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("smartseg_dsl.cli.sync", "sync_command"),
     "link": ("smartseg_dsl.cli.link", "link_command"),
     "demo": ("smartseg_dsl.cli.demo", "demo_command"),
+    "report": ("smartseg_dsl.cli.report", "report_command"),
+    "events": ("smartseg_dsl.cli.events", "events_group"),
 }
 
 _HELP = {
@@ -29,6 +31,8 @@ _HELP = {
     "sync": "Deliver the CRM outbox.",
     "link": "Print a signed e-mail or preview link.",
     "demo": "Run the example site on http://127.0.0.1:8000.",
+    "report": "The measurement report: goals, holdout and experiments.",
+    "events": "Export recorded measurement events as JSON lines.",
 }
 
 
