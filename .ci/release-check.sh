@@ -26,3 +26,16 @@ if ! grep -q 'data-seg-slot' "$work/home.html" 2>/dev/null; then
   echo "the installed demo did not serve its home page:"; cat "$work/demo.log"; exit 1
 fi
 echo "installed wheel: smartseg check rules/ passed and the demo served $(wc -c <"$work/home.html") bytes"
+
+# Measurement from the installed wheel: the demo records a session and the `Pricing`
+# goal, a graceful shutdown (SIGTERM) writes the queue, and the report reads it back.
+$PY -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).read()' \
+    "http://127.0.0.1:$port/pricing"
+kill -TERM "$demo_pid"; wait "$demo_pid" 2>/dev/null || true; demo_pid=""
+(cd "$work" && "$work/venv/bin/smartseg" events export --db "$work/demo.db") >"$work/events.jsonl"
+grep -q '"goal":"Pricing"' "$work/events.jsonl" \
+  || { echo "no Pricing goal event after a graceful shutdown:"; cat "$work/events.jsonl" "$work/demo.log"; exit 1; }
+(cd "$work" && "$work/venv/bin/smartseg" report "$OLDPWD/rules/" --db "$work/demo.db" \
+    --format html -o "$work/report.html")
+grep -q '<svg' "$work/report.html" || { echo "the installed report has no chart"; exit 1; }
+echo "installed wheel: $(wc -l <"$work/events.jsonl") measurement events exported, report $(wc -c <"$work/report.html") bytes"

@@ -13,7 +13,14 @@ best round is reported (like ``timeit``: on a shared machine the slower rounds m
 the neighbours, not the code):
 
 * ``app``           — the site without smartseg;
-* ``smartseg``      — the site behind SmartSegMiddleware (the byte-splicing rewriter);
+* ``smartseg``      — the site behind SmartSegMiddleware (the byte-splicing rewriter),
+  recording measurement events (SPEC §6) to a temporary SQLite answer bank as the site
+  does; the holdout is off (``holdout=False``) so the visitor is always personalized;
+* ``(no recording)`` — the same middleware with its ``events`` set to None for the
+  round, which is what ``events=False`` builds: the cost of recording is the difference.
+  A returning visitor reading the home page mid-session records nothing (no session
+  starts, no goal reached: the count is printed), as most page views record nothing;
+  ``bench/bench_measurement.py`` measures page views that do record, over many visitors;
 * ``(no splice)``   — the same, with the rewriter's splice replaced by "return the
   page": what the cookie, the engine, the templates and the headers cost on their own;
 * ``(no memo)``     — the same, with the rewriter's memos off (rewrite._PageMemo and
@@ -45,6 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from smartseg_dsl import rewrite  # noqa: E402
+from smartseg_dsl.loader import load_ruleset  # noqa: E402
 from smartseg_dsl.middleware import SmartSegMiddleware  # noqa: E402
 
 SECRET = "bench-secret"
@@ -144,6 +152,41 @@ amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore {{
 <li data-seg-segment="Industry.Legal">Lawyer</li></ul>
 <aside data-seg-slot="newsletter">Subscribe</aside><div data-seg-slot="survey" hidden></div>
 <footer>{% for i in items %}<span>{{ i }}</span>{% endfor %}</footer></body></html>"""
+
+
+def build_smartseg(bare: Any, env: Any, rules: Any, **options: Any) -> SmartSegMiddleware:
+    """The site behind SmartSegMiddleware as the bench times it: every visitor
+    personalized (no holdout) and measurement events recorded to a temporary SQLite
+    answer bank (``events=False`` in ``options`` turns recording off)."""
+    db = Path(tempfile.mkdtemp()) / "smartseg.db"
+    return SmartSegMiddleware(
+        bare,
+        rules=rules,
+        secret_key=SECRET,
+        templates=env,
+        store=str(db),
+        holdout=False,
+        **options,
+    )
+
+
+@contextlib.contextmanager
+def recording_off(mw: SmartSegMiddleware) -> Iterator[None]:
+    """The middleware without its event recorder (``events`` None, as ``events=False``
+    builds it) for the duration: recording off, everything else the same instance."""
+    saved, mw.events = mw.events, None
+    try:
+        yield
+    finally:
+        mw.events = saved
+
+
+def recorded(mw: SmartSegMiddleware) -> int:
+    """Events the middleware has handed to its recorder so far (written, queued or dropped)."""
+    if mw.events is None:
+        return 0
+    stats = mw.events.stats()
+    return stats["recorded"] + stats["queued"] + stats["dropped_queue_full"] + stats["dropped_db"]
 
 
 # --------------------------------------------------------------------------- ASGI calls
@@ -363,12 +406,18 @@ class _Timed:
 
 
 async def main_async(seconds: float, rounds: int) -> int:
-    bare, env, rules, path, source = site_app()
-    wrapped = SmartSegMiddleware(bare, rules=rules, secret_key=SECRET, templates=env, store=False)
+    bare, env, rules_path, path, source = site_app()
+    rules = load_ruleset(rules_path)
+    wrapped = build_smartseg(bare, env, rules)
+    assert wrapped.events is not None
 
     cookie: str | None = None
     for warm in WARMUP_PATHS:
         cookie = cookie_from(await call(wrapped, warm, cookie), cookie)
+    print(
+        f"rule set measuring (goals or a holdout): {rules.measuring}; events recorded by "
+        f"the returning visitor's {len(WARMUP_PATHS)} earlier page views: {recorded(wrapped)}"
+    )
     base = await call(bare, path, None)
     personal = await call(wrapped, path, cookie)
     slots = base.body.count(b"data-seg-slot")
@@ -396,27 +445,43 @@ async def main_async(seconds: float, rounds: int) -> int:
 
     timed = _Timed()
     configs[1] = ("smartseg", wrapped, timed)
+    # The same middleware with recording off (timed through the same rewriter shim).
+    configs.insert(2, ("(no recording)", wrapped, timed))
     # The same middleware with the splice skipped: what everything but rewrite.py costs.
-    configs.insert(2, ("(no splice)", wrapped, _unchanged))
-    configs.insert(3, ("(no memo)", wrapped, _unmemoized))
+    configs.insert(3, ("(no splice)", wrapped, _unchanged))
+    configs.insert(4, ("(no memo)", wrapped, _unmemoized))
     results: dict[str, list[float]] = {name: [] for name, _, _ in configs}
+    requests: dict[str, int] = dict.fromkeys(results, 0)
     rewriter_us: list[float] = []
-    for _ in range(rounds):
-        for name, app, fn in configs:
+    events_before = recorded(wrapped)
+    for round_ in range(rounds):
+        order = list(configs)
+        if round_ % 2:
+            # The slot right after ``app`` runs ~1 % slower (measured: swap the two and
+            # the difference changes sign): recording on and off take turns in it.
+            order[1], order[2] = order[2], order[1]
+        for name, app, fn in order:
             # BeautifulSoup takes ~100× longer per request: a shorter slice is plenty.
             budget = seconds if name != "bs4" else max(seconds / 4, 0.05)
             timed.spent = 0.0
-            with rewriter(fn):
+            off = name == "(no recording)"
+            with rewriter(fn), recording_off(wrapped) if off else contextlib.nullcontext():
                 rps, n = await rate(app, path, cookie, budget)
             results[name].append(rps)
-            if fn is timed:
+            requests[name] += n
+            if name == "smartseg":
                 rewriter_us.append(timed.spent / n * 1e6)
+    events_timed = recorded(wrapped) - events_before
+    assert wrapped.events is not None
+    await wrapped.events.aclose()  # write what is queued, as the app does at shutdown
+    # Every configuration but ``app`` and ``(no recording)`` records through ``wrapped``.
+    recorded_requests = sum(requests.values()) - requests["app"] - requests["(no recording)"]
 
     baseline = max(results["app"])
-    print(f"\n{'configuration':<12} {'req/s':>10} {'ratio':>7}   {'ms/request':>10}")
+    print(f"\n{'configuration':<14} {'req/s':>10} {'ratio':>7}   {'ms/request':>10}")
     for name, _, _ in configs:
         rps = max(results[name])
-        print(f"{name:<12} {rps:>10.0f} {rps / baseline:>7.3f}   {1000 / rps:>10.3f}")
+        print(f"{name:<14} {rps:>10.0f} {rps / baseline:>7.3f}   {1000 / rps:>10.3f}")
     ratio = max(results["smartseg"]) / baseline
     overhead_us = (1 / max(results["smartseg"]) - 1 / baseline) * 1e6
     print(f"\nsmartseg ratio {ratio:.3f} (target ≥ 0.85); added per request ≈ {overhead_us:.0f} µs")
@@ -424,6 +489,25 @@ async def main_async(seconds: float, rounds: int) -> int:
     print(
         f"  of which in rewrite.rewrite ≈ {in_rewriter:.0f} µs; everything else (cookie, "
         f"engine, templates, headers) ≈ {overhead_us - in_rewriter:.0f} µs"
+    )
+    unrecorded_ratio = max(results["(no recording)"]) / baseline
+    recording_us = (1 / max(results["smartseg"]) - 1 / max(results["(no recording)"])) * 1e6
+    # The same difference round by round (adjacent slices of one round): its spread is
+    # this machine's noise at this scale.
+    per_round = sorted(
+        (1 / on - 1 / off) * 1e6
+        for on, off in zip(results["smartseg"], results["(no recording)"], strict=True)
+    )
+    stats = wrapped.events.stats()
+    print(
+        f"  recording on {ratio:.3f} vs off {unrecorded_ratio:.3f}: recording adds "
+        f"{recording_us:+.1f} µs per request (best rounds); round by round "
+        f"{per_round[len(per_round) // 2]:+.1f} median [{per_round[0]:+.1f} … {per_round[-1]:+.1f}]"
+    )
+    print(
+        f"  events recorded during the timed rounds: {events_timed} over {recorded_requests} "
+        f"requests through the recording middleware ({events_timed * 1000 / recorded_requests:.2f}"
+        f" per 1,000); recorder stats at the end: {stats}"
     )
     print("target met" if ratio >= 0.85 else "TARGET MISSED: see the attribution above")
     return 0
@@ -435,6 +519,7 @@ PARTS = [
     ("cookie decode", "cookie.CookieCodec.loads"),
     ("engine step", "engine.Engine.step"),
     ("page_categories", "rewrite.page_categories"),
+    ("measurement events", "middleware.outcome_events"),
     ("actions (_edits)", "middleware._Exchange._edits"),
     ("  of which Jinja partials", "middleware._Exchange._render"),
     ("rewrite.rewrite", "rewrite.rewrite"),
@@ -472,7 +557,7 @@ async def parts_async(requests: int) -> int:
     import importlib
 
     bare, env, rules, path, _ = site_app()
-    wrapped = SmartSegMiddleware(bare, rules=rules, secret_key=SECRET, templates=env, store=False)
+    wrapped = build_smartseg(bare, env, rules)
     cookie: str | None = None
     for warm in WARMUP_PATHS:
         cookie = cookie_from(await call(wrapped, warm, cookie), cookie)
@@ -496,6 +581,8 @@ async def parts_async(requests: int) -> int:
     finally:
         for owner, attr, original in reversed(undo):
             setattr(owner, attr, original)
+        if wrapped.events is not None:
+            await wrapped.events.aclose()  # write what is queued, as the app does at shutdown
     print(
         f"\nper-step time (µs per request, median and best decile of {requests}; timers add ~1 µs)"
     )

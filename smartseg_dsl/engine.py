@@ -227,6 +227,21 @@ class VisitorView:
     def known(self, group: str) -> bool:
         return bool(self._ctx.known[self._group(group)])
 
+    def segments(self) -> tuple[dict[str, str | None], tuple[str, ...]]:
+        """Most likely segment per group, and the certain `G.S`: what a measurement
+        event records. Read straight from the evaluation (no `GroupView`s built)."""
+        rules, ctx = self._rules, self._ctx
+        names = rules.segment_names
+        likely: dict[str, str | None] = {}
+        certain: list[str] = []
+        for g in rules.groups:
+            i = ctx.ml[g.index]
+            likely[g.name] = None if i is None else g.segments[i - g.first]
+            c = ctx.cert[g.index]
+            if c is not None:
+                certain.append(names[c])
+        return likely, tuple(certain)
+
     def audience(self, name: str) -> bool:
         try:
             return bool(self._ctx.aud[self._rules.audience_index[name]])

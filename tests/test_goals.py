@@ -236,3 +236,18 @@ def test_the_engine_can_ignore_the_holdout() -> None:
     out = engine.step(state, RequestInfo(time=1_767_225_600, path="/", tags=("lawyer",)))
     assert not out.holdout
     assert out.decisions["headline"].text == "For law firms"
+
+
+def test_the_segment_snapshot_matches_the_group_views() -> None:
+    v = visitor(NOT_IN_HOLDOUT)
+    for step in (
+        lambda: v.page("/a"),
+        lambda: v.wait(5).page("/b", categories=["law"]),
+        lambda: v.wait(5).page("/c", categories=["shop", "shop"]),
+        lambda: v.wait(5).tag("lawyer"),
+        lambda: v.wait(5).answer("Industry.Legal", "no"),
+    ):
+        out = step()
+        likely, certain = out.view.segments()
+        assert likely == {name: g.most_likely for name, g in out.groups.items()}
+        assert certain == tuple(f"{n}.{g.certain}" for n, g in out.groups.items() if g.certain)

@@ -183,9 +183,7 @@ def outcome_events(outcome: Any, at: float) -> list[Event]:
     """
     if not outcome.session_started and not outcome.goals:
         return []
-    groups = outcome.groups
-    segments = {name: g.most_likely for name, g in groups.items()}
-    certain = tuple(f"{name}.{g.certain}" for name, g in groups.items() if g.certain)
+    segments, certain = outcome.view.segments()
     state = outcome.state
     common = dict(
         visitor=state.visitor_id, at=at, holdout=outcome.holdout, segments=segments,
