@@ -320,6 +320,18 @@ class SmartSegMiddleware:
             log.exception("smartseg: could not record %s in the answer bank", what)
         return False, None
 
+    def rule_label(self, where: str) -> str:
+        """`file:line` with the file relative to its rule directory (else its name)."""
+        file, _, line = where.rpartition(":")
+        path = Path(file)
+        for root in self._rule_paths or ():
+            try:
+                if root.is_dir():
+                    return f"{path.resolve().relative_to(root.resolve()).as_posix()}:{line}"
+            except (OSError, ValueError):
+                continue
+        return f"{path.name}:{line}"
+
     def cookie_header(self, value: str) -> bytes:
         return set_cookie_header(
             self.cookie_name, value, max_age=self.max_age, secure=self.https_only
@@ -496,7 +508,7 @@ class _Exchange:
         "_view_version",
         "accept",
         "attributes",
-        "cookie",
+        "cookies",
         "debug",
         "events",
         "gpc",
@@ -515,6 +527,7 @@ class _Exchange:
         "scope",
         "tags",
         "user_agent",
+        "view_read",
     )
 
     def __init__(
@@ -540,6 +553,9 @@ class _Exchange:
         self._view_version = -1
         self.is_new = True
         self.need_cookie = False
+        #: the handler or a template read the visitor (request.state.smartseg, a CSRF
+        #: token): the response depends on who asked, so no shared cache may keep it
+        self.view_read = False
         self.events: list[str] = []
         self.tags: list[str] = []
         self.link_tags: list[str] = []
@@ -547,13 +563,14 @@ class _Exchange:
         self.preview_as: str | None = None
         self.debug = False
 
-        cookie = referrer = host = user_agent = accept = None
+        referrer = host = user_agent = accept = None
         gpc = False
         prefix = mw._cookie_prefix
+        cookies: list[str] = []
         for name, value in scope["headers"]:
             if name == b"cookie":
-                if cookie is None and prefix in value:
-                    cookie = _cookie_value(value, prefix)
+                if prefix in value:
+                    cookies += _cookie_values(value, prefix)
             elif name == b"referer":
                 referrer = value
             elif name == b"host":
@@ -564,7 +581,9 @@ class _Exchange:
                 gpc = gpc or value.strip() == b"1"
             elif name == b"accept":
                 accept = value
-        self.cookie = cookie
+        #: every value the request sent for our cookie, in order (usually one; a stale
+        #: or forged duplicate from another path or domain must not reset the visitor)
+        self.cookies = cookies
         self.referrer = referrer.decode("latin-1") if referrer else None
         self.host = host.decode("latin-1") if host else None
         self.user_agent = user_agent.decode("latin-1") if user_agent else ""
@@ -637,10 +656,11 @@ class _Exchange:
         """The visitor's state from the cookie (decoded once), or a new visitor's."""
         if self._state is None:
             state = None
-            if self.cookie is not None:
-                state, reason = self.rt.codec.loads(self.cookie, self.now)
-                if state is None:
-                    log.debug("smartseg: cookie ignored (%s): new visitor", reason)
+            for value in self.cookies:  # the first one that verifies
+                state, reason = self.rt.codec.loads(value, self.now)
+                if state is not None:
+                    break
+                log.debug("smartseg: cookie ignored (%s)", reason)
             self.is_new = state is None
             self._state = state if state is not None else self.rt.engine.new_state(self.now)
         return self._state
@@ -677,6 +697,7 @@ class _Exchange:
 
     def provisional(self) -> Outcome | None:
         """The outcome as far as this request is known now (for request.state)."""
+        self.view_read = True
         if self._outcome is not None:
             return self._outcome
         if self._view_version != self._version:
@@ -695,6 +716,7 @@ class _Exchange:
     def csrf_token(self) -> str:
         # A new visitor's id only exists once the cookie carries it: make sure it does.
         self.need_cookie = True
+        self.view_read = True
         if self._csrf is None:  # one token per request, however many forms it renders
             self._csrf = self.mw.csrf.issue(self.visitor_id)
         return self._csrf
@@ -740,13 +762,18 @@ class _Exchange:
                 if body:
                     self._chunks.append(body)
                     self._size += len(body)
-                if message.get("more_body", False):
-                    if self._size > self.mw.max_html_bytes:
-                        log.warning(
-                            "smartseg: %s is larger than max_html_bytes; sent unpersonalized",
-                            self.path,
-                        )
-                        await self._give_up()
+                more = message.get("more_body", False)
+                if self._size > self.mw.max_html_bytes:
+                    # the limit holds for a body sent in one piece as for a stream
+                    log.warning(
+                        "smartseg: %s is larger than max_html_bytes; sent unpersonalized",
+                        self.path,
+                    )
+                    await self._give_up()
+                    if not more:
+                        await self._send({"type": "http.response.body", "body": b""})
+                    return
+                if more:
                     return
                 await self._finish_html()
                 return
@@ -850,15 +877,14 @@ class _Exchange:
             return None
 
     def _passthrough_start(self, message: Message) -> Message:
-        if not self._touched():
-            return message
-        try:
-            outcome = self._finish_step(page_view=False)
-            cookie = self._set_cookie(outcome)
-        except Exception:
-            log.exception("smartseg: evaluating %s %s failed", self.method, self.path)
-            return message
-        if cookie is None:
+        cookie = None
+        if self._touched():
+            try:
+                outcome = self._finish_step(page_view=False)
+                cookie = self._set_cookie(outcome)
+            except Exception:
+                log.exception("smartseg: evaluating %s %s failed", self.method, self.path)
+        if cookie is None and not self.view_read:
             return message
         headers = _headers_out(message.get("headers", []), private=True, set_cookie=cookie)
         return {**message, "headers": headers}
@@ -879,7 +905,7 @@ class _Exchange:
                 else ()
             )
             cookie = self._set_cookie(self._finish_step(page_view=page_view, categories=categories))
-            if cookie is not None:
+            if cookie is not None or self.view_read:
                 headers = _headers_out(start.get("headers", []), private=True, set_cookie=cookie)
                 start = {**start, "headers": headers}
         except Exception:
@@ -928,7 +954,13 @@ class _Exchange:
 
         cookie = self._set_cookie(outcome)
         changed = out is not body
-        private = slots or changed or cookie is not None or self.preview_as is not None
+        private = (
+            slots
+            or changed
+            or cookie is not None
+            or self.view_read
+            or self.preview_as is not None
+        )
         if private:
             start = {
                 **start,
@@ -1068,7 +1100,9 @@ class _Exchange:
             {
                 "slot": slot,
                 "kind": d.kind,
-                "rule": d.rule,
+                # relative to the rule set: whoever holds a preview link must not learn
+                # where the server keeps its files
+                "rule": self.mw.rule_label(d.rule),
                 # file:line with the file's name only: the panel is small
                 "where": Path(d.rule.rpartition(":")[0]).name + ":" + d.rule.rpartition(":")[2],
                 "detail": d.template or d.question or d.text or d.group or "",
@@ -1289,7 +1323,8 @@ def _parse_fields(body: bytes, content_type: bytes) -> dict[str, str]:
     if content_type == b"application/json":
         try:
             data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: `[[[[…]]]]` nested thousands deep is not a form either
             raise _BadRequest("the body is not valid JSON") from None
         if not isinstance(data, dict):
             raise _BadRequest("the JSON body must be an object")
@@ -1380,15 +1415,19 @@ def _is_packaged(env: jinja2.Environment, name: str) -> bool:
     return filename is not None and Path(filename).resolve() == (PACKAGE_TEMPLATES / name).resolve()
 
 
-def _cookie_value(header: bytes, name: bytes) -> str | None:
+def _cookie_values(header: bytes, name: bytes) -> list[str]:
+    """Every value of cookie `name` in a `Cookie` header, in order (at most 8)."""
+    found: list[str] = []
     for part in header.split(b";"):
         key, sep, value = part.partition(b"=")
         if sep and key.strip() == name:
             value = value.strip()
             if len(value) >= 2 and value[:1] == b'"' == value[-1:]:
                 value = value[1:-1]
-            return value.decode("latin-1")
-    return None
+            found.append(value.decode("latin-1"))
+            if len(found) == 8:  # a header stuffed with copies costs no more than this
+                break
+    return found
 
 
 def _parse_query(query_string: bytes) -> dict[str, list[str]]:
