@@ -93,7 +93,19 @@ class CSRFMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).append("set-cookie", cookie)
+                headers = MutableHeaders(scope=message)
+                headers.append("set-cookie", cookie)
+                # A shared cache must never hand this visitor's nonce to another one,
+                # whatever the response (static files included) said about caching.
+                kept = [
+                    d.strip()
+                    for d in headers.get("cache-control", "").split(",")
+                    if d.strip()
+                    and d.partition("=")[0].strip().lower() not in ("public", "s-maxage", "private")
+                ]
+                headers["cache-control"] = ", ".join(["private", *kept])
+                if "cookie" not in headers.get("vary", "").lower():
+                    headers.add_vary_header("Cookie")
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -765,3 +765,31 @@ def test_site_events_reach_the_rules() -> None:
         home = visitor.get("/").text
         assert "Patient billing that is clear, kind and paid on time" in home  # tag "clinic"
         assert 'data-seg-slot="newsletter_signup"' not in home  # tagged("subscriber")
+
+
+def test_the_csrf_cookie_is_never_set_on_a_shared_cacheable_response() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def public(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(
+            "hi", headers={"cache-control": "public, s-maxage=600, max-age=60"}
+        )
+
+    app = Starlette(
+        routes=[Route("/public", public)],
+        middleware=[Middleware(site_csrf.CSRFMiddleware, secret_key="k")],
+    )
+    with TestClient(app) as fresh:
+        first = fresh.get("/public")
+        assert "set-cookie" in first.headers
+        assert first.headers["cache-control"] == "private, max-age=60"
+        assert "Cookie" in first.headers["vary"]
+        again = fresh.get("/public")  # no cookie to set: the app's own headers
+        assert "set-cookie" not in again.headers
+        assert again.headers["cache-control"] == "public, s-maxage=600, max-age=60"
+    with TestClient(site_app.create_app(holdout=False)) as visitor:
+        css = visitor.get("/static/site.css")
+        assert "set-cookie" in css.headers and css.headers["cache-control"].startswith("private")
