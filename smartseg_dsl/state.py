@@ -653,6 +653,17 @@ def _ages(value: object, name: str, known: frozenset[str], now: int) -> dict[str
     return out
 
 
+def _key_set(value: object, name: str, what: str, known: frozenset[str]) -> frozenset[str]:
+    """Decode a list of keys (tags carried, goals reached); unknown keys are dropped."""
+    if value is None:
+        return frozenset()
+    if type(value) is not list or len(value) > _MAX_ITEMS:
+        raise _bad(f"`{name}` is not a list")
+    if not all(type(k) is str for k in value):
+        raise _bad(f"a {what} key is not a string")
+    return known.intersection(value)
+
+
 _TOP_KEYS = frozenset("viutshpxfenlwgdo")
 _MAX_MILLI = round(MAX_EVIDENCE * 1000)
 
@@ -772,23 +783,9 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
                 times.append(t)
             if times and key in layout.window_by_key:
                 windows[key] = tuple(times)
-    tags: frozenset[str] = frozenset()
-    raw_tags = doc.get("g")
-    if raw_tags is not None:
-        if type(raw_tags) is not list or len(raw_tags) > _MAX_ITEMS:
-            raise _bad("`g` is not a list")
-        if not all(type(t) is str for t in raw_tags):
-            raise _bad("a tag key is not a string")
-        tags = layout.tag_keys.intersection(raw_tags)
+    tags = _key_set(doc.get("g"), "g", "tag", layout.tag_keys)
     dismissed = _ages(doc["d"], "d", layout.dismissal_keys, now) if "d" in doc else {}
-    goals: frozenset[str] = frozenset()
-    raw_goals = doc.get("o")
-    if raw_goals is not None:
-        if type(raw_goals) is not list or len(raw_goals) > _MAX_ITEMS:
-            raise _bad("`o` is not a list")
-        if not all(type(g) is str for g in raw_goals):
-            raise _bad("a goal key is not a string")
-        goals = layout.goal_keys.intersection(raw_goals)
+    goals = _key_set(doc.get("o"), "o", "goal", layout.goal_keys)
 
     state = VisitorState(
         vid,
