@@ -21,11 +21,16 @@ the Unix epoch, like the engine's):
 Answer bank — every event carries the visitor id and time; events are only ever
 appended, and only :meth:`Store.forget` deletes them:
 
-* ``record_answer(visitor_id, about, value, at, snapshot=None) -> str | None``
+* ``record_answer(visitor_id, about, value, at, snapshot=None, token=None) -> str | None``
+  — with ``token`` (the form's CSRF token) an identical answer posted again with the
+  same token is ignored: no second row, no second sync (see :func:`answer_key`)
 * ``record_dismissal(visitor_id, about, at) -> None``
 * ``record_tag(visitor_id, tag, at, snapshot=None) -> str | None``
 * ``identify(visitor_id, email, snapshot, at) -> str``
-* ``forget(visitor_id) -> int`` (also deletes the visitor's measurement events)
+* ``forget(visitor_id) -> int`` (also deletes the visitor's measurement events, and
+  records the id in ``smartseg_forgotten`` so that no server honours its cookie again)
+* ``forgotten_since(since) -> list[tuple[str, float]]`` / ``purge_forgotten(before) -> int``
+  — the forgotten ids, for :class:`ForgottenIds` (optional: not part of :class:`Store`)
 * ``history(visitor_id) -> list[Event]``
 
 ``identify`` links the visitor id to the e-mail address and queues one sync of
@@ -73,9 +78,11 @@ clear error, refuses writes while the store is down and reconnects by itself.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -155,6 +162,16 @@ class StoreUnavailableError(AnswerBankError):
     def __init__(self, message: str, *, reopen: bool = False) -> None:
         super().__init__(message)
         self.reopen = reopen
+
+
+class StoreFileLostError(StoreUnavailableError):
+    """The SQLite file the store had open was removed or replaced by another file while
+    the app ran: writes are refused (they would go to a file nobody will read again)."""
+
+    def __init__(self, message: str, *, path: Path, removed: bool) -> None:
+        super().__init__(message, reopen=True)
+        self.path = path
+        self.removed = removed  # True: nothing at the path; False: another file is there
 
 
 # --------------------------------------------------------------------------- records
@@ -248,6 +265,7 @@ class Store(Protocol):
         value: str,
         at: float,
         snapshot: Mapping[str, Any] | None = None,
+        token: str | None = None,
     ) -> str | None: ...
 
     def record_dismissal(self, visitor_id: str, about: str, at: float) -> None: ...
@@ -475,6 +493,17 @@ def check_about(about: str, groups: Mapping[str, Sequence[str]]) -> None:
         raise UnknownAboutError(f"unknown group {group!r} in 'about'")
     if segment and segment not in groups[group]:
         raise UnknownAboutError(f"unknown segment {about!r} in 'about'")
+
+
+def answer_key(visitor_id: str, about: str, value: str, token: str) -> str:
+    """The idempotency key of an answer posted with a form's CSRF token.
+
+    The same form posted again (a double click, a retry, a replay within the token's two
+    days) is the same answer and is recorded once; the same answer from a newly rendered
+    form has a new token and is a new row. The token itself is not stored, only this
+    SHA-256 of it (it is a credential for two days)."""
+    material = "\x1f".join(("answer", visitor_id, about, value, token))
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # --------------------------------------------------------------------------- payload
@@ -724,14 +753,17 @@ class SqlStore:
         value: str,
         at: float,
         snapshot: Mapping[str, Any] | None = None,
+        token: str | None = None,
     ) -> str | None:
         vid = _check_visitor_id(visitor_id)
         about = _check_about(about)
         value = _check_text("answer value", value, MAX_VALUE_BYTES)
         at = _check_time(at)
         snap = check_snapshot(snapshot)
+        key = None if token is None else answer_key(vid, about, value, token)
         with self._write() as tx:
-            self._append(tx, vid, "answer", about, value, at)
+            if not self._append(tx, vid, "answer", about, value, at, key):
+                return None  # the same form posted again: already recorded (and synced)
             return self._enqueue_if_identified(
                 tx, vid, "answer", [(about, value, at)], [], snap, at
             )
@@ -805,7 +837,29 @@ class SqlStore:
             events = tx.q("DELETE FROM smartseg_events WHERE visitor_id = ?", (vid,)).rowcount
             links = tx.q("DELETE FROM smartseg_identities WHERE visitor_id = ?", (vid,)).rowcount
             measured = tx.q(f"DELETE FROM {EVENT_TABLE} WHERE visitor = ?", (vid,)).rowcount
+            # Remembered (not counted as deleted): every server refuses this id's cookie
+            # from now on, so a saved copy cannot bring the visitor back (ForgottenIds).
+            tx.q(
+                "INSERT INTO smartseg_forgotten (visitor_id, at) VALUES (?, ?) "
+                "ON CONFLICT (visitor_id) DO UPDATE SET at = excluded.at",
+                (vid, time.time()),
+            )
         return int(deliveries) + int(events) + int(links) + int(measured)
+
+    def forgotten_since(self, since: float) -> list[tuple[str, float]]:
+        """Visitor ids forgotten at or after ``since`` (epoch seconds), oldest first."""
+        with self._read() as tx:
+            rows = tx.q(
+                "SELECT visitor_id, at FROM smartseg_forgotten WHERE at >= ? ORDER BY at",
+                (float(since),),
+            ).fetchall()
+        return [(str(vid), float(at)) for vid, at in rows]
+
+    def purge_forgotten(self, before: float) -> int:
+        """Drop forgotten ids recorded before ``before``: their cookies have expired."""
+        with self._write() as tx:
+            count = tx.q("DELETE FROM smartseg_forgotten WHERE at < ?", (float(before),)).rowcount
+        return int(count)
 
     def history(self, visitor_id: str) -> list[Event]:
         vid = _check_visitor_id(visitor_id)
@@ -1022,13 +1076,28 @@ class SqlStore:
     # -- helpers
     @staticmethod
     def _append(
-        tx: Tx, vid: str, kind: str, subject: str | None, value: str | None, at: float
-    ) -> None:
-        tx.q(
-            "INSERT INTO smartseg_events (visitor_id, kind, subject, value, at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (vid, kind, subject, value, at),
-        )
+        tx: Tx,
+        vid: str,
+        kind: str,
+        subject: str | None,
+        value: str | None,
+        at: float,
+        dedupe_key: str | None = None,
+    ) -> bool:
+        """Append one event; False when ``dedupe_key`` was already recorded."""
+        if dedupe_key is None:
+            tx.q(
+                "INSERT INTO smartseg_events (visitor_id, kind, subject, value, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (vid, kind, subject, value, at),
+            )
+            return True
+        count = tx.q(
+            "INSERT INTO smartseg_events (visitor_id, kind, subject, value, at, dedupe_key) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+            (vid, kind, subject, value, at, dedupe_key),
+        ).rowcount
+        return int(count) > 0
 
     def _enqueue_if_identified(
         self,
@@ -1121,6 +1190,12 @@ class GuardedStore:
         self._error: str | None = None
         self._next_try = 0.0
         self._closed = False
+        #: (path, (st_dev, st_ino)) of the SQLite file the last store had open, kept when
+        #: that store is dropped, to notice a reopen on another file
+        self._previous_file: tuple[Path, tuple[int, int]] | None = None
+        #: the file was removed while in use: do not reopen (and so create a new, empty
+        #: file) until something is put back at that path
+        self._missing: Path | None = None
         self.check()
 
     @property
@@ -1154,6 +1229,17 @@ class GuardedStore:
             now = self._clock()
             if now < self._next_try:
                 raise StoreUnavailableError(self._error or "answer bank unavailable")
+            if self._missing is not None and not os.path.lexists(self._missing):
+                self._next_try = now + self._retry_interval
+                message = (
+                    f"answer bank {self.description} unavailable: {self._missing} was removed "
+                    "while the app had it open and has not been put back; answers are refused "
+                    "until it is (restart the app to start a new, empty answer bank instead)"
+                )
+                if message != self._error:
+                    log.error("%s", message)
+                self._error = message
+                raise StoreUnavailableError(message)
             try:
                 self._store = self._opener(self.url, **self._options)
             except AnswerBankError as exc:
@@ -1169,7 +1255,21 @@ class GuardedStore:
                     )
                 self._error = message
                 raise StoreUnavailableError(message, reopen=True) from exc
-            if self._error is not None:
+            self._missing = None
+            previous, self._previous_file = self._previous_file, None
+            identity = _file_identity(self._store)
+            if previous is not None and identity is not None and identity[1] != previous[1]:
+                # Loud: whatever the old file held (up to the moment it went) is not here.
+                log.error(
+                    "answer bank %s reopened on a different file than the one it had open: "
+                    "%s was removed or replaced while in use (was inode %d, now %d); the "
+                    "answers in the old file are not in this one",
+                    self.description,
+                    identity[0],
+                    previous[1][1],
+                    identity[1][1],
+                )
+            elif self._error is not None:
                 log.warning("answer bank %s is available again", self.description)
             self._error = None
             if hasattr(self._store, "description"):
@@ -1186,6 +1286,9 @@ class GuardedStore:
                     if self._store is store:
                         self._store = None
                         self._next_try = self._clock() + self._retry_interval
+                        self._previous_file = _file_identity(store) or self._previous_file
+                        if isinstance(exc, StoreFileLostError) and exc.removed:
+                            self._missing = exc.path
                         self._error = f"answer bank {self.description} unavailable: {exc}"
                         log.error("%s — will retry", self._error)
                 try:
@@ -1208,6 +1311,12 @@ class GuardedStore:
 
     def forget(self, *args: Any, **kwargs: Any) -> int:
         return self._call("forget", *args, **kwargs)
+
+    def forgotten_since(self, *args: Any, **kwargs: Any) -> list[tuple[str, float]]:
+        return self._call("forgotten_since", *args, **kwargs)
+
+    def purge_forgotten(self, *args: Any, **kwargs: Any) -> int:
+        return self._call("purge_forgotten", *args, **kwargs)
 
     def history(self, *args: Any, **kwargs: Any) -> list[Event]:
         return self._call("history", *args, **kwargs)
@@ -1252,3 +1361,146 @@ class GuardedStore:
             store, self._store = self._store, None
         if store is not None:
             store.close()
+
+
+def _file_identity(store: object) -> tuple[Path, tuple[int, int]] | None:
+    """(path, (st_dev, st_ino)) of the file a SQLite store has open; None otherwise."""
+    identity = getattr(store, "file_identity", None)
+    path = getattr(store, "path", None)
+    if identity is None or path is None:
+        return None
+    return Path(path), identity
+
+
+# --------------------------------------------------------------------------- forgotten ids
+
+#: Each refresh re-reads the ids forgotten in this many seconds before it started, so a
+#: row committed late, or stamped by a server whose clock is a little behind, is not
+#: missed (the set de-duplicates).
+FORGOTTEN_LOOKBACK = 300.0
+
+
+class ForgottenIds:
+    """The visitor ids forgotten on any server (``POST /smartseg/forget``), in memory.
+
+    A forgotten visitor's cookie must never bring them back, on any app server, and the
+    check must not cost a query per request: so every server keeps this set, loads it
+    once (everything forgotten within ``retention``) and then polls the store for ids
+    forgotten since (the last ``FORGOTTEN_LOOKBACK`` seconds) every ``interval`` seconds.
+    The middleware decides when to call :meth:`refresh` (see docs/answer-bank.md,
+    "Forget"); membership (``vid in ids``) is a dict lookup, safe from any thread.
+
+    Ids older than ``retention`` (the cookie's max_age and a margin: a cookie signed
+    before the forget has expired by then) are dropped from memory and, about once an
+    hour, from the store.
+    """
+
+    PURGE_EVERY = 3600.0
+
+    def __init__(
+        self,
+        *,
+        interval: float = 2.0,
+        retention: float = 366 * 86400.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.interval = interval
+        self.retention = retention
+        self._clock = clock
+        self._wall = wall
+        self._ids: dict[str, float] = {}
+        self._ids_lock = threading.Lock()  # add() vs the purge's swap
+        self._refreshing = threading.Lock()  # one refresh at a time
+        self.loaded = False
+        self.supported = True  # False: the store cannot list forgotten ids
+        #: monotonic time at or after which the next refresh is due (set by the caller)
+        self.next_refresh = 0.0
+        self._good_at = -math.inf  # monotonic start of the last successful refresh
+        self._next_purge = 0.0  # wall clock
+        self._failing = False
+
+    def __contains__(self, visitor_id: object) -> bool:
+        return visitor_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, visitor_id: str, at: float | None = None) -> None:
+        """This server just forgot ``visitor_id``: refuse its cookie at once."""
+        with self._ids_lock:
+            self._ids[visitor_id] = self._wall() if at is None else at
+
+    def stale(self, now: float) -> bool:
+        """Never loaded, or not refreshed for two intervals (an idle server): the next
+        decision should wait for a refresh rather than trust the set."""
+        return now - self._good_at > 2 * self.interval
+
+    def refresh(self, store: Any, *, wait: float = 0.0) -> bool:
+        """Read the forgotten ids from ``store`` (blocking; run in a worker thread).
+
+        Never raises: a store that is down is logged (once per outage) and the set kept
+        as it is. Returns False when it did not refresh (failed, or another refresh was
+        still running after ``wait`` seconds)."""
+        acquired = (
+            self._refreshing.acquire(timeout=wait)
+            if wait > 0
+            else self._refreshing.acquire(blocking=False)
+        )
+        if not acquired:
+            return False
+        try:
+            started, wall = self._clock(), self._wall()
+            first = not self.loaded
+            since = wall - (self.retention if first else FORGOTTEN_LOOKBACK)
+            reader = getattr(store, "forgotten_since", None)
+            if reader is None:
+                if self.supported:
+                    log.warning(
+                        "answer bank %s cannot list forgotten visitors (no forgotten_since): "
+                        "a forgotten visitor's saved cookie is honoured by other servers",
+                        getattr(store, "description", type(store).__name__),
+                    )
+                self.supported = False
+                return False
+            try:
+                rows = reader(since)
+            except Exception as exc:
+                if not self._failing:
+                    log.warning(
+                        "smartseg: could not read forgotten visitor ids from the answer bank "
+                        "(%s); cookies of visitors forgotten on other servers may be honoured "
+                        "until it works",
+                        exc,
+                    )
+                self._failing = True
+                return False
+            if self._failing:
+                log.info("smartseg: forgotten visitor ids are read again")
+            self._failing = False
+            with self._ids_lock:
+                for vid, at in rows:
+                    if at > self._ids.get(vid, -math.inf):
+                        self._ids[vid] = at
+            if first:
+                log.debug("smartseg: %d forgotten visitor ids loaded", len(rows))
+            self.loaded = True
+            self._good_at = started
+            if wall >= self._next_purge:
+                self._next_purge = wall + self.PURGE_EVERY
+                self._purge(store, wall - self.retention)
+            return True
+        finally:
+            self._refreshing.release()
+
+    def _purge(self, store: Any, before: float) -> None:
+        with self._ids_lock:
+            if any(at < before for at in self._ids.values()):
+                self._ids = {vid: at for vid, at in self._ids.items() if at >= before}
+        purge = getattr(store, "purge_forgotten", None)
+        if purge is None:
+            return
+        try:
+            purge(before)
+        except Exception as exc:  # retried at the next purge; nothing is at stake
+            log.warning("smartseg: could not purge old forgotten visitor ids: %s", exc)

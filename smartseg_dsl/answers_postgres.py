@@ -79,6 +79,20 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
     # Measurement events (SPEC §6): their table and indexes are owned by measure/events.py.
     (2, list(POSTGRES_DDL)),
+    # Forgotten visitor ids (their cookies are refused on every server: ForgottenIds), and
+    # the idempotency key of answers posted with a form token (a replay adds no row).
+    (
+        3,
+        [
+            """CREATE TABLE smartseg_forgotten (
+                visitor_id TEXT PRIMARY KEY,
+                at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX smartseg_forgotten_at ON smartseg_forgotten (at)",
+            "ALTER TABLE smartseg_events ADD COLUMN dedupe_key TEXT",
+            "CREATE UNIQUE INDEX smartseg_events_dedupe ON smartseg_events (dedupe_key)",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

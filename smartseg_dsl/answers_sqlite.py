@@ -6,18 +6,26 @@ several worker processes — queue on SQLite's lock instead of failing half-way.
 outbox claim is a single ``UPDATE … RETURNING`` inside that write lock, so two workers
 can never claim the same row. The schema is versioned in ``smartseg_meta`` and migrated
 forward on open.
+
+The store remembers which file it opened (device and inode) and checks, with one
+``stat`` of the path before every commit and read, that the path still leads to it: a
+file removed or replaced while the app runs would otherwise go on taking writes that
+nobody will ever read (SQLite keeps writing to an unlinked file). Such a write is rolled
+back and refused with :class:`StoreFileLostError`.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from smartseg_dsl.answers import SqlStore, StoreUnavailableError
+from smartseg_dsl.answers import SqlStore, StoreFileLostError, StoreUnavailableError
 from smartseg_dsl.measure.events import SQLITE_DDL
 
 # Each entry: (version, statements). Append new versions; never edit a released one.
@@ -72,6 +80,20 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
     # Measurement events (SPEC §6): their table and indexes are owned by measure/events.py.
     (2, list(SQLITE_DDL)),
+    # Forgotten visitor ids (their cookies are refused on every server: ForgottenIds), and
+    # the idempotency key of answers posted with a form token (a replay adds no row).
+    (
+        3,
+        [
+            """CREATE TABLE smartseg_forgotten (
+                visitor_id TEXT PRIMARY KEY,
+                at REAL NOT NULL
+            )""",
+            "CREATE INDEX smartseg_forgotten_at ON smartseg_forgotten (at)",
+            "ALTER TABLE smartseg_events ADD COLUMN dedupe_key TEXT",
+            "CREATE UNIQUE INDEX smartseg_events_dedupe ON smartseg_events (dedupe_key)",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -128,6 +150,8 @@ class SqliteStore(SqlStore):
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
+        #: (st_dev, st_ino) of the file the first connection opened; None before that
+        self._file_id: tuple[int, int] | None = None
         if not self.path.parent.is_dir():
             raise StoreUnavailableError(
                 f"cannot create {self.path}: directory {self.path.parent} does not exist",
@@ -136,6 +160,37 @@ class SqliteStore(SqlStore):
         if self.path.is_dir():
             raise StoreUnavailableError(f"{self.path} is a directory, not a database file")
         self._migrate()
+
+    @property
+    def file_identity(self) -> tuple[int, int] | None:
+        """(st_dev, st_ino) of the database file this store opened."""
+        return self._file_id
+
+    def _check_file(self) -> None:
+        """Raise :class:`StoreFileLostError` when the path no longer leads to the file
+        this store opened (one ``stat``: about a microsecond)."""
+        expected = self._file_id
+        if expected is None:
+            return
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreFileLostError(
+                f"{self.path} was removed while the answer bank had it open: writes are "
+                "refused until it is put back (they would go to the deleted file)",
+                path=self.path,
+                removed=True,
+            ) from None
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot stat {self.path}: {exc}", reopen=True) from exc
+        if (st.st_dev, st.st_ino) != expected:
+            raise StoreFileLostError(
+                f"{self.path} was replaced by another file while the answer bank had it "
+                "open: writes are refused (they would go to the old, unlinked file) until "
+                "the store is reopened on the new one",
+                path=self.path,
+                removed=False,
+            )
 
     # -- connections
     def _acquire(self) -> sqlite3.Connection:
@@ -147,26 +202,62 @@ class SqliteStore(SqlStore):
                 raise StoreUnavailableError("answer bank is closed")
             if self._idle:
                 return self._idle.pop()
+        first = self._file_id is None
+        if not first:
+            # A later connection must open the same file, never create a new one where
+            # ours was removed (mode=rw fails instead of creating).
+            self._check_file()
         try:
             conn = sqlite3.connect(
-                self.path,
+                self.path if first else f"{self.path.as_uri()}?mode=rw",
                 timeout=self._busy_timeout,
                 isolation_level=None,  # we issue BEGIN/COMMIT ourselves
                 check_same_thread=False,  # used by one thread at a time, any thread
+                uri=not first,
             )
         except sqlite3.Error as exc:
+            if not first:
+                self._check_file()  # removed meanwhile: say so rather than "cannot open"
             raise self._translate(exc) from exc
         try:
             # WAL is persistent in the file; setting it again is a no-op. NORMAL (the
             # default) survives an app crash or restart; only an OS crash or power cut
             # may lose the last commits. FULL fsyncs every commit (power-cut safe) at a
             # cost that depends on the disk — see docs/answer-bank.md.
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:
             conn.close()
             raise self._translate(exc) from exc
+        try:
+            if first:
+                st = os.stat(self.path)
+                with self._lock:
+                    if self._file_id is None:
+                        self._file_id = (st.st_dev, st.st_ino)
+            self._check_file()
+        except OSError as exc:
+            conn.close()
+            raise StoreUnavailableError(f"cannot stat {self.path}: {exc}", reopen=True) from exc
+        except StoreUnavailableError:
+            conn.close()
+            raise
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a new file to WAL while another connection (thread or process) is
+        # opening it too fails at once with "database is locked": SQLite does not run
+        # the busy handler for it. Retry within busy_timeout; once one of them has
+        # switched, it is a no-op for the others.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.002)
 
     def _release(self, conn: sqlite3.Connection, *, broken: bool = False) -> None:
         with self._lock:
@@ -184,11 +275,19 @@ class SqliteStore(SqlStore):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _Tx(conn)
+                # Last thing before COMMIT: a file removed or replaced while we ran must
+                # not take (and acknowledge) this write.
+                self._check_file()
             except BaseException:
                 if conn.in_transaction:
                     conn.rollback()
                 raise
             conn.execute("COMMIT")
+        except StoreUnavailableError as exc:
+            broken = exc.reopen
+            if isinstance(exc, StoreFileLostError):
+                self._salvage(conn)
+            raise
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 with suppress(sqlite3.Error):
@@ -204,18 +303,34 @@ class SqliteStore(SqlStore):
         conn = self._acquire()
         broken = False
         try:
+            self._check_file()  # the file we read is the store's file
             conn.execute("BEGIN")  # one snapshot for multi-query reads
             try:
                 yield _Tx(conn)
             finally:
                 if conn.in_transaction:
                     conn.rollback()
+        except StoreUnavailableError as exc:
+            broken = exc.reopen
+            if isinstance(exc, StoreFileLostError):
+                self._salvage(conn)
+            raise
         except sqlite3.Error as exc:
             error = self._translate(exc)
             broken = error.reopen
             raise error from exc
         finally:
             self._release(conn, broken=broken)
+
+    def _salvage(self, conn: sqlite3.Connection) -> None:
+        """The file went while we had it open: move what the WAL holds into it (through
+        our open descriptor) and empty the WAL. The -wal and -shm files stay at the path
+        and belong to the *old* database: left full, SQLite would replay their pages
+        into whatever file is put there next, a restored backup included."""
+        with suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.rollback()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _translate(self, exc: sqlite3.Error) -> StoreUnavailableError:
         text = str(exc)

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import links, rewrite
 from .answers import (
     AnswerBankError,
+    ForgottenIds,
     GuardedStore,
     Store,
     StoreUnavailableError,
@@ -151,6 +153,7 @@ class SmartSegMiddleware:
         events: bool = True,
         events_queue: int = 50_000,
         events_retention_days: float | None = 400,
+        forgotten_refresh_interval: float = 2.0,
     ) -> None:
         if not secret_key or (not isinstance(secret_key, str) and not all(secret_key)):
             raise ValueError("SmartSegMiddleware needs a non-empty secret_key (or list of keys)")
@@ -198,6 +201,16 @@ class SmartSegMiddleware:
         self._store: Store | None = store if isinstance(store, Store) else None
         self._owns_store = False
         self._sync = sync
+
+        # Visitor ids forgotten on any server (POST /smartseg/forget): their cookies mean a
+        # new visitor. In memory, refreshed from the answer bank every
+        # `forgotten_refresh_interval` seconds by the requests that carry a cookie
+        # (`_refresh_forgotten`): no query per request. Kept for the cookie's max_age.
+        self.forgotten: ForgottenIds | None = None
+        if store is not False:
+            self.forgotten = ForgottenIds(
+                interval=forgotten_refresh_interval, retention=max_age + 86400.0
+            )
 
         # Measurement events (SPEC §6) go to the answer bank's database, in batches, from
         # a task run by the lifespan (or started by the first event without one).
@@ -306,6 +319,32 @@ class SmartSegMiddleware:
         self._owns_store = True
         return store
 
+    async def _refresh_forgotten(self, forgotten: ForgottenIds) -> None:
+        """Keep :attr:`forgotten` fresh, piggy-backed on requests that carry a cookie.
+
+        Costs one monotonic-clock read per request. At most once per interval a request
+        starts a refresh in a worker thread without waiting for it; only when the set
+        was never loaded or is older than two intervals (an idle server) does that one
+        request wait for the refresh, so a decision is never taken on a set older than
+        that while the store is up. The other requests meanwhile use the set as it is.
+        """
+        now = time.monotonic()
+        if now < forgotten.next_refresh or not forgotten.supported:
+            return
+        forgotten.next_refresh = now + forgotten.interval
+        store = await self._get_store()
+        if store is None:
+            return
+        if forgotten.stale(now):
+            # (waits for a background refresh still running, then reads again)
+            await anyio.to_thread.run_sync(
+                lambda: forgotten.refresh(store, wait=forgotten.interval)
+            )
+        else:
+            threading.Thread(
+                target=forgotten.refresh, args=(store,), name="smartseg-forgotten", daemon=True
+            ).start()
+
     async def store_call(self, method: str, *args: Any, what: str) -> tuple[bool, Any]:
         """Call a store method in a worker thread; never raises. (ok, result)."""
         try:
@@ -359,12 +398,16 @@ class SmartSegMiddleware:
             endpoint = _ENDPOINTS.get(route_path[10:])
             if endpoint is not None:
                 exchange = _Exchange(self, scope, send, route_path, endpoint=True)
+                if exchange.cookies and self.forgotten is not None:
+                    await self._refresh_forgotten(self.forgotten)
                 try:
                     await _serve_endpoint(exchange, endpoint, receive)
                 finally:
                     exchange.detach()
                 return
         exchange = _Exchange(self, scope, send, route_path)
+        if exchange.cookies and self.forgotten is not None:
+            await self._refresh_forgotten(self.forgotten)
         try:
             await self.app(scope, receive, exchange.send)
             await exchange.finish()
@@ -656,8 +699,13 @@ class _Exchange:
         """The visitor's state from the cookie (decoded once), or a new visitor's."""
         if self._state is None:
             state = None
+            forgotten = self.mw.forgotten
             for value in self.cookies:  # the first one that verifies
                 state, reason = self.rt.codec.loads(value, self.now)
+                if state is not None and forgotten is not None and state.visitor_id in forgotten:
+                    # A saved copy of a cookie whose visitor asked to be forgotten: it
+                    # must not bring them (or a CSRF token for their id) back.
+                    state, reason = None, "its visitor was forgotten"
                 if state is not None:
                     break
                 log.debug("smartseg: cookie ignored (%s)", reason)
@@ -955,11 +1003,7 @@ class _Exchange:
         cookie = self._set_cookie(outcome)
         changed = out is not body
         private = (
-            slots
-            or changed
-            or cookie is not None
-            or self.view_read
-            or self.preview_as is not None
+            slots or changed or cookie is not None or self.view_read or self.preview_as is not None
         )
         if private:
             start = {
@@ -1163,6 +1207,8 @@ async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
     if problem:
         raise _BadRequest(problem)
     outcome = ex._finish_step(page_view=False, answers=(answer,))
+    # The form's (verified) CSRF token makes the answer idempotent: the same form posted
+    # again is recorded and synced once, and still answered as a success.
     ok, _ = await ex.mw.store_call(
         "record_answer",
         ex.visitor_id,
@@ -1170,6 +1216,7 @@ async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
         value,
         ex.now,
         _snapshot(outcome),
+        fields.get("csrf"),
         what=f"the answer about {about}",
     )
     if not ok:
@@ -1204,6 +1251,9 @@ async def _forget(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
         "forget", ex.visitor_id, what="the deletion of a visitor's rows"
     )
     cookie = ex.mw.clear_cookie_header()
+    if ok and ex.mw.forgotten is not None:
+        # at once on this server; the others read it from the store within their interval
+        ex.mw.forgotten.add(ex.visitor_id)
     if not ok:
         # Clearing the cookie alone would look like success: say what did not happen.
         raise _BadRequest(

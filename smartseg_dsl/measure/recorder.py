@@ -268,6 +268,21 @@ class EventRecorder:
 
     async def _write(self, batch: list[Event], deadline: float | None) -> None:
         written: int | None = None
+        # Kept by the worker thread itself: a cancellation can arrive while the thread is
+        # still writing (a loop shutting down does not wait for it); putting that batch
+        # back would write it twice.
+        started, finished = threading.Event(), threading.Event()
+        landed: list[int] = []
+
+        def write(store: Any) -> int:
+            started.set()
+            try:
+                n = store.write_events(batch)
+                landed.append(n)
+                return n
+            finally:
+                finished.set()
+
         try:
             store = await self._get_store()
             if store is None:
@@ -277,17 +292,22 @@ class EventRecorder:
             if deadline is None:
                 # Not abandoned on cancel: once the thread runs, the write completes and
                 # is counted; a cancellation can only strike before it starts.
-                written = await anyio.to_thread.run_sync(store.write_events, batch)
+                written = await anyio.to_thread.run_sync(write, store)
             else:
                 with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
-                    written = await anyio.to_thread.run_sync(
-                        store.write_events, batch, abandon_on_cancel=True
-                    )
+                    written = await anyio.to_thread.run_sync(write, store, abandon_on_cancel=True)
                 if written is None:  # abandoned: it may land, but we cannot tell
                     raise TimeoutError("shutdown flush timed out")
         except anyio.get_cancelled_exc_class():
-            if written is None:  # not written: back to the front, for the final drain
-                self._queue.extendleft(reversed(batch))
+            if written is None and started.is_set():
+                # one batch, bounded: block briefly rather than guess
+                finished.wait(self.shutdown_timeout)
+            if landed:
+                self._recorded += landed[0]
+            elif written is None and not started.is_set():
+                self._queue.extendleft(reversed(batch))  # back to the front, for the drain
+            elif written is None:
+                self._drop(len(batch), "write interrupted")
             raise
         except Exception as exc:
             self._drop(len(batch), str(exc) or type(exc).__name__)
