@@ -683,6 +683,7 @@ def with_smartseg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                 templates=kwargs["templates"],
                 dev=kwargs["dev"],
                 store=f"sqlite:///{tmp_path / 'smartseg.db'}",
+                holdout=kwargs.get("holdout", True),
             )
         ]
 
