@@ -49,16 +49,23 @@ class SpanMemo(Generic[_V]):
 
     def get(self, key: Hashable, doc: bytes, start: int) -> _V | None:
         """The value stored under ``key`` if ``doc`` holds its bytes at ``start``."""
+        return self.lookup(key, doc, start)[0]
+
+    def lookup(self, key: Hashable, doc: bytes, start: int) -> tuple[_V | None, int]:
+        """``get``, and at most how many bytes it compared (callers that bound their total
+        work count it: nested elements make the compared spans overlap)."""
+        cost = 0
         variants = self._entries.get(key)
         if variants is not None:
             for span, value in variants:
+                cost += len(span)
                 if doc.startswith(span, start):
                     self.hits += 1
                     with contextlib.suppress(KeyError):  # dropped by another thread meanwhile
                         self._entries.move_to_end(key)  # least recently *used* goes first
-                    return value
+                    return value, cost
         self.misses += 1
-        return None
+        return None, cost
 
     def put(self, key: Hashable, span: bytes, value: _V) -> None:
         """Remember ``value`` as the answer for ``span`` (too large a span: ignored).

@@ -994,6 +994,10 @@ class _Exchange:
                     out = rewrite.rewrite(body, edits, encoding)
             if self.debug:
                 out = _inject_overlay(out, await self._render_debug(outcome), encoding)
+        except rewrite.WorkLimitExceeded as exc:
+            # a page built to make the rewriter work hard (or very unusual markup)
+            log.warning("smartseg: %s sent unpersonalized: %s", self.path, exc)
+            out = body
         except Exception:
             log.exception(
                 "smartseg: personalizing %s failed; page sent as the app made it", self.path

@@ -168,7 +168,13 @@ that is provably exact (``tests/test_rewrite_memo.py`` compares them with fresh 
 Both are per process, bounded (16 MiB of pages, 8 MiB of elements), keep offsets
 rather than content, and never let one page's answer apply to other bytes.
 
-Failure policy: ``rewrite`` never raises and never truncates; a document with no edits
+Work bound: every search and walk counts its work (about a unit per byte); a call that
+would exceed ``WORK_PER_BYTE * len(page) + WORK_BASE`` raises WorkLimitExceeded from
+``rewrite`` (``slot_names``/``page_categories`` answer ``()``).  Edited slots are walked
+last to first, and a walk jumps over a nested edited slot whose outcome did not depend
+on anything below it (_Subtree.sums): unclosed and nested slots cost one walk in all.
+
+Failure policy: ``rewrite`` never truncates and raises nothing else; a document with no edits
 or no applicable slot is returned as the very same object.  An internal error returns
 the input unchanged (``_RAISE_INTERNAL_ERRORS`` lets the tests see such bugs).
 """
@@ -184,9 +190,9 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TypeVar
 
 from .memo import SpanMemo, diff_runs
@@ -197,6 +203,7 @@ __all__ = [
     "Order",
     "Replace",
     "Show",
+    "WorkLimitExceeded",
     "has_slots",
     "page_categories",
     "rewrite",
@@ -211,6 +218,120 @@ _PopTo = Callable[[int, int, bool], None]
 
 #: Set by the test suite so that internal errors surface instead of being swallowed.
 _RAISE_INTERNAL_ERRORS = False
+
+
+# --------------------------------------------------------------------------- work bound
+
+
+class WorkLimitExceeded(RuntimeError):
+    """The rewriter would do more than ``WORK_PER_BYTE * len(page) + WORK_BASE`` units of
+    work on one page (a unit is about one byte examined by a search or a scan step).
+
+    The algorithm is linear for the shapes we know of, so only a page built to defeat it
+    gets here; ``rewrite`` raises it (the caller sends the page as the app made it) rather
+    than hold the event loop for seconds."""
+
+
+#: The work budget of one call: units per byte of the page, plus a constant.  Ordinary
+#: pages use 1-3 units per byte (tests/test_rewrite_linear.py checks the corpus); a page
+#: that reaches the bound costs ~0.1 s per 100 KB (walking is the dearest unit).
+WORK_PER_BYTE = 8
+WORK_BASE = 1 << 16
+#: Bytes the extent memo may compare or copy per call, per byte of page: nested elements
+#: have overlapping spans, so unbounded use could be quadratic (the memo is only a cache).
+_MEMO_BYTES_PER_BYTE = 2
+
+
+class _Meter:
+    """Work accounting of one call on one document, and the search caches that keep the
+    work linear (valid for that document only)."""
+
+    __slots__ = ("doc", "left", "limit", "memo_left", "nexts")
+
+    def __init__(self, doc: bytes) -> None:
+        self.doc = doc
+        self.limit = WORK_PER_BYTE * len(doc) + WORK_BASE
+        self.left = self.limit
+        self.memo_left = _MEMO_BYTES_PER_BYTE * len(doc)
+        self.nexts: dict[object, list[int]] = {}
+
+
+_METER = threading.local()
+
+
+def _meter() -> _Meter | None:
+    return getattr(_METER, "current", None)
+
+
+def _charge(units: int) -> None:
+    """Count ``units`` of work against the current call's budget (none outside a call)."""
+    m = getattr(_METER, "current", None)
+    if m is not None:
+        m.left -= units
+        if m.left < 0:
+            raise WorkLimitExceeded(
+                f"rewriting would exceed {m.limit} work units on a {len(m.doc)}-byte page"
+            )
+
+
+def _start_meter(doc: bytes) -> _Meter | None:
+    """Put a call on ``doc`` under a fresh budget; returns the meter to restore."""
+    saved = getattr(_METER, "current", None)
+    _METER.current = _Meter(doc)
+    return saved
+
+
+def _stop_meter(saved: _Meter | None) -> None:
+    """End the current call's budget; the units it used stay readable through
+    ``_last_work`` (tests check the bound on adversarial shapes with it)."""
+    m = _METER.current
+    _METER.current = saved
+    _METER.last = m.limit - m.left
+
+
+@contextlib.contextmanager
+def _metered(doc: bytes) -> Iterator[None]:
+    saved = _start_meter(doc)
+    try:
+        yield
+    finally:
+        _stop_meter(saved)
+
+
+def _last_work() -> int:
+    """Work units used by the last metered call in this thread."""
+    return int(getattr(_METER, "last", 0))
+
+
+def _next_at(doc: bytes, key: object, x: int, search: Callable[[int, int], int], width: int) -> int:
+    """``search(x, len(doc))`` (the first match at or after ``x``, -1: none), remembering
+    the answer as an interval ``[lo, at]`` in which every start has the same answer.
+
+    Foreign content asks for the next ``</`` / ``</svg`` from each nested ``<svg>``; on a
+    page of unclosed ones each search would run to the end (quadratic).  Queries move
+    forward within a walk, and a query before the interval only searches up to it
+    (``width``: the longest match, so none straddling ``lo`` is missed)."""
+    n = len(doc)
+    m = _meter()
+    if m is None or m.doc is not doc:
+        return search(x, n)
+    iv = m.nexts.get(key)
+    if iv is not None:
+        lo, at = iv
+        if lo <= x and (at < 0 or x <= at):
+            return at
+        if x < lo:
+            r = search(x, min(n, lo + width))
+            _charge(min(n, lo + width) - x)
+            if r < 0 or r >= lo:
+                iv[0] = x  # the same answer as from lo: extend the interval back
+                return at
+            m.nexts[key] = [x, r]
+            return r
+    r = search(x, n)
+    _charge((n if r < 0 else r) - x)
+    m.nexts[key] = [x, r]
+    return r
 
 
 # --------------------------------------------------------------------------- edits
@@ -418,7 +539,10 @@ _FOREIGN_FAST = True
 
 
 def _comment_end(doc: bytes, i: int) -> int:
-    """End of the comment whose ``<!--`` is at ``i``; -1 if it runs to the end."""
+    """End of the comment whose ``<!--`` is at ``i``; -1 if it runs to the end.
+
+    (Like _find_end_tag, it counts no work: callers jump past what it searched, or stop
+    there, and count that.)"""
     k = i + 4
     if doc.startswith(b">", k):
         return k + 1
@@ -461,22 +585,32 @@ def _script_close(doc: bytes, i: int) -> tuple[int, int] | None:
     """Where a script element whose content starts at ``i`` ends: (``</script`` offset,
     offset after its ``>``), following the script-data escape states of the tokenizer."""
     n = len(doc)
+    # The next "</script", "-->" and "<script" at or after i.  i only grows, so each
+    # answer stays right until i passes it (-1: none to the end, for good); searching
+    # again on every state change would rescan the rest of the page per "<!--".
+    e = d = sp = -2
     state = 0  # 0 script data, 1 escaped (after "<!--"), 2 double escaped ("<!--<script>")
     while True:
-        if state == 0:
+        if -1 != e < i:
             e = _find_end_tag(doc, i, b"script")
+        if state == 0:
             c = doc.find(b"<!--", i, e if e >= 0 else n)
+            _charge((c if c >= 0 else e if e >= 0 else n) - i)
             if c < 0:
                 if e < 0:
                     return None
                 end = _end_tag_span(doc, e)
                 return None if end < 0 else (e, end)
             state, i = 1, c + 2  # the dashes of "<!--" count towards "-->"
-        elif state == 1:
+            continue
+        if -1 != d < i:
             d = doc.find(b"-->", i)
-            e = _find_end_tag(doc, i, b"script")
-            s = _SCRIPT_START_RE.search(doc, i)
-            sp = s.start() if s is not None else -1
+            _charge((n if d < 0 else d) - i)
+        if state == 1:
+            if -1 != sp < i:
+                s = _SCRIPT_START_RE.search(doc, i)
+                sp = s.start() if s is not None else -1
+                _charge((n if sp < 0 else sp) - i)
             best = min((x for x in (d, e, sp) if x >= 0), default=-1)
             if best < 0:
                 return None
@@ -488,8 +622,6 @@ def _script_close(doc: bytes, i: int) -> tuple[int, int] | None:
             else:
                 state, i = 2, sp + 8
         else:
-            d = doc.find(b"-->", i)
-            e = _find_end_tag(doc, i, b"script")
             if d < 0 and e < 0:
                 return None
             if e < 0 or 0 <= d < e:
@@ -524,21 +656,27 @@ def _foreign_end(
     foreign element (no comment, CDATA, bogus comment, risky start tag: see
     _FOREIGN_RISKY), every end tag pops an open descendant (a stray one makes it give
     up), and that ``</name`` starts a token.  Without end tags (the usual icon) the last
-    point is proved like the document scan's events (_token_at): no tokenizing at all."""
-    b = doc.find(b"</", start)
+    point is proved like the document scan's events (_token_at): no tokenizing at all.
+
+    The two forward searches are remembered (_next_at): nested unclosed ``<svg>`` would
+    each search to the end of the page."""
+    b = _next_slash(doc, start)
     if b < 0:
         return None
     if _closes(doc, b, name):
-        if _FOREIGN_BAD_RE.search(doc, start, b) is not None or not _token_at(doc, start, b):
+        bad = _FOREIGN_BAD_RE.search(doc, start, b)
+        _charge((b if bad is None else bad.end()) - start)  # the search, then _token_at
+        if bad is not None or not _token_at(doc, start, b):
             return None
         end = _close_end(doc, b, name)
     else:
         # End tags before it: tokenize exactly, check that each pops an open descendant.
-        m = _FOREIGN_CLOSE_RE[name].search(doc, b)
-        if m is None:
+        b = _next_close(doc, name, b)
+        if b < 0:
             return None
-        b = m.start()
-        if _FOREIGN_BODY_RE.match(doc, start, b).end() != b:  # type: ignore[union-attr]
+        body = _FOREIGN_BODY_RE.match(doc, start, b).end()  # type: ignore[union-attr]
+        _charge(body - start)
+        if body != b:
             return None  # a risky token, or the '</name' is inside a tag
         stack: list[bytes] = []
         for t in _FOREIGN_TAG_RE.finditer(doc, start, b):
@@ -574,10 +712,13 @@ def _foreign_skip(doc: bytes, pos: int, o: int, name: bytes, cands: list[int]) -
     starts a token, the scan would end up right after its end tag whether ``o`` is a
     real start tag (the walker finds that extent), a self-closing one (then ordinary tags
     follow, and a stray end tag) or no tag at all (a '<svg' inside an attribute value)."""
-    b = doc.find(b"</", o)
+    b = _next_slash(doc, o)
     if b < 0 or not _closes(doc, b, name):
         return -1
-    if _FOREIGN_BAD_RE.search(doc, o + 1, b) is not None:
+    bad = _FOREIGN_BAD_RE.search(doc, o + 1, b)
+    # The search, then _token_at's (at most from pos: that range is the scan's anyway).
+    _charge((b if bad is None else bad.end()) - o)
+    if bad is not None:
         return -1
     k = bisect.bisect_left(cands, o)
     if k < len(cands) and cands[k] < b:
@@ -585,6 +726,35 @@ def _foreign_skip(doc: bytes, pos: int, o: int, name: bytes, cands: list[int]) -
     if not _token_at(doc, pos, b):
         return -1
     return _close_end(doc, b, name)
+
+
+def _next_slash(doc: bytes, x: int) -> int:
+    """``doc.find(b"</", x)``, remembered (see _next_at); inlined for the usual cases
+    (inline icons: a search forward from the last answer, or the same answer again)."""
+    m = getattr(_METER, "current", None)
+    if m is not None and m.doc is doc:
+        iv = m.nexts.get(b"</")
+        if iv is not None and iv[0] <= x:
+            at = iv[1]
+            if at < 0 or x <= at:
+                return at
+            # Forward past the last answer: a new stretch (these never overlap, so they
+            # add up to at most the page: not counted one by one).
+            at = doc.find(b"</", x)
+            iv[0], iv[1] = x, at
+            return at
+    return _next_at(doc, b"</", x, partial(doc.find, b"</"), 2)
+
+
+def _next_close(doc: bytes, name: bytes, x: int) -> int:
+    """Offset of the first ``</name`` + delimiter at or after ``x``, remembered."""
+    pattern = _FOREIGN_CLOSE_RE[name]
+
+    def search(a: int, z: int) -> int:
+        m = pattern.search(doc, a, z)
+        return -1 if m is None else m.start()
+
+    return _next_at(doc, name, x, search, len(name) + 3)
 
 
 def _closes(doc: bytes, b: int, name: bytes) -> bool:
@@ -695,7 +865,7 @@ class _Child:
 class _Extent:
     """An element whose bytes are ``doc[start:end]`` with content ``doc[inner:close]``."""
 
-    __slots__ = ("children", "close", "end", "inner", "kind", "start")
+    __slots__ = ("children", "close", "end", "free", "inner", "kind", "start")
 
     def __init__(
         self,
@@ -705,6 +875,7 @@ class _Extent:
         end: int,
         kind: str,
         children: list[_Child] | None,
+        free: bool = False,
     ) -> None:
         self.start = start
         self.inner = inner
@@ -712,6 +883,9 @@ class _Extent:
         self.end = end
         self.kind = kind  # "normal", "void", "text" (raw text / RCDATA)
         self.children = children
+        # Found without looking below the element (see _Subtree.touched): the same answer
+        # holds inside any enclosing element (_Subtree.sums).
+        self.free = free
 
 
 #: Element extents by their bytes.  Sound because a successful subtree scan reads the
@@ -742,24 +916,51 @@ def _element_extent(
     ``children`` (when wanted) lists the root's element children.  With
     ``cands``/``found``, every start tag that contains a candidate offset is appended to
     ``found`` (used to look for slots inside foreign content during the document scan)."""
-    if found is not None or not _MEMO_ON:
+    if found is not None:
         try:
             return _Subtree(doc, root, want_children, cands, found).scan()
         except _Unknown:
             return None
+    return _extent_and_free(doc, root, want_children, None)[0]
+
+
+def _extent_and_free(
+    doc: bytes, root: _Tag, want_children: bool, sums: _Sums | None
+) -> tuple[_Extent | None, bool]:
+    """The extent of ``root`` (None: unknown) and whether it was found without looking
+    below ``root`` (then it also holds inside enclosing elements: _Subtree.sums)."""
+    m = _meter()
     s = root.start
-    # The answer depends only on the element's own bytes and its context (see
-    # _EXTENTS): look it up by the start tag and what follows, verified byte for byte.
-    key = (root.name, root.ns, root.ip, want_children, doc[s : root.end + _MEMO_KEY_TAIL])
-    rel = _EXTENTS.get(key, doc, s)
-    if rel is not None:
-        return _shift_extent(rel, s)
+    key: tuple[object, ...] | None = None
+    if _MEMO_ON and (m is None or m.memo_left > 0):
+        # The answer depends only on the element's own bytes and its context (see
+        # _EXTENTS): look it up by the start tag and what follows, verified byte for byte.
+        key = (root.name, root.ns, root.ip, want_children, doc[s : root.end + _MEMO_KEY_TAIL])
+        rel, cost = _EXTENTS.lookup(key, doc, s)
+        if m is not None:
+            m.memo_left -= cost
+        _charge(cost >> 3)  # memcmp: a few times cheaper than a scan per byte
+        if rel is not None:
+            return _shift_extent(rel, s), rel.free
+    walk = _Subtree(doc, root, want_children, None, None)
+    walk.sums = sums
     try:
-        ext = _Subtree(doc, root, want_children, None, None).scan()
+        ext = walk.scan()
     except _Unknown:
-        return None
-    _EXTENTS.put(key, doc[s : ext.end], _shift_extent(ext, -s))
-    return ext
+        return None, not walk.touched
+    ext.free = not walk.touched
+    size = ext.end - s
+    if key is not None and size <= _EXTENTS.max_span and (m is None or m.memo_left >= size):
+        if m is not None:
+            m.memo_left -= size
+        _charge(size >> 3)
+        _EXTENTS.put(key, doc[s : ext.end], _shift_extent(ext, -s))
+    return ext, ext.free
+
+
+#: Outcomes of the subtrees of edited slots, by start offset: (end tag offset, end) or
+#: None (unknown), for those found without looking below their element (see _Subtree).
+_Sums = dict[int, tuple[int, int] | None]
 
 
 def _shift_extent(ext: _Extent, d: int) -> _Extent:
@@ -771,13 +972,37 @@ def _shift_extent(ext: _Extent, d: int) -> _Extent:
             t = c.tag
             tag = _Tag(t.start + d, t.end + d, t.name, t.area + d, t.ns, t.ip)
             children.append(_Child(c.start + d, c.end + d, c.complete, tag))
-    return _Extent(ext.start + d, ext.inner + d, ext.close + d, ext.end + d, ext.kind, children)
+    return _Extent(
+        ext.start + d, ext.inner + d, ext.close + d, ext.end + d, ext.kind, children, ext.free
+    )
 
 
 class _Subtree:
-    """The stack of open elements below one element, as the tree builder would keep it."""
+    """The stack of open elements below one element, as the tree builder would keep it.
 
-    __slots__ = ("cands", "children", "doc", "found", "ips", "names", "nss", "open", "root")
+    ``touched`` records whether the walk ever looked below its root: a rule that went
+    past it (an implied end tag, a heading, a table part or an end tag finding nothing
+    inside, a ``pop_top_while`` reaching it).  Otherwise every decision depended only on
+    the entries above the root and on the counts of ``open``, so an enclosing walk that
+    pushes the same start tag with none of ``_COUNTED`` open makes exactly the same
+    decisions until the element ends (or fails) at the same token.  ``sums`` holds such
+    outcomes for the edited slots nested in this one (computed last to first by
+    _plan_extents): the walk jumps over their subtrees instead of walking them again,
+    which made unclosed or nested slots quadratic."""
+
+    __slots__ = (
+        "cands",
+        "children",
+        "doc",
+        "found",
+        "ips",
+        "names",
+        "nss",
+        "open",
+        "root",
+        "sums",
+        "touched",
+    )
 
     def __init__(
         self,
@@ -800,6 +1025,8 @@ class _Subtree:
         self.children: list[_Child] | None = [] if want_children else None
         self.cands = cands if found is not None else None
         self.found = found
+        self.sums: _Sums | None = None
+        self.touched = False
 
     # -- stack operations -------------------------------------------------------------
 
@@ -819,6 +1046,7 @@ class _Subtree:
         names, nss = self.names, self.nss
         while names[-1] in closable and nss[-1] == _HTML:
             if len(names) == 1:
+                self.touched = True
                 raise _Unknown  # would close the slot element itself
             self.pop_to(len(names) - 1, at, False)
 
@@ -827,9 +1055,11 @@ class _Subtree:
         everything above it must be an element whose end tag is implied."""
         names, nss = self.names, self.nss
         k = len(names) - 1
+        _charge(k)  # at most: the walk down the stack
         while True:
             if nss[k] == _HTML and names[k] in targets:
                 if k == 0:
+                    self.touched = True
                     raise _Unknown  # would close the slot element itself
                 for x in range(k + 1, len(names)):
                     # Popped on the way ("generate implied end tags", then "pop until"):
@@ -844,6 +1074,7 @@ class _Subtree:
                 # The search would continue into the markup around the slot: for an open
                 # <p> we assume there is none (see the docstring); an <li>/<dd>/<dt>
                 # outside could be closed, which would close the slot element too.
+                self.touched = True
                 if stop is _LI_STOP:
                     raise _Unknown
                 return
@@ -885,6 +1116,7 @@ class _Subtree:
             self.close_implied(_P_ONLY, _BUTTON_SCOPE, at)
         if name in _HEADINGS and names[-1] in _HEADINGS and nss[-1] == _HTML:
             if len(names) == 1:
+                self.touched = True
                 raise _Unknown
             self.pop_to(len(names) - 1, at, False)
 
@@ -898,18 +1130,23 @@ class _Subtree:
             # The nearest table context inside the slot; none means the part is loose in
             # the slot and its meaning depends on markup we have not read.
             k = len(names) - 1
+            _charge(k)
             while k >= 0 and not (nss[k] == _HTML and names[k] in _TABLE_CONTEXT):
                 if nss[k] != _HTML:
                     raise _Unknown
                 k -= 1
             if k < 0:
+                self.touched = True
                 raise _Unknown
             return k
 
         k = context()
-        if names[k] == b"colgroup" and k == len(names) - 1 and k > 0 and name != b"colgroup":
-            self.pop_to(k, at, False)  # a table part ends the column group
-            k = context()
+        if names[k] == b"colgroup" and k == len(names) - 1 and name != b"colgroup":
+            if k == 0:
+                self.touched = True  # the root column group would be ended
+            else:
+                self.pop_to(k, at, False)  # a table part ends the column group
+                k = context()
         ctx = names[k]
         if ctx in (b"caption", b"colgroup"):
             raise _Unknown
@@ -957,6 +1194,7 @@ class _Subtree:
             boundary = _SPECIAL  # "any other end tag" is ignored at a special element
             keep_out = _FORMATTING
         k = len(names) - 1
+        _charge(k)
         while k > 0:
             if nss[k] != _HTML:
                 raise _Unknown
@@ -967,6 +1205,7 @@ class _Subtree:
             k -= 1
         if names[0] == name and nss[0] == _HTML:
             return 0
+        self.touched = True  # an enclosing walk would look further down
         raise _Unknown
 
     # -- the scan ---------------------------------------------------------------------
@@ -993,194 +1232,242 @@ class _Subtree:
 
         names, nss, ips, open_ = self.names, self.nss, self.ips, self.open
         children, cands, found = self.children, self.cands, self.found
+        sums = self.sums
         kids: list[_Child] = children if children is not None else []
         find = doc.find
         start_match = _START_RE.match
         end_match = _END_RE.match
         n = len(doc)
-        i = root.end
-        while True:
-            j = find(b"<", i)
-            if j < 0 or j + 1 >= n:
-                raise _Unknown
-            c = doc[j + 1]
-            top_name = names[-1]
-            tns = nss[-1]
-            foster = top_name in _FOSTER and tns == _HTML
-            if foster and j > i and doc[i:j].strip(b" \t\n\r\f"):
-                raise _Unknown  # text directly in a table is moved out of it
-            if c in _LETTERS:
-                m = start_match(doc, j)
-                if m is None:
-                    raise _Unknown  # end of file inside a tag
-                name = m.group(1).lower()
-                e = m.end()
-                if (
-                    tns == _HTML
-                    and not foster
-                    and cands is None
-                    and (children is None or len(names) > 1)
-                    and top_name != b"colgroup"
-                    and (
-                        name not in _SLOW_START
-                        or (name in _FAST_IF_NO_P and not open_[b"p"])
-                        or (name == b"a" and not open_[b"a"])
-                    )
-                ):
-                    # Fast path: an ordinary element in HTML content (a block one only
-                    # when no <p> is open in the slot: then it closes nothing).
-                    if name in _PLAIN_VOID:
+        i = j = root.end
+        skipped = 0  # bytes of nested subtrees jumped over (sums): not read
+        try:
+            while True:
+                j = find(b"<", i)
+                if j < 0 or j + 1 >= n:
+                    j = n  # searched to the end
+                    raise _Unknown
+                c = doc[j + 1]
+                top_name = names[-1]
+                tns = nss[-1]
+                foster = top_name in _FOSTER and tns == _HTML
+                if foster and j > i and doc[i:j].strip(b" \t\n\r\f"):
+                    raise _Unknown  # text directly in a table is moved out of it
+                if c in _LETTERS:
+                    m = start_match(doc, j)
+                    if m is None:
+                        j = n
+                        raise _Unknown  # end of file inside a tag
+                    name = m.group(1).lower()
+                    e = m.end()
+                    if (
+                        tns == _HTML
+                        and not foster
+                        and cands is None
+                        and (children is None or len(names) > 1)
+                        and top_name != b"colgroup"
+                        and (
+                            name not in _SLOW_START
+                            or (name in _FAST_IF_NO_P and not open_[b"p"])
+                            or (name == b"a" and not open_[b"a"])
+                        )
+                    ):
+                        # Fast path: an ordinary element in HTML content (a block one only
+                        # when no <p> is open in the slot: then it closes nothing).
+                        if name in _PLAIN_VOID:
+                            i = e
+                            continue
+                        if sums is not None and j in sums and not any(open_.values()):
+                            # A nested edited slot whose outcome is known (see sums).
+                            done = sums[j]
+                            if done is None:
+                                raise _Unknown
+                            skipped += done[1] - j
+                            i = done[1]
+                            continue
+                        names.append(name)
+                        nss.append(_HTML)
+                        ips.append(_IP_NONE)
+                        if name in _COUNTED:
+                            open_[name] += 1
                         i = e
                         continue
-                    names.append(name)
-                    nss.append(_HTML)
-                    ips.append(_IP_NONE)
-                    if name in _COUNTED:
-                        open_[name] += 1
-                    i = e
-                    continue
-                tag: _Tag | None = None
-                tip = ips[-1]
-                ns, ip = _HTML, _IP_NONE
-                if (
-                    tns == _HTML
-                    or tip == _IP_HTML
-                    or (tip == _IP_MATHML_TEXT and name not in _MATHML_GLYPHS)
-                ):
-                    if foster and name not in _IN_TABLE_OK:
-                        if name == b"input":
-                            tag = _Tag(j, e, name, m.start(2), _HTML, _IP_NONE)
-                            # Only an exact (ASCII case-insensitive) "hidden" stays in the table.
-                            if (tag.attr(doc, b"type") or b"").lower() != b"hidden":
-                                raise _Unknown
-                        elif name not in _TABLE_PARTS and name != b"col":
-                            raise _Unknown
-                    if name == b"svg":
-                        ns = _SVG
-                    elif name == b"math":
-                        ns = _MATH
-                    elif name in _RULED:
-                        self.html_start(name, j)
-                    elif names[-1] == b"colgroup" and nss[-1] == _HTML:
-                        raise _Unknown  # anything but <col> closes a column group
-                else:
-                    if name in _BREAKOUT:
-                        raise _Unknown
-                    ns = tns
-                    if name == b"font" or (tns == _MATH and name == b"annotation-xml"):
-                        tag = _Tag(j, e, name, m.start(2), ns, _IP_NONE)
-                        if name == b"font":
-                            for a in tag.attrs(doc):
-                                if a[0] in (b"color", b"face", b"size"):
+                    tag: _Tag | None = None
+                    tip = ips[-1]
+                    ns, ip = _HTML, _IP_NONE
+                    if (
+                        tns == _HTML
+                        or tip == _IP_HTML
+                        or (tip == _IP_MATHML_TEXT and name not in _MATHML_GLYPHS)
+                    ):
+                        if foster and name not in _IN_TABLE_OK:
+                            if name == b"input":
+                                tag = _Tag(j, e, name, m.start(2), _HTML, _IP_NONE)
+                                # Only an exact (ASCII case-insensitive) "hidden" stays in
+                                # the table.
+                                if (tag.attr(doc, b"type") or b"").lower() != b"hidden":
                                     raise _Unknown
-                        else:
-                            enc = (tag.attr(doc, b"encoding") or b"").lower()
-                            if enc in (b"text/html", b"application/xhtml+xml"):
-                                ip = _IP_HTML
-                    elif tns == _SVG and name in _SVG_HTML_IP:
-                        ip = _IP_HTML
-                    elif tns == _MATH and name in _MATHML_TEXT_IP:
-                        ip = _IP_MATHML_TEXT
-                at_child = children is not None and len(names) == 1
-                if at_child or cands is not None:
-                    if tag is None:
-                        tag = _Tag(j, e, name, m.start(2), ns, ip)
+                            elif name not in _TABLE_PARTS and name != b"col":
+                                raise _Unknown
+                        if name == b"svg":
+                            ns = _SVG
+                        elif name == b"math":
+                            ns = _MATH
+                        elif name in _RULED:
+                            self.html_start(name, j)
+                        elif names[-1] == b"colgroup" and nss[-1] == _HTML:
+                            raise _Unknown  # anything but <col> closes a column group
                     else:
-                        tag.ns, tag.ip = ns, ip
-                    if cands is not None and found is not None:
-                        k = bisect.bisect_left(cands, j)
-                        if k < len(cands) and cands[k] < e:
-                            found.append(tag)
-                if ns == _HTML:
-                    if name in _VOID:
+                        if name in _BREAKOUT:
+                            raise _Unknown
+                        ns = tns
+                        if name == b"font" or (tns == _MATH and name == b"annotation-xml"):
+                            tag = _Tag(j, e, name, m.start(2), ns, _IP_NONE)
+                            if name == b"font":
+                                for a in tag.attrs(doc):
+                                    if a[0] in (b"color", b"face", b"size"):
+                                        raise _Unknown
+                            else:
+                                enc = (tag.attr(doc, b"encoding") or b"").lower()
+                                if enc in (b"text/html", b"application/xhtml+xml"):
+                                    ip = _IP_HTML
+                        elif tns == _SVG and name in _SVG_HTML_IP:
+                            ip = _IP_HTML
+                        elif tns == _MATH and name in _MATHML_TEXT_IP:
+                            ip = _IP_MATHML_TEXT
+                    at_child = children is not None and len(names) == 1
+                    if at_child or cands is not None:
+                        if tag is None:
+                            tag = _Tag(j, e, name, m.start(2), ns, ip)
+                        else:
+                            tag.ns, tag.ip = ns, ip
+                        if cands is not None and found is not None:
+                            k = bisect.bisect_left(cands, j)
+                            if k < len(cands) and cands[k] < e:
+                                found.append(tag)
+                    if ns == _HTML:
+                        if name in _VOID:
+                            if at_child and tag is not None:
+                                kids.append(_Child(j, e, True, tag))
+                            i = e
+                            continue
+                        if name in _TEXT_ONLY:
+                            closed = _text_close(doc, e, name)
+                            if closed is None:
+                                j = n  # searched to the end
+                                raise _Unknown
+                            if at_child and tag is not None:
+                                kids.append(_Child(j, closed[1], True, tag))
+                            i = closed[1]
+                            continue
+                    elif doc[e - 2] == 0x2F and _Tag(j, e, name, m.start(2), ns, ip).self_closing(
+                        doc
+                    ):
                         if at_child and tag is not None:
                             kids.append(_Child(j, e, True, tag))
                         i = e
                         continue
-                    if name in _TEXT_ONLY:
-                        closed = _text_close(doc, e, name)
-                        if closed is None:
+                    elif _FOREIGN_FAST and name in _FOREIGN_ROOTS:
+                        span = _foreign_end(doc, e, name, cands)
+                        if span is not None:  # what the walker would find, at C speed
+                            if at_child and tag is not None:
+                                kids.append(_Child(j, span[1], True, tag))
+                            i = span[1]
+                            continue
+                    if (
+                        sums is not None
+                        and j in sums
+                        and ns == _HTML
+                        and ip == _IP_NONE
+                        and not any(open_.values())
+                    ):
+                        # A nested edited slot whose outcome is known (see sums): pushed
+                        # and closed by its own end tag, or the walk fails there too.
+                        done = sums[j]
+                        if done is None:
                             raise _Unknown
+                        skipped += done[1] - j
                         if at_child and tag is not None:
-                            kids.append(_Child(j, closed[1], True, tag))
-                        i = closed[1]
+                            kids.append(_Child(j, done[1], True, tag))
+                        i = done[1]
                         continue
-                elif doc[e - 2] == 0x2F and _Tag(j, e, name, m.start(2), ns, ip).self_closing(doc):
                     if at_child and tag is not None:
-                        kids.append(_Child(j, e, True, tag))
+                        kids.append(_Child(j, -1, False, tag))
+                    names.append(name)
+                    nss.append(ns)
+                    ips.append(ip)
+                    if name in _COUNTED:
+                        open_[name] += 1
                     i = e
-                    continue
-                elif _FOREIGN_FAST and name in _FOREIGN_ROOTS:
-                    span = _foreign_end(doc, e, name, cands)
-                    if span is not None:  # what the walker would find, at C speed
-                        if at_child and tag is not None:
-                            kids.append(_Child(j, span[1], True, tag))
-                        i = span[1]
-                        continue
-                if at_child and tag is not None:
-                    kids.append(_Child(j, -1, False, tag))
-                names.append(name)
-                nss.append(ns)
-                ips.append(ip)
-                if name in _COUNTED:
-                    open_[name] += 1
-                i = e
-            elif c == 0x2F:  # '/'
-                if j + 2 < n and doc[j + 2] in _LETTERS:
-                    m = end_match(doc, j)
-                    if m is None:
-                        raise _Unknown
-                    name = m.group(1).lower()
-                    e = m.end()
-                    k = len(names) - 1
-                    if name == top_name and tns == _HTML and (k > 1 or (k and children is None)):
-                        # Fast path: the current element's own end tag.
-                        names.pop()
-                        nss.pop()
-                        ips.pop()
-                        if name in _COUNTED:
-                            open_[name] -= 1
+                elif c == 0x2F:  # '/'
+                    if j + 2 < n and doc[j + 2] in _LETTERS:
+                        m = end_match(doc, j)
+                        if m is None:
+                            j = n
+                            raise _Unknown
+                        name = m.group(1).lower()
+                        e = m.end()
+                        k = len(names) - 1
+                        if (
+                            name == top_name
+                            and tns == _HTML
+                            and (k > 1 or (k and children is None))
+                        ):
+                            # Fast path: the current element's own end tag.
+                            names.pop()
+                            nss.pop()
+                            ips.pop()
+                            if name in _COUNTED:
+                                open_[name] -= 1
+                            i = e
+                            continue
+                        if tns != _HTML:
+                            # Foreign content: pop to the nearest element of that name.
+                            while names[k] != name:
+                                k -= 1
+                                if k < 0 or nss[k] == _HTML:
+                                    self.touched = self.touched or k < 0
+                                    raise _Unknown
+                        elif names[k] != name:
+                            k = self.end_target(name)
+                        if k == 0:
+                            if len(names) > 1:
+                                self.pop_to(1, j, False)  # a child left open is closed implicitly
+                            _charge(e - root.end - skipped)
+                            return _Extent(root.start, root.end, j, e, "normal", children)
+                        self.pop_to(k, e, True)
                         i = e
-                        continue
-                    if tns != _HTML:
-                        # Foreign content: pop to the nearest element of that name.
-                        while names[k] != name:
-                            k -= 1
-                            if k < 0 or nss[k] == _HTML:
-                                raise _Unknown
-                    elif names[k] != name:
-                        k = self.end_target(name)
-                    if k == 0:
-                        if len(names) > 1:
-                            self.pop_to(1, j, False)  # a child left open is closed implicitly
-                        return _Extent(root.start, root.end, j, e, "normal", children)
-                    self.pop_to(k, e, True)
-                    i = e
-                else:
-                    e = _bogus_end(doc, j)  # "</>" or a bogus comment
+                    else:
+                        e = _bogus_end(doc, j)  # "</>" or a bogus comment
+                        if e < 0:
+                            j = n
+                            raise _Unknown
+                        i = e
+                elif c == 0x21:  # '!'
+                    if doc.startswith(b"<!--", j):
+                        e = _comment_end(doc, j)
+                    elif tns != _HTML and doc.startswith(b"<![CDATA[", j):
+                        e = find(b"]]>", j + 9)
+                        e = -1 if e < 0 else e + 3
+                    else:
+                        e = _bogus_end(doc, j)
                     if e < 0:
+                        j = n
                         raise _Unknown
                     i = e
-            elif c == 0x21:  # '!'
-                if doc.startswith(b"<!--", j):
-                    e = _comment_end(doc, j)
-                elif tns != _HTML and doc.startswith(b"<![CDATA[", j):
-                    e = find(b"]]>", j + 9)
-                    e = -1 if e < 0 else e + 3
-                else:
+                elif c == 0x3F:  # '?'
                     e = _bogus_end(doc, j)
-                if e < 0:
-                    raise _Unknown
-                i = e
-            elif c == 0x3F:  # '?'
-                e = _bogus_end(doc, j)
-                if e < 0:
-                    raise _Unknown
-                i = e
-            else:
-                if foster:
-                    raise _Unknown
-                i = j + 1
+                    if e < 0:
+                        j = n
+                        raise _Unknown
+                    i = e
+                else:
+                    if foster:
+                        raise _Unknown
+                    i = j + 1
+        except _Unknown:
+            # The walk read up to the token it failed at (j), or to the end (j = n).
+            _charge(j - root.end - skipped)
+            raise
 
 
 _LI_STOP = frozenset(_SPECIAL - {b"address", b"div", b"p"})
@@ -1271,6 +1558,10 @@ class _Scan:
         if not cands:
             return self.found
         n = self.n
+        # One forward pass: every range it searches lies between pos and the next event,
+        # and pos then moves past that event; the lookaheads (raw text, comments, foreign
+        # content) count their own work.
+        _charge(n)
         limit = min(n, cands[-1] + 32)
         ci, nc = 0, len(cands)
         o = -1  # the next special opener at or after pos (n: none before limit)
@@ -1700,6 +1991,11 @@ def page_categories(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
         if mode == "none" or CATEGORY_META not in doc:
             return ()
         return _categories(doc, name)
+    except WorkLimitExceeded:
+        # Categories only refine the rules: a page built to be slow just has none (the
+        # caller's whole request fails on an exception here).
+        log.warning("smartseg: page categories not read", exc_info=True)
+        return ()
     except Exception:
         if _RAISE_INTERNAL_ERRORS:
             raise
@@ -1708,9 +2004,10 @@ def page_categories(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
 
 
 def _categories(doc: bytes, encoding: str) -> tuple[str, ...]:
-    tags = _head_metas(doc)
-    if tags is None:
-        tags = _Scan(doc, _candidates(doc, CATEGORY_META)).run()
+    with _metered(doc):
+        tags = _head_metas(doc)
+        if tags is None:
+            tags = _Scan(doc, _candidates(doc, CATEGORY_META)).run()
     out: list[str] = []
     for tag in tags:
         if tag.name != b"meta" or tag.ns != _HTML:
@@ -1763,11 +2060,16 @@ def slot_names(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
         if mode == "none" or SLOT_ATTR not in doc:
             return ()
         out: list[str] = []
-        for _tag, raw in _slot_tags(doc, _candidates(doc, SLOT_ATTR)):
+        with _metered(doc):
+            found = _slot_tags(doc, _candidates(doc, SLOT_ATTR))
+        for _tag, raw in found:
             slot = _decode_value(raw, name).strip(" \t\n\r\f")
             if slot not in out:
                 out.append(slot)
         return tuple(out)
+    except WorkLimitExceeded:
+        log.warning("smartseg: slots not listed", exc_info=True)
+        return ()
     except Exception:
         if _RAISE_INTERNAL_ERRORS:
             raise
@@ -1778,7 +2080,8 @@ def slot_names(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
 def rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str = "utf-8") -> bytes:
     """Apply ``edits`` (slot name → edit) to ``doc``; see the module docstring.
 
-    Returns ``doc`` itself when nothing applies; never raises."""
+    Returns ``doc`` itself when nothing applies.  Raises only WorkLimitExceeded, for a
+    page that would take more than ``WORK_PER_BYTE`` units of work per byte."""
     try:
         if not edits:
             return doc
@@ -1793,6 +2096,8 @@ def rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str = "utf-8") -> b
             bom, codec, out = done
             return bom + out.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass")
         return doc
+    except WorkLimitExceeded:
+        raise  # the caller decides (the middleware sends the page as the app made it)
     except Exception:
         if _RAISE_INTERNAL_ERRORS:
             raise
@@ -1807,13 +2112,22 @@ class _Splice:
     """Replace ``doc[start:end]`` by ``pieces`` (bytes, or (a, b) ranges of ``doc`` that
     are themselves rendered with the splices nested in them)."""
 
-    __slots__ = ("end", "inner", "pieces", "start")
+    __slots__ = ("end", "inner", "pieces", "ranges", "start")
 
     def __init__(self, start: int, end: int, pieces: list[bytes | tuple[int, int]]) -> None:
         self.start = start
         self.end = end
         self.pieces = pieces
         self.inner: list[_Splice] = []
+        # The (a, b) pieces sorted, with their starts (built on first use): an ordered
+        # element may have thousands of children, each holding an edited slot.
+        self.ranges: tuple[list[int], list[tuple[int, int]]] | None = None
+
+    def sorted_ranges(self) -> tuple[list[int], list[tuple[int, int]]]:
+        if self.ranges is None:
+            spans = sorted(p for p in self.pieces if isinstance(p, tuple))
+            self.ranges = ([a for a, _ in spans], spans)
+        return self.ranges
 
 
 def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | None:
@@ -1826,28 +2140,42 @@ def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | No
             names[key] = edit
     if not names:
         return None
+    saved = _start_meter(doc)
+    try:
+        return _rewrite_metered(doc, names, encoding)
+    finally:
+        _stop_meter(saved)
+
+
+def _rewrite_metered(doc: bytes, names: Mapping[str, Edit], encoding: str) -> bytes | None:
     if _MEMO_ON:
         # Every slot of the page, scanned once per page shape (see _PageMemo).
         slot_tags = _PAGES.slot_tags(doc)
     else:
         slot_tags = _slot_tags(doc, _edited_candidates(doc, names, encoding))
+    edited: list[tuple[_Tag, Edit]] = []
+    for tag, raw in slot_tags:
+        edit = names.get(_decode_value(raw, encoding).strip(" \t\n\r\f"))
+        if edit is not None:
+            edited.append((tag, edit))
+    extents = _plan_extents(
+        doc, [(tag, isinstance(edit, Order)) for tag, edit in edited if not isinstance(edit, Show)]
+    )
 
     top: list[_Splice] = []  # non-overlapping, in document order
     # Ranges covered by earlier edits, innermost last: (start, end, order splice | None).
     # Element extents nest, and slots come in document order, so a stack suffices.
     covered: list[tuple[int, int, _Splice | None]] = []
-    for tag, raw in slot_tags:
-        edit = names.get(_decode_value(raw, encoding).strip(" \t\n\r\f"))
-        if edit is None:
-            continue
+    gone = 0  # entries of covered that are hidden/replaced (counted: the stack may be deep)
+    for tag, edit in edited:
         while covered and covered[-1][1] <= tag.start:
-            covered.pop()
+            gone -= covered.pop()[2] is None
         # Inside an earlier hidden/replaced element: gone with it.  Inside an ordered
         # element: nested under it.
-        if any(order is None for _, _, order in covered):
+        if gone:
             continue
         host = covered[-1][2] if covered else None
-        made = _edit_splices(doc, tag, edit, encoding)
+        made = _edit_splices(doc, tag, edit, encoding, extents)
         if not made:
             continue
         splices, cover = made
@@ -1857,6 +2185,7 @@ def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | No
         target.extend(splices)
         if cover is not None:
             covered.append(cover)
+            gone += cover[2] is None
     if not top:
         return None
     top.sort(key=lambda s: s.start)
@@ -1866,13 +2195,32 @@ def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | No
     return None if result == doc else result
 
 
+def _plan_extents(doc: bytes, wanted: list[tuple[_Tag, bool]]) -> dict[int, _Extent | None]:
+    """The extents of the slots in ``wanted`` (tag, children wanted), by start offset.
+
+    Computed last to first, so that each walk can jump over the edited slots nested in
+    it whose outcome is already known (_Subtree.sums): walking every slot from its own
+    start tag made unclosed or nested slots quadratic (each walked the rest of the page).
+    """
+    out: dict[int, _Extent | None] = {}
+    sums: _Sums = {}
+    for tag, want in reversed(wanted):
+        ext, free = _extent_and_free(doc, tag, want, sums or None)
+        out[tag.start] = ext
+        if free and tag.ns == _HTML and tag.ip == _IP_NONE:
+            sums[tag.start] = None if ext is None else (ext.close, ext.end)
+    return out
+
+
 def _edited_candidates(doc: bytes, names: Mapping[str, Edit], encoding: str) -> list[int]:
     """The candidates whose value names an edited slot (so the scan can stop earlier);
     the value is read as if the candidate were a real attribute (if it is not, dropping
     it is harmless)."""
     cands = []
+    prev = -1
     for p in _candidates(doc, SLOT_ATTR):
         m = _ATTR_RE.match(doc, p)
+        _charge((len(doc) if m is None else m.end()) - p)
         if m is None:
             continue  # e.g. an unterminated quote: the tag never ends
         raw = m.group(3) or b""
@@ -1884,13 +2232,28 @@ def _edited_candidates(doc: bytes, names: Mapping[str, Edit], encoding: str) -> 
             # Another spelling earlier in the same tag may name the slot (first one
             # wins); keeping a candidate is always safe, so a long window just keeps it.
             q = doc.rfind(b"<", max(0, p - 4096), p)
-            if q < 0 or SLOT_ATTR in doc[q:p].lower():
+            # The previous candidate is a spelling in doc[q:p] if it lies there; else the
+            # windows of successive candidates are disjoint (linear in total).
+            if q < 0 or prev >= q:
                 cands.append(p)
+            else:
+                _charge(p - q)
+                if SLOT_ATTR in doc[q:p].lower():
+                    cands.append(p)
+        prev = p
     return cands
 
 
 def _inside_one_piece(order: _Splice, s: _Splice) -> bool:
-    return any(isinstance(p, tuple) and p[0] <= s.start and s.end <= p[1] for p in order.pieces)
+    # The pieces are disjoint: only the last one starting at or before s.start can hold
+    # s, save empty ones at s.start (harmless to check too).
+    starts, spans = order.sorted_ranges()
+    k = bisect.bisect_right(starts, s.start) - 1
+    while k >= 0 and spans[k][0] == s.start:
+        if s.end <= spans[k][1]:
+            return True
+        k -= 1
+    return k >= 0 and spans[k][0] <= s.start and s.end <= spans[k][1]
 
 
 def _render(doc: bytes, a: int, b: int, splices: list[_Splice], out: list[bytes]) -> None:
@@ -1899,10 +2262,20 @@ def _render(doc: bytes, a: int, b: int, splices: list[_Splice], out: list[bytes]
         if s.start < cur or s.end > b:
             continue  # defensive: never emit overlapping edits
         out.append(doc[cur : s.start])
+        # The inner splices of each piece, found by bisection (sorted stably, as the
+        # recursive call sorts them anyway): filtering the whole list for every piece was
+        # quadratic in the number of children.
+        inner = sorted(s.inner, key=lambda x: x.start)
+        starts = [x.start for x in inner]
         for piece in s.pieces:
             if isinstance(piece, tuple):
-                inner = [x for x in s.inner if piece[0] <= x.start and x.end <= piece[1]]
-                _render(doc, piece[0], piece[1], inner, out)
+                picked: list[_Splice] = []
+                k = bisect.bisect_left(starts, piece[0])
+                while k < len(inner) and inner[k].start <= piece[1]:
+                    if inner[k].end <= piece[1]:
+                        picked.append(inner[k])
+                    k += 1
+                _render(doc, piece[0], piece[1], picked, out)
             else:
                 out.append(piece)
         cur = s.end
@@ -1910,21 +2283,32 @@ def _render(doc: bytes, a: int, b: int, splices: list[_Splice], out: list[bytes]
 
 
 def _edit_splices(
-    doc: bytes, tag: _Tag, edit: Edit, encoding: str
+    doc: bytes,
+    tag: _Tag,
+    edit: Edit,
+    encoding: str,
+    extents: Mapping[int, _Extent | None] | None = None,
 ) -> tuple[list[_Splice], tuple[int, int, _Splice | None] | None] | None:
-    """The splices an edit makes on one slot element, and the range it covers."""
+    """The splices an edit makes on one slot element, and the range it covers
+    (``extents``: those already computed, by start offset)."""
+
+    def extent(want_children: bool = False) -> _Extent | None:
+        if extents is not None and tag.start in extents:
+            return extents[tag.start]
+        return _element_extent(doc, tag, want_children)
+
     if isinstance(edit, Show):
         new = _without_hidden(doc, tag)
         if new is None:
             return None
         return [_Splice(tag.start, tag.end, [new])], None
     if isinstance(edit, Hide):
-        ext = _element_extent(doc, tag)
+        ext = extent()
         if ext is None:
             return None
         return [_Splice(ext.start, ext.end, [])], (ext.start, ext.end, None)
     if isinstance(edit, Replace):
-        ext = _element_extent(doc, tag)
+        ext = extent()
         if ext is None or ext.kind == "void":
             return None
         if ext.kind == "text":
@@ -1941,7 +2325,7 @@ def _edit_splices(
                 splices.insert(0, _Splice(tag.start, tag.end, [new]))
         return splices, (ext.start, ext.end, None)
     if isinstance(edit, Order):
-        ext = _element_extent(doc, tag, want_children=True)
+        ext = extent(want_children=True)
         if ext is None or ext.kind != "normal" or not ext.children:
             return None
         splice = _order_splice(doc, ext, edit.ranking, encoding)

@@ -207,3 +207,23 @@ def _fuzz_app() -> Any:
 
 
 _FUZZ_APP = _fuzz_app()
+
+
+# ---------------------------------- 1. the rewriter's work bound, through the middleware
+
+
+def test_a_page_over_the_rewriters_work_bound_is_sent_as_the_app_made_it(
+    rules: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from smartseg_dsl import rewrite
+
+    client = TestClient(make_app(rules, routes=routes(), store=False))
+    client.get("/article/law?seg=legal")  # certain of Legal: the headline would change
+    assert "Billing for professional firms" not in client.get("/big").text
+    monkeypatch.setattr(rewrite, "WORK_PER_BYTE", 0)
+    monkeypatch.setattr(rewrite, "WORK_BASE", 10)
+    with caplog.at_level("WARNING", logger="smartseg.middleware"):
+        response = client.get("/big")
+    assert response.status_code == 200
+    assert "Billing for professional firms" in response.text
+    assert any("sent unpersonalized" in r.getMessage() for r in caplog.records)
