@@ -268,7 +268,9 @@ class Store(Protocol):
         token: str | None = None,
     ) -> str | None: ...
 
-    def record_dismissal(self, visitor_id: str, about: str, at: float) -> None: ...
+    def record_dismissal(
+        self, visitor_id: str, about: str, at: float, token: str | None = None
+    ) -> None: ...
 
     def record_tag(
         self, visitor_id: str, tag: str, at: float, snapshot: Mapping[str, Any] | None = None
@@ -503,6 +505,12 @@ def answer_key(visitor_id: str, about: str, value: str, token: str) -> str:
     form has a new token and is a new row. The token itself is not stored, only this
     SHA-256 of it (it is a credential for two days)."""
     material = "\x1f".join(("answer", visitor_id, about, value, token))
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def dismissal_key(visitor_id: str, about: str, token: str) -> str:
+    """The idempotency key of a dismissal posted with a form's CSRF token (as answers)."""
+    material = "\x1f".join(("dismissal", visitor_id, about, token))
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -768,12 +776,15 @@ class SqlStore:
                 tx, vid, "answer", [(about, value, at)], [], snap, at
             )
 
-    def record_dismissal(self, visitor_id: str, about: str, at: float) -> None:
+    def record_dismissal(
+        self, visitor_id: str, about: str, at: float, token: str | None = None
+    ) -> None:
         vid = _check_visitor_id(visitor_id)
         about = _check_about(about)
         at = _check_time(at)
+        key = None if token is None else dismissal_key(vid, about, token)
         with self._write() as tx:
-            self._append(tx, vid, "dismissal", about, None, at)
+            self._append(tx, vid, "dismissal", about, None, at, key)
 
     def record_tag(
         self, visitor_id: str, tag: str, at: float, snapshot: Mapping[str, Any] | None = None

@@ -1239,7 +1239,12 @@ async def _dismiss(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str
         raise _BadRequest(problem)
     outcome = ex._finish_step(page_view=False, dismissals=(about,))
     ok, _ = await ex.mw.store_call(
-        "record_dismissal", ex.visitor_id, about, ex.now, what=f"the dismissal of {about}"
+        "record_dismissal",
+        ex.visitor_id,
+        about,
+        ex.now,
+        fields.get("csrf"),  # idempotent per form, like answers
+        what=f"the dismissal of {about}",
     )
     if not ok:
         raise _BadRequest(_STORE_DOWN, status=503)

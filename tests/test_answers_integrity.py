@@ -382,3 +382,24 @@ def test_replayed_survey_posts_add_no_rows(
         assert bank.status(now=time.time()).pending == 3
     finally:
         bank.close()
+
+
+def test_replayed_dismissals_add_no_rows(rules: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "answers.db")
+    c = client(make_app(rules, routes=routes(), store=db))
+    token = csrf_of(c.get("/article/law").text)
+    vid = vid_of_cookie(rules, c.cookies["smartseg"])
+    form = {"about": "Industry.Legal", "csrf": token, "next": "/x"}
+    for _ in range(3):
+        response = c.post("/smartseg/dismiss", data=form, follow_redirects=False)
+        assert response.status_code == 303
+    bank = open_store(db)
+    try:
+        dismissals = [e for e in bank.history(vid) if e.kind == "dismissal"]
+        assert [e.subject for e in dismissals] == ["Industry.Legal"]
+        # without a token (the app calling the store directly), nothing is de-duplicated
+        bank.record_dismissal(vid, "Industry", time.time())
+        bank.record_dismissal(vid, "Industry", time.time())
+        assert sum(e.subject == "Industry" for e in bank.history(vid)) == 2
+    finally:
+        bank.close()
