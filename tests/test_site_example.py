@@ -794,3 +794,22 @@ def test_the_csrf_cookie_is_never_set_on_a_shared_cacheable_response() -> None:
     with TestClient(site_app.create_app(holdout=False)) as visitor:
         css = visitor.get("/static/site.css")
         assert "set-cookie" in css.headers and css.headers["cache-control"].startswith("private")
+
+
+@pytest.mark.parametrize(("env", "expected"), [({}, True), ({"SMARTSEG_HOLDOUT": "0"}, False)])
+def test_smartseg_demo_honours_smartseg_holdout(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: bool
+) -> None:
+    import uvicorn
+    from click.testing import CliRunner
+
+    from smartseg_dsl.cli.demo import demo_command
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.setdefault("app", app))
+    monkeypatch.delenv("SMARTSEG_HOLDOUT", raising=False)
+    result = CliRunner().invoke(demo_command, ["--no-crm", "--port", "8765"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "holdout" in result.output
+    (mw,) = [m for m in seen["app"].user_middleware if m.cls.__name__ == "SmartSegMiddleware"]
+    assert mw.kwargs["holdout"] is expected

@@ -75,7 +75,10 @@ def demo_command(host: str, port: int, dev: bool, db: str | None, no_crm: bool) 
         webhook_url = f"http://{host}:{crm_port}/webhook"
 
     secret_key = os.environ.get("SMARTSEG_SECRET_KEY", "demo-secret-key-change-me")
+    # SMARTSEG_HOLDOUT=0 (as for site_example/asgi.py): nobody in the rules' holdout
+    holdout = os.environ.get("SMARTSEG_HOLDOUT", "").strip().lower() not in {"0", "false", "no"}
     app = create_app(
+        holdout=holdout,
         rules_path=str(rules),
         db_url=db,
         secret_key=secret_key,
@@ -97,6 +100,12 @@ def demo_command(host: str, port: int, dev: bool, db: str | None, no_crm: bool) 
                 + ("" if dev else "  (needs --dev)"),
                 f"  4. See why: {url}?smartseg_debug=1" + ("" if dev else "  (needs --dev)"),
                 "  5. Sign up to the newsletter: the CRM receiver below prints the sync.",
+                "  6. Measure: `smartseg report rules/ --db "
+                + (db or "smartseg.db")
+                + " --format html -o report.html`.",
+                "  One visitor in ten is in the holdout (rules/70-measurement.seg) and sees the",
+                "  plain site: if nothing changes for you, open a private window (a new visitor)",
+                "  or restart with SMARTSEG_HOLDOUT=0.",
                 ""
                 if webhook_url
                 else "  (the example CRM receiver is off: --no-crm or its port is busy)",
