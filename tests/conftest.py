@@ -8,6 +8,7 @@ a derandomised profile in CI so a failure there is reproducible locally with
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,16 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def fresh_rewriter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The rewriter raising its internal errors, with empty page and extent memos."""
+    from smartseg_dsl import rewrite
+
+    monkeypatch.setattr(rewrite, "_RAISE_INTERNAL_ERRORS", True)
+    rewrite._PAGES.clear()
+    rewrite._EXTENTS.clear()
+    yield
+    rewrite._PAGES.clear()
+    rewrite._EXTENTS.clear()

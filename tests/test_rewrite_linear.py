@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from conftest import CORPUS
@@ -27,15 +27,7 @@ from hypothesis import strategies as st
 from smartseg_dsl import rewrite as rw
 from smartseg_dsl.rewrite import Edit, Hide, Order, Replace, WorkLimitExceeded
 
-
-@pytest.fixture(autouse=True)
-def _strict(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(rw, "_RAISE_INTERNAL_ERRORS", True)
-    rw._PAGES.clear()
-    rw._EXTENTS.clear()
-    yield
-    rw._PAGES.clear()
-    rw._EXTENTS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_rewriter")
 
 
 SLOT = b'<div data-seg-slot="x">'

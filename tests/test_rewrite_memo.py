@@ -19,15 +19,7 @@ from smartseg_dsl import rewrite as rw
 from smartseg_dsl.memo import SpanMemo, diff_runs
 from smartseg_dsl.rewrite import Hide, Order, Replace, Show
 
-
-@pytest.fixture(autouse=True)
-def _fresh_memos(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(rw, "_RAISE_INTERNAL_ERRORS", True)
-    rw._PAGES.clear()
-    rw._EXTENTS.clear()
-    yield
-    rw._PAGES.clear()
-    rw._EXTENTS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_rewriter")
 
 
 @contextlib.contextmanager
