@@ -42,7 +42,7 @@ IN_HOLDOUT = "held-out-11"
 NOT_IN_HOLDOUT = "simulated00000"
 
 
-def build(tmp_path: Path, **options: Any) -> tuple[SmartSegMiddleware, str]:
+def build(tmp_path: Path, rules: str = MEASURED, **options: Any) -> tuple[SmartSegMiddleware, str]:
     async def buy(request: Request) -> Response:
         smartseg_dsl.track(request, "purchase")
         smartseg_dsl.set_attribute(request, "order_total", float(request.query_params["total"]))
@@ -52,7 +52,7 @@ def build(tmp_path: Path, **options: Any) -> tuple[SmartSegMiddleware, str]:
     url = str(tmp_path / "bank.db")
     mw = SmartSegMiddleware(
         app,
-        rules=write_rules(tmp_path / "rules", MEASURED),
+        rules=write_rules(tmp_path / "rules", rules),
         secret_key=SECRET,
         templates=template_env(),
         store=url,
@@ -172,15 +172,7 @@ def test_pages_are_the_same_with_recording_on_off_or_broken(tmp_path: Path) -> N
 
 
 def test_a_rule_set_without_goals_records_nothing(tmp_path: Path) -> None:
-    app = Starlette(routes=pages_routes())
-    url = str(tmp_path / "bank.db")
-    mw = SmartSegMiddleware(
-        app,
-        rules=write_rules(tmp_path / "rules", RULES),
-        secret_key=SECRET,
-        templates=template_env(),
-        store=url,
-    )
+    mw, url = build(tmp_path, RULES)
     with TestClient(mw) as client:
         assert client.get("/article/law").status_code == 200
     assert not Path(url).exists()  # no event, no database file
