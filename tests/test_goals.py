@@ -226,7 +226,11 @@ def test_no_holdout_without_the_line() -> None:
     rules = rules_from(RULES.replace("holdout 10%", ""))
     v = Visitor(rules)
     assert not v.page("/").holdout
-    assert not rules.measuring or rules.goals
+    assert rules.holdout is None and rules.measuring  # goals alone still measure
+    assert not rules_from(
+        RULES.replace("holdout 10%", "").split("goal Trial")[0]
+        + "\nwhen likely(Industry.Legal) show slot x\n"
+    ).measuring
 
 
 def test_the_engine_can_ignore_the_holdout() -> None:
