@@ -14,6 +14,7 @@ quote it back as written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal as TypingLiteral
 from typing import TypeAlias
 
@@ -26,8 +27,13 @@ __all__ = [
     "Boolean",
     "Call",
     "Compare",
+    "Date",
     "Decay",
     "Duration",
+    "Eligibility",
+    "Experiment",
+    "ExperimentGoal",
+    "ExperimentItem",
     "Expr",
     "Goal",
     "Group",
@@ -49,12 +55,15 @@ __all__ = [
     "Rule",
     "RuleFile",
     "RuleSet",
+    "Schedule",
     "Segment",
     "ShowSlot",
     "ShowSurvey",
     "Signal",
     "Span",
     "String",
+    "Traffic",
+    "Variant",
 ]
 
 #: Words reserved by the language: none of them may name a group, segment or
@@ -66,7 +75,7 @@ KEYWORDS: frozenset[str] = frozenset(
         "group", "segment", "prior", "decay", "explicit", "implicit", "weight", "max",
         "audience", "when",
         # measurement
-        "goal", "value", "holdout",
+        "goal", "value", "holdout", "experiment", "traffic", "variant", "from", "until",
         # matchers
         "tag", "query", "category", "referrer", "landing", "page", "event", "within",
         # actions
@@ -412,7 +421,115 @@ class Holdout:
     span: Span = _span()
 
 
-Item: TypeAlias = Group | Audience | Rule | Goal | Holdout
+@dataclass(frozen=True, slots=True)
+class Date:
+    """A `YYYY-MM-DD` literal as written (UTC); the checker validates the calendar."""
+
+    text: str
+    span: Span = _span()
+
+    def moment(self) -> datetime | None:
+        """Midnight UTC of this day; None when the text is not a real `YYYY-MM-DD` date."""
+        if len(self.text) != 10:  # strptime would take 2026-1-5
+            return None
+        try:
+            return datetime.strptime(self.text, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """`when COND` inside an experiment: who may enter."""
+
+    condition: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """`traffic 50%`: the share of eligible visitors enrolled."""
+
+    share: Number
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """`variant NAME WEIGHT [{ actions }]`; without actions it is a control."""
+
+    name: Name
+    weight: Number
+    actions: tuple[Action, ...] = ()
+    block: bool = False
+    span: Span = _span()
+
+    @property
+    def control(self) -> bool:
+        return not self.actions
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentGoal:
+    """`goal NAME` inside an experiment: a goal it is judged on."""
+
+    name: Name
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """`from DATE` (inclusive) or `until DATE` (exclusive), UTC."""
+
+    kind: TypingLiteral["from", "until"]
+    date: Date
+    span: Span = _span()
+
+
+ExperimentItem: TypeAlias = Eligibility | Traffic | Variant | ExperimentGoal | Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """`experiment NAME ["label"] { … }` (SPEC §1.7); `body` in source order.
+
+    Settings written twice are kept (the checker reports them, SEG309); the
+    properties read the last one, as for a group's `prior`.
+    """
+
+    name: Name
+    label: String | None
+    body: tuple[ExperimentItem, ...] = ()
+    span: Span = _span()
+
+    @property
+    def when(self) -> Expr | None:
+        found = [x for x in self.body if isinstance(x, Eligibility)]
+        return found[-1].condition if found else None
+
+    @property
+    def traffic(self) -> Number | None:
+        found = [x for x in self.body if isinstance(x, Traffic)]
+        return found[-1].share if found else None
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        return tuple(x for x in self.body if isinstance(x, Variant))
+
+    @property
+    def goals(self) -> tuple[ExperimentGoal, ...]:
+        return tuple(x for x in self.body if isinstance(x, ExperimentGoal))
+
+    def schedule(self, kind: str) -> Date | None:
+        found = [x for x in self.body if isinstance(x, Schedule) and x.kind == kind]
+        return found[-1].date if found else None
+
+    def slots(self) -> tuple[str, ...]:
+        """Every slot some variant acts on, each once, in order."""
+        return tuple(dict.fromkeys(action_slot(a) for v in self.variants for a in v.actions))
+
+
+Item: TypeAlias = Group | Audience | Rule | Goal | Holdout | Experiment
 
 
 # --------------------------------------------------------------- containers
@@ -458,5 +575,13 @@ class RuleSet:
     def holdouts(self) -> list[Holdout]:
         return [i for f in self.files for i in f.items if isinstance(i, Holdout)]
 
+    @property
+    def experiments(self) -> list[Experiment]:
+        return [i for f in self.files for i in f.items if isinstance(i, Experiment)]
+
     def rules(self) -> list[tuple[RuleFile, Rule]]:
         return [(f, i) for f in self.files for i in f.items if isinstance(i, Rule)]
+
+    def deciders(self) -> list[tuple[RuleFile, Rule | Experiment]]:
+        """Rules and experiments in rule order: together they decide the slots (§1.5, §1.7)."""
+        return [(f, i) for f in self.files for i in f.items if isinstance(i, Rule | Experiment)]

@@ -173,6 +173,8 @@ class Symbols:
     goals: dict[str, ast.Goal] = field(default_factory=dict)
     #: the rule set's holdout share (the first `holdout`), None without one
     holdout: float | None = None
+    #: experiment name → its first definition
+    experiments: dict[str, ast.Experiment] = field(default_factory=dict)
 
     def type_of(self, expr: ast.Expr) -> Type:
         """The inferred type of an expression of this rule set (ERROR if unknown)."""
@@ -647,6 +649,8 @@ class _Checker:
         self.suggested: set[str] = set()
         self._goal_files: dict[str, str] = {}
         self._holdout_seen = False
+        #: id(the rule standing for an experiment in `rule_conds`) → the experiment
+        self.experiment_of: dict[int, ast.Experiment] = {}
         #: (audience, audience it uses) → where the use is, for cycle messages
         self._dep_spans: dict[tuple[str, str], tuple[str, ast.Span]] = {}
 
@@ -671,6 +675,7 @@ class _Checker:
     # ------------------------------------------------------------------ run
     def run(self) -> list[Diagnostic]:
         self.declare()
+        self.experiments()
         self.type_all()
         self.find_cycles()
         self.logic()
@@ -829,12 +834,14 @@ class _Checker:
                 for signal in part.signals:
                     self.check_signal(signal)
 
-    def setting_once(self, seen: dict[str, ast.Span], what: str, span: ast.Span) -> None:
+    def setting_once(
+        self, seen: dict[str, ast.Span], what: str, span: ast.Span, owner: str = "group"
+    ) -> None:
         if what in seen:
             self.report(
                 ast.Span(span.line, span.column, span.line, span.column + len(what), span.start),
                 "SEG309",
-                f"this group already has a `{what}` (line {seen[what].line})",
+                f"this {owner} already has a `{what}` (line {seen[what].line})",
                 f"keep one `{what}`",
             )
         else:
@@ -923,6 +930,18 @@ class _Checker:
                     self.rule_conds.append((f, item, cond))
                 elif isinstance(item, ast.Goal):
                     self.type_goal(f, item)
+                elif isinstance(item, ast.Experiment):
+                    when = item.when
+                    cond = (
+                        self.condition(when, f.path, audience=None, where="an experiment's `when`")
+                        if when is not None
+                        else None
+                    )
+                    # in the rule order, an experiment is a rule acting on its variants' slots
+                    actions = tuple(a for v in item.variants for a in v.actions)
+                    stand_in = ast.Rule(when, actions, True, item.span)
+                    self.experiment_of[id(stand_in)] = item
+                    self.rule_conds.append((f, stand_in, cond))
 
     def type_goal(self, f: ast.RuleFile, goal: ast.Goal) -> None:
         condition = goal.condition
@@ -1558,9 +1577,10 @@ class _Checker:
             cond = self.audience_conds.get(name)
             if cond is not None and cond.ok:
                 self.analyse(cond, f"audience `{name}`")
-        for _f, _rule, cond in self.rule_conds:
+        for _f, rule, cond in self.rule_conds:
             if cond is not None and cond.ok:
-                self.analyse(cond, "this rule")
+                owner = "this experiment" if id(rule) in self.experiment_of else "this rule"
+                self.analyse(cond, owner)
         for name, cond in self.goal_conds.items():
             if cond.ok:
                 self.analyse(cond, f"goal `{name}`")
@@ -1826,6 +1846,10 @@ class _Checker:
         for f, rule, cond in self.rule_conds:
             self.file = f.path
             self.item_span = rule.span
+            experiment = self.experiment_of.get(id(rule))
+            if experiment is not None:
+                self.experiment_slots(experiment, rule, cond, always, by_hash, by_key)
+                continue
             if rule.block and not rule.actions:
                 self.report(
                     _head_span(rule),
@@ -1921,6 +1945,221 @@ class _Checker:
                 if not self.reasoner.sat([cond.nnf, econd.neg]):
                     return efile, erule
         return None
+
+    def experiment_slots(
+        self,
+        experiment: ast.Experiment,
+        rule: ast.Rule,
+        cond: _Condition | None,
+        always: dict[str, tuple[str, ast.Rule]],
+        by_hash: dict[str, dict[int, list[tuple[str, ast.Rule, _Condition]]]],
+        by_key: dict[str, dict[object, list[tuple[str, ast.Rule, _Condition]]]],
+    ) -> None:
+        """Each variant's actions as a rule's; SEG412 when earlier rules take every slot.
+
+        An experiment never shadows a later rule: a control, the traffic share and
+        the dates leave its slots to the rules after it."""
+        for variant in experiment.variants:
+            slots_seen: dict[str, ast.Action] = {}
+            for action in variant.actions:
+                slot = ast.action_slot(action)
+                if slot in slots_seen:
+                    self.report(
+                        action.span,
+                        "SEG404",
+                        f"slot `{slot}` already gets `{_action_text(slots_seen[slot])}` from "
+                        "this variant; only one action per slot can apply",
+                        "keep one of the two actions",
+                    )
+                else:
+                    slots_seen[slot] = action
+                if isinstance(action, ast.ShowSurvey):
+                    self.survey(rule, action, cond)
+                elif isinstance(action, ast.OrderSlot):
+                    self.order_slot(action)
+        slots = experiment.slots()
+        if not slots or (cond is not None and (cond.never or not cond.ok)):
+            return
+        taken: list[tuple[str, str, ast.Rule]] = []
+        for slot in slots:
+            earlier = self.shadowing_rule(rule, cond, slot, always, by_hash, by_key)
+            if earlier is None:
+                return
+            taken.append((slot, *earlier))
+        parts = []
+        for slot, efile, erule in taken:
+            where = (
+                f"line {erule.span.line}" if efile == self.file else f"{efile}:{erule.span.line}"
+            )
+            parts.append(f"the rule on {where} already takes slot `{slot}`")
+        self.report(
+            experiment.name.span,
+            "SEG412",
+            f"experiment `{experiment.name.value}` never shows a variant: whenever a visitor "
+            "is eligible, " + " and ".join(parts),
+            "move the experiment above those rules, or narrow their conditions",
+        )
+
+    # ============================================================ experiments
+    def experiments(self) -> None:
+        """Names, settings, weights, goals and dates of every experiment (SPEC §1.7)."""
+        schedules: list[tuple[str, ast.Experiment, float | None, float | None]] = []
+        for f in self.ruleset.files:
+            self.file = f.path
+            for item in f.items:
+                if not isinstance(item, ast.Experiment):
+                    continue
+                self.item_span = item.span
+                dates = self.experiment(f, item)
+                if dates is not None:
+                    schedules.append((f.path, item, *dates))
+        # Two experiments on one slot at the same time: each visitor's page shows the
+        # earlier one's variant, and the later one's results mean little.
+        for i, (file, exp, start, end) in enumerate(schedules):
+            for efile, earlier, estart, eend in schedules[:i]:
+                shared = sorted(set(exp.slots()) & set(earlier.slots()))
+                if not shared:
+                    continue
+                lo = max(
+                    start if start is not None else -math.inf,
+                    estart if estart is not None else -math.inf,
+                )
+                hi = min(
+                    end if end is not None else math.inf, eend if eend is not None else math.inf
+                )
+                if lo >= hi:
+                    continue
+                where = (
+                    f"line {earlier.span.line}" if efile == file else f"{efile}:{earlier.span.line}"
+                )
+                self.report(
+                    exp.name.span,
+                    "SEG411",
+                    f"experiments `{earlier.name.value}` ({where}) and `{exp.name.value}` both "
+                    f"act on slot `{shared[0]}` at the same time",
+                    "give them dates that do not overlap (`from`/`until`), or test different slots",
+                    file=file,
+                )
+                break
+
+    def experiment(
+        self, f: ast.RuleFile, item: ast.Experiment
+    ) -> tuple[float | None, float | None] | None:
+        """Check one experiment; its (from, until) epoch seconds when they are valid."""
+        name = item.name.value
+        self.reserved(item.name, "an experiment")
+        first = self.sym.experiments.get(name)
+        if first is not None:
+            self.report(
+                item.name.span,
+                "SEG205",
+                f"experiment `{name}` is already defined (line {first.span.line})"
+                if first.span.start != item.span.start
+                else f"experiment `{name}` is already defined",
+                "rename this experiment: its name keys the visitors' assignments",
+            )
+            return None
+        self.sym.experiments[name] = item
+        seen: dict[str, ast.Span] = {}
+        variants: dict[str, ast.Variant] = {}
+        goals: dict[str, ast.ExperimentGoal] = {}
+        dates: dict[str, float] = {}
+        for part in item.body:
+            if isinstance(part, ast.Eligibility):
+                self.setting_once(seen, "when", part.span, "experiment")
+            elif isinstance(part, ast.Traffic):
+                self.setting_once(seen, "traffic", part.span, "experiment")
+                share = part.share
+                if not 0 < share.value <= 1:
+                    self.report(
+                        share.span,
+                        "SEG315",
+                        f"a traffic share of {_num_text(share)} is not a share between 0% "
+                        "(excluded) and 100%",
+                        f"write `traffic {_num_text(share)}%`"
+                        if share.value > 1 and not share.percent
+                        else "write a percentage such as `traffic 50%`, or leave it out for "
+                        "everyone eligible",
+                    )
+            elif isinstance(part, ast.Variant):
+                vname = part.name.value
+                self.reserved(part.name, "a variant")
+                if vname in variants:
+                    self.report(
+                        part.name.span,
+                        "SEG205",
+                        f"variant `{vname}` is already defined at line {variants[vname].span.line}",
+                        "rename this variant",
+                    )
+                    continue
+                variants[vname] = part
+                weight = part.weight
+                if not weight.value > 0:
+                    self.report(
+                        weight.span,
+                        "SEG316",
+                        f"variant `{vname}` has weight {_num_text(weight)}: a weight is a "
+                        "relative share, above 0",
+                        "give it a positive weight such as 1, or remove the variant",
+                    )
+            elif isinstance(part, ast.ExperimentGoal):
+                gname = part.name.value
+                if gname in goals:
+                    self.report(
+                        part.name.span,
+                        "SEG205",
+                        f"goal `{gname}` is already listed at line {goals[gname].span.line}",
+                        "remove this line",
+                    )
+                    continue
+                goals[gname] = part
+                if gname not in self.sym.goals:
+                    self.report(
+                        part.name.span,
+                        "SEG207",
+                        f"unknown goal `{gname}`",
+                        _did_you_mean(gname, self.sym.goals)
+                        or f'define it: `goal {gname} = event "…"`',
+                    )
+            elif isinstance(part, ast.Schedule):
+                self.setting_once(seen, part.kind, part.span, "experiment")
+                day = part.date.moment()
+                if day is None:
+                    self.report(
+                        part.date.span,
+                        "SEG318",
+                        f"`{part.date.text}` is not a date",
+                        "write a UTC date as YYYY-MM-DD, such as 2026-12-01",
+                    )
+                else:
+                    dates[part.kind] = day.timestamp()
+        if len(variants) < 2:
+            self.report(
+                item.name.span,
+                "SEG317",
+                f"experiment `{name}` has {len(variants) or 'no'} variant"
+                f"{'' if len(variants) == 1 else 's'}: it needs at least two to compare",
+                "add a control, `variant control 1`, and a variant with actions",
+            )
+        if not item.goals:
+            self.report(
+                item.name.span,
+                "SEG413",
+                f"experiment `{name}` names no goal, so the report cannot tell which variant wins",
+                "add `goal NAME` lines (the first is the primary goal)",
+            )
+        start, end = dates.get("from"), dates.get("until")
+        if start is not None and end is not None and end <= start:
+            until = item.schedule("until")
+            assert until is not None
+            self.report(
+                until.span,
+                "SEG319",
+                "`until` is not after `from`: the experiment would never run",
+                "`until` is exclusive: give a later date",
+            )
+            return None
+        return start, end
 
     def order_slot(self, action: ast.OrderSlot) -> None:
         g = action.group.value

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import ast
+from .measure.buckets import cumulative_bounds
 from .state import (
     EvidenceSpec,
     Layout,
@@ -46,10 +47,12 @@ from .state import (
 __all__ = [
     "CompileError",
     "CompiledAudience",
+    "CompiledExperiment",
     "CompiledGoal",
     "CompiledGroup",
     "CompiledRule",
     "CompiledRuleSet",
+    "CompiledVariant",
     "Decision",
     "MatcherSlot",
     "compile_ruleset",
@@ -151,6 +154,49 @@ class CompiledGoal:
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledVariant:
+    """One variant of an experiment: its actions as decisions; none makes it a control."""
+
+    name: str
+    weight: float
+    key: str  # the state's key for "assigned to this variant"
+    where: str
+    decisions: tuple[Decision, ...]
+    survey_checks: tuple[tuple[int, int, str | None] | None, ...]
+
+    @property
+    def control(self) -> bool:
+        return not self.decisions
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledExperiment:
+    """An experiment (SPEC §1.7), acting at its position in the rule order.
+
+    `bounds`: the cumulative normalised weights (`measure.buckets.pick_variant`);
+    `start`/`end`: epoch seconds of `from` (inclusive) and `until` (exclusive).
+    """
+
+    name: str
+    label: str | None
+    index: int  # among experiments
+    key: str  # the state's key of this experiment
+    where: str
+    traffic: float
+    variants: tuple[CompiledVariant, ...]
+    bounds: tuple[float, ...]
+    goals: tuple[str, ...]
+    start: float | None
+    end: float | None
+    slots: frozenset[str]  # every slot some variant acts on
+    variant_index: Mapping[str, int]  # variant key → index
+
+    def running(self, now: float) -> bool:
+        """Is `now` within the experiment's dates?"""
+        return (self.start is None or now >= self.start) and (self.end is None or now < self.end)
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     index: int
     where: str  # file:line
@@ -161,6 +207,9 @@ class CompiledRule:
     survey_checks: tuple[tuple[int, int, str | None] | None, ...]
     source: str
     text: str  # the rule as a short human description
+    #: an experiment in the rule order: `test` is its `when`, `decisions` every
+    #: variant's (the engine applies the visitor's variant only)
+    experiment: CompiledExperiment | None = None
 
 
 @dataclass(frozen=True)
@@ -199,11 +248,13 @@ class CompiledRuleSet:
     goals: tuple[CompiledGoal, ...] = field(default=())
     #: share of visitors in the holdout (`holdout 10%` → 0.1), None without one
     holdout: float | None = None
+    experiments: tuple[CompiledExperiment, ...] = field(default=())
+    experiment_index: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def measuring(self) -> bool:
-        """Does this rule set record measurement events (goals or a holdout)?"""
-        return bool(self.goals) or self.holdout is not None
+        """Does this rule set record measurement events (goals, a holdout, experiments)?"""
+        return bool(self.goals) or self.holdout is not None or bool(self.experiments)
 
     @property
     def segment_count(self) -> int:
@@ -614,7 +665,45 @@ class _Compiler:
         rules: list[CompiledRule] = []
         sources: list[str] = []
         surveys: list[str] = []
-        for index, (file, rule) in enumerate(self.ruleset.rules()):
+        experiments: list[CompiledExperiment] = []
+        seen_experiments: set[str] = set()
+        for index, (file, item) in enumerate(self.ruleset.deciders()):
+            if isinstance(item, ast.Experiment):
+                if item.name.value in seen_experiments:
+                    # a duplicate (SEG205): never acts; kept so indices match the order
+                    sources.append("False")
+                    rules.append(
+                        CompiledRule(
+                            index,
+                            f"{file.path}:{item.span.line}",
+                            None,
+                            (),
+                            (),
+                            "False",
+                            f"experiment {item.name.value} (duplicate)",
+                        )
+                    )
+                    continue
+                seen_experiments.add(item.name.value)
+                compiled, src, fn = self._experiment(file, item, len(experiments))
+                experiments.append(compiled)
+                for v in compiled.variants:
+                    surveys.extend(d.about for d in v.decisions if d.kind == "survey" and d.about)
+                sources.append(src)
+                rules.append(
+                    CompiledRule(
+                        index,
+                        compiled.where,
+                        fn,
+                        tuple(d for v in compiled.variants for d in v.decisions),
+                        tuple(c for v in compiled.variants for c in v.survey_checks),
+                        src,
+                        f"experiment {compiled.name}",
+                        compiled,
+                    )
+                )
+                continue
+            rule = item
             where = f"{file.path}:{rule.span.line}"
             if rule.condition is None:
                 src, fn = "True", None
@@ -635,6 +724,7 @@ class _Compiler:
                 )
             )
         self.rules = tuple(rules)
+        self.experiments = tuple(experiments)
         self.surveys = tuple(dict.fromkeys(surveys))
         body = ", ".join(sources) if sources else ""
         try:
@@ -691,6 +781,66 @@ class _Compiler:
             )
             return decision, (g.index, seg, self.layout.dismissals.get(about))
         raise CompileError(f"{where}: unknown action {type(action).__name__}")
+
+    def _experiment(
+        self, file: ast.RuleFile, item: ast.Experiment, index: int
+    ) -> tuple[CompiledExperiment, str, Callable[[Any], Any] | None]:
+        where = f"{file.path}:{item.span.line}"
+        name = item.name.value
+        when = item.when
+        if when is None:
+            src, fn = "True", None
+        else:
+            src, fn = self._condition(when, where)
+        as_rule = ast.Rule(when, (), True, item.span)
+        variants: list[CompiledVariant] = []
+        seen: set[str] = set()
+        for v in item.variants:
+            if v.name.value in seen:
+                continue
+            seen.add(v.name.value)
+            vwhere = f"{file.path}:{v.span.line}"
+            decisions: list[Decision] = []
+            checks: list[tuple[int, int, str | None] | None] = []
+            for action in v.actions:
+                d, check = self._action(action, as_rule, vwhere)
+                decisions.append(d)
+                checks.append(check)
+            weight = v.weight.value
+            if not (math.isfinite(weight) and weight > 0):
+                raise CompileError(f"{vwhere}: variant weight {weight} is not above 0")
+            variants.append(
+                CompiledVariant(
+                    v.name.value,
+                    weight,
+                    self.layout.variants[(name, v.name.value)],
+                    vwhere,
+                    tuple(decisions),
+                    tuple(checks),
+                )
+            )
+        if not variants:
+            raise CompileError(f"{where}: experiment {name} has no variant")
+        traffic = item.traffic.value if item.traffic is not None else 1.0
+        if not 0 < traffic <= 1:
+            raise CompileError(f"{where}: traffic {traffic} is outside (0, 1]")
+        start, end = item.schedule("from"), item.schedule("until")
+        compiled = CompiledExperiment(
+            name,
+            item.label.value if item.label is not None else None,
+            index,
+            self.layout.experiments[name],
+            where,
+            traffic,
+            tuple(variants),
+            cumulative_bounds(tuple(v.weight for v in variants)),
+            tuple(dict.fromkeys(g.name.value for g in item.goals)),
+            _epoch(start, where) if start is not None else None,
+            _epoch(end, where) if end is not None else None,
+            frozenset(item.slots()),
+            {v.key: i for i, v in enumerate(variants)},
+        )
+        return compiled, src, fn
 
     # ------------------------------------------------------------------ goals
     def _goals(self) -> None:
@@ -793,7 +943,16 @@ class _Compiler:
             surveys=self.surveys,
             goals=self.goals,
             holdout=self.holdout,
+            experiments=self.experiments,
+            experiment_index={e.name: e.index for e in self.experiments},
         )
+
+
+def _epoch(date: ast.Date, where: str) -> float:
+    day = date.moment()
+    if day is None:
+        raise CompileError(f"{where}: {date.text!r} is not a date (YYYY-MM-DD)")
+    return day.timestamp()
 
 
 def _refs(expr: ast.Expr) -> list[ast.Ref]:

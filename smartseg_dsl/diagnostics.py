@@ -228,6 +228,15 @@ _code(
     "An audience may use other audiences, but never itself, directly or through "
     "others: its value would have no definition.",
 )
+_code(
+    "SEG207",
+    "unknown-goal",
+    "error",
+    "An experiment names a goal the rule set does not define.",
+    "An experiment is judged on goals defined elsewhere in the rule set with "
+    "`goal NAME = …`; the name after `goal` inside the experiment must be one of them "
+    "(the message suggests the closest).",
+)
 
 # -------------------------------------------------------- SEG3xx types & values
 _code(
@@ -352,9 +361,44 @@ _code(
     "SEG315",
     "share-out-of-range",
     "error",
-    "A `holdout` share outside (0, 100%].",
-    "A holdout is the share of visitors kept from personalization to measure its lift: "
-    "more than 0 and at most 100% (written `10%` or `0.1`).",
+    "A `holdout` or an experiment's `traffic` share outside (0, 100%].",
+    "A holdout is the share of visitors kept from personalization to measure its lift, "
+    "and an experiment's traffic the share of eligible visitors it enrols: each is more "
+    "than 0 and at most 100% (written `10%` or `0.1`).",
+)
+_code(
+    "SEG316",
+    "variant-weight",
+    "error",
+    "An experiment variant's weight is not above 0.",
+    "Weights are relative shares: `variant a 1` and `variant b 2` send a third of the "
+    "enrolled visitors to `a` and two thirds to `b`. A weight of 0 or less would send "
+    "nobody; remove the variant instead.",
+)
+_code(
+    "SEG317",
+    "too-few-variants",
+    "error",
+    "An experiment with fewer than two variants.",
+    "An experiment compares variants, usually a control (a variant without actions) and "
+    "one or more variants that change the page; with a single variant there is nothing "
+    "to compare.",
+)
+_code(
+    "SEG318",
+    "bad-date",
+    "error",
+    "A `from` or `until` date that is not a real YYYY-MM-DD date.",
+    "Experiment dates are UTC calendar dates written YYYY-MM-DD (`from 2026-12-01`); "
+    "the month is 01–12 and the day exists in that month.",
+)
+_code(
+    "SEG319",
+    "empty-schedule",
+    "error",
+    "An experiment whose `until` is not after its `from`.",
+    "`from` is the first day the experiment runs and `until` the first day it no longer "
+    "does (exclusive), so `until` must be a later date or the experiment never runs.",
 )
 
 # ------------------------------------------------------------ SEG4xx rule logic
@@ -440,6 +484,32 @@ _code(
     "Every visitor in the holdout sees the unpersonalized site. 5% to 10% is usually "
     "enough to measure lift within weeks; a larger holdout costs conversions for as "
     "long as it stays.",
+)
+_code(
+    "SEG411",
+    "overlapping-experiments",
+    "warning",
+    "Two experiments act on the same slot at overlapping dates.",
+    "A slot takes the first action in rule order, so while both run the later experiment's "
+    "variant seldom reaches the page and its results mean little. Give them dates that do "
+    "not overlap, or test different slots.",
+)
+_code(
+    "SEG412",
+    "shadowed-experiment",
+    "warning",
+    "An experiment whose every slot an earlier rule always takes.",
+    "An experiment acts at its position in the rule order. When, for every visitor it "
+    "could enrol, earlier rules already take every slot its variants act on, no variant "
+    "ever reaches the page and nobody is exposed.",
+)
+_code(
+    "SEG413",
+    "experiment-without-goal",
+    "warning",
+    "An experiment that names no goal.",
+    "The report compares an experiment's variants on its goals (the first is primary); "
+    "without one it can only count who was exposed.",
 )
 
 # ---------------------------------------------------------------- SEG5xx limits

@@ -21,7 +21,12 @@ the rules are evaluated, and "now" is the request's time):
 5. Confidences (SPEC §1.2), audiences, then rules in order: for each slot the
    first rule that holds and acts on it wins. A survey that is suppressed
    (`known(G)`, its segment excluded, dismissed < 30 days ago) does not take
-   its slot, so a later rule may fill it.
+   its slot, so a later rule may fill it. An experiment acts at its position
+   like a rule whose actions are the visitor's variant's (SPEC §1.7): on a page
+   view, for a visitor not in the holdout, within its dates and `when`; the
+   first assignment is kept in the state. A control takes no slot.
+6. Exposure needs the page: `Engine.expose(outcome, page_slots)` marks the
+   experiments whose slots (not taken by an earlier rule) are on the page.
 
 Global Privacy Control (`gpc=True`) records no behavioural data: no page view
 bookkeeping, no first touch, no implicit evidence, no counters; answers,
@@ -39,14 +44,15 @@ import base64
 import math
 import secrets
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from .compiler import CompiledRuleSet, Decision, MatcherSlot
-from .measure.buckets import in_holdout
+from .compiler import CompiledExperiment, CompiledRuleSet, Decision, MatcherSlot
+from .measure.buckets import bucket, in_holdout, pick_variant
 from .state import (
     DISMISS_SECONDS,
     MAX_COUNT,
@@ -62,6 +68,7 @@ __all__ = [
     "Contribution",
     "Decision",
     "Engine",
+    "Exposure",
     "GoalHit",
     "GroupView",
     "Outcome",
@@ -102,6 +109,12 @@ class RequestInfo:
     dismissals: tuple[str, ...] = ()
     gpc: bool = False
     preview_as: str | None = None
+    #: preview: experiment name → variant name to show (validated by the caller)
+    preview_variants: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def preview(self) -> bool:
+        return self.preview_as is not None or bool(self.preview_variants)
 
 
 # ------------------------------------------------------------------------ results
@@ -129,6 +142,17 @@ class GoalHit:
     goal: str
     value: float | None
     first: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """An enrolled visitor who may be exposed on this page view (SPEC §1.7): when
+    one of `slots` (the experiment's, not taken by an earlier rule) is on the page."""
+
+    experiment: str
+    variant: str
+    key: str  # the experiment's state key
+    slots: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +323,12 @@ class Outcome:
     goals: tuple[GoalHit, ...] = ()
     #: this request is the first page view of a new session (a `session` event)
     session_started: bool = False
+    #: every experiment → the variant the visitor is enrolled in on this page view
+    experiments: Mapping[str, str | None] = field(default_factory=dict)
+    #: enrolled, not yet exposed: `Engine.expose` decides with the page's slots
+    pending_exposures: tuple[Exposure, ...] = ()
+    #: exposed on this request: (experiment, variant), set by `Engine.expose`
+    exposures: tuple[tuple[str, str], ...] = ()
 
     @property
     def trace(self) -> Trace:
@@ -319,13 +349,16 @@ class Outcome:
         for rule, held in zip(self._rules.rules, self.held, strict=True):
             mine = won.get(rule.index, [])
             sup = suppressed.get(rule.index, [])
-            lost = [
-                d.slot for d in rule.decisions if held and d.slot not in mine and d.slot not in sup
-            ]
+            decisions, text = rule.decisions, rule.text
+            if rule.experiment is not None:
+                # only the visitor's variant acts: the others neither win nor lose
+                name = self.experiments.get(rule.experiment.name)
+                variant = next((v for v in rule.experiment.variants if v.name == name), None)
+                decisions = variant.decisions if variant is not None else ()
+                text += f" (variant {name})" if name is not None else " (not enrolled)"
+            lost = [d.slot for d in decisions if held and d.slot not in mine and d.slot not in sup]
             traces.append(
-                RuleTrace(
-                    rule.where, rule.index, rule.text, held, tuple(mine), tuple(lost), tuple(sup)
-                )
+                RuleTrace(rule.where, rule.index, text, held, tuple(mine), tuple(lost), tuple(sup))
             )
         audiences = {a.name: a.name in self.audiences for a in self._rules.audiences}
         return Trace(tuple(traces), self.view.contributions(), audiences)
@@ -504,6 +537,16 @@ class Engine:
         self._actions = tuple(
             tuple(zip(r.decisions, r.survey_checks, strict=True)) for r in rules.rules
         )
+        self._experiment_at = tuple(r.experiment for r in rules.rules)
+        self._variant_actions = {
+            e.index: tuple(
+                tuple(zip(v.decisions, v.survey_checks, strict=True)) for v in e.variants
+            )
+            for e in rules.experiments
+        }
+        self._no_experiments: Mapping[str, str | None] = dict.fromkeys(
+            e.name for e in rules.experiments
+        )
         self._answer_facts: dict[tuple[str, str], str] = {}
         lay = rules.layout
         for g in rules.groups:
@@ -547,6 +590,35 @@ class Engine:
         if dot and segment not in self.rules.groups[self.rules.group_index[group]].segments:
             return f"unknown segment {about!r}"
         return None
+
+    def validate_variant(self, experiment: str, variant: str) -> str | None:
+        """For a forced preview variant: an error message, or None when it exists."""
+        index = self.rules.experiment_index.get(experiment)
+        if index is None:
+            known = ", ".join(self.rules.experiment_index) or "none"
+            return f"unknown experiment {experiment!r} (experiments: {known})"
+        names = [v.name for v in self.rules.experiments[index].variants]
+        if variant not in names:
+            return f"experiment {experiment} has no variant {variant!r} ({', '.join(names)})"
+        return None
+
+    def expose(self, outcome: Outcome, page_slots: Collection[str] | None = None) -> Outcome:
+        """Mark the pending exposures whose slots are on the page (`None`: every slot,
+        as in `smartseg simulate`). Returns `outcome` itself when nobody is exposed."""
+        pending = outcome.pending_exposures
+        if not pending:
+            return outcome
+        done = [p for p in pending if page_slots is None or not p.slots.isdisjoint(page_slots)]
+        if not done:
+            return outcome
+        state = replace_state(outcome.state, exposed=outcome.state.exposed | {p.key for p in done})
+        return _replace(
+            outcome,
+            state=state,
+            changed=True,
+            pending_exposures=(),
+            exposures=tuple((p.experiment, p.variant) for p in done),
+        )
 
     def validate_segment(self, ref: str) -> str | None:
         """For `preview_as`: a `Group.Segment` of these rules, or an error message."""
@@ -747,6 +819,8 @@ class Engine:
                 tags=state.tags | new_tags if new_tags else state.tags,
                 dismissed=dismissed if dismissed is not None else state.dismissed,
                 goals=state.goals,
+                variants=state.variants,
+                exposed=state.exposed,
             )
             new_state = canonical(new_state, layout)
             changed = fresh or new_state != state
@@ -755,14 +829,16 @@ class Engine:
             # cookie at all): the state is the input's.
             new_state, changed = state, False
 
-        # Preview: evaluate as certain of a segment, store nothing.
+        # Preview: evaluate as certain of a segment (or in a variant), store nothing.
         evaluated = new_state
+        preview = request.preview
         if request.preview_as is not None:
             pos = layout.fact_keys.get(f"+{request.preview_as}")
             if pos is not None:
-                facts = (*(f for f in new_state.facts if f[0] != pos), (pos, now))
-                evaluated = replace_state(new_state, facts=facts)
-                new_state, changed = state, False
+                facts = (*(f for f in evaluated.facts if f[0] != pos), (pos, now))
+                evaluated = replace_state(evaluated, facts=facts)
+        if preview:
+            new_state, changed = state, False
 
         # Evaluate.
         ctx = self._evaluate_groups(evaluated, now)
@@ -776,27 +852,68 @@ class Engine:
         )
         self._audiences(ctx)
         goals: tuple[GoalHit, ...] = ()
-        if rules.goals and tracking and request.preview_as is None:
+        if rules.goals and tracking and not preview:
             goals, reached = self._goals(ctx, evaluated, fired)
             if reached:
                 new_state = replace_state(new_state, goals=new_state.goals | reached)
                 evaluated = new_state
                 changed = True
-        holdout = request.preview_as is None and in_holdout(self.holdout, state.visitor_id)
+        holdout = not preview and in_holdout(self.holdout, state.visitor_id)
         held = rules.evaluate_rules(ctx)
         decisions: dict[str, Decision] = {}
         suppressed: list[tuple[int, str]] = []
-        index = 0
-        for ok in held:
-            if ok and not holdout:
-                for d, check in self._actions[index]:
-                    if d.slot in decisions:
-                        continue
-                    if check is not None and self._survey_suppressed(ctx, evaluated, now, check):
-                        suppressed.append((index, d.slot))
-                        continue
-                    decisions[d.slot] = d
-            index += 1
+        experiments = self._no_experiments
+        pending: list[Exposure] = []
+        if not rules.experiments:
+            index = 0
+            for ok in held:
+                if ok and not holdout:
+                    for d, check in self._actions[index]:
+                        if d.slot in decisions:
+                            continue
+                        if check is not None and self._survey_suppressed(
+                            ctx, evaluated, now, check
+                        ):
+                            suppressed.append((index, d.slot))
+                            continue
+                        decisions[d.slot] = d
+                index += 1
+        else:
+            experiments = dict(experiments)
+            assigned: dict[str, str] = {}
+            index = 0
+            for ok in held:
+                actions = self._actions[index] if ok and not holdout else ()
+                exp = self._experiment_at[index]
+                if exp is not None:
+                    actions = ()
+                    if (ok or exp.name in request.preview_variants) and not holdout:
+                        vi = self._variant(exp, evaluated, request, now, tracking, path, assigned)
+                        if vi is not None:
+                            variant = exp.variants[vi]
+                            experiments[exp.name] = variant.name
+                            actions = self._variant_actions[exp.index][vi]
+                            if tracking and not preview and exp.key not in evaluated.exposed:
+                                free = exp.slots.difference(decisions)
+                                if free:
+                                    pending.append(
+                                        Exposure(exp.name, variant.name, exp.key, frozenset(free))
+                                    )
+                if actions:
+                    for d, check in actions:
+                        if d.slot in decisions:
+                            continue
+                        if check is not None and self._survey_suppressed(
+                            ctx, evaluated, now, check
+                        ):
+                            suppressed.append((index, d.slot))
+                            continue
+                        decisions[d.slot] = d
+                index += 1
+            if assigned:
+                new_state = replace_state(new_state, variants={**new_state.variants, **assigned})
+                evaluated = new_state
+                changed = True
         groups = _group_views(rules, ctx)
         audiences = tuple(a.name for a in rules.audiences if ctx.aud[a.index])
         return Outcome(
@@ -812,9 +929,42 @@ class Engine:
             holdout=holdout,
             goals=goals,
             session_started=visits != state.visits,
+            experiments=experiments,
+            pending_exposures=tuple(pending),
         )
 
     # ---------------------------------------------------------------- evaluation
+
+    def _variant(
+        self,
+        exp: CompiledExperiment,
+        state: VisitorState,
+        request: RequestInfo,
+        now: int,
+        tracking: bool,
+        path: str | None,
+        assigned: dict[str, str],
+    ) -> int | None:
+        """The visitor's variant of `exp` on this request, or None (SPEC §1.7).
+
+        `when` already held. A forced preview variant wins; otherwise only a page view
+        within the dates enrols, the stored assignment first. A visitor under GPC/DNT
+        keeps an earlier assignment but is never newly enrolled (their state is not
+        kept, so a bucket would not stay theirs)."""
+        forced = request.preview_variants.get(exp.name)
+        if forced is not None:
+            return next((i for i, v in enumerate(exp.variants) if v.name == forced), None)
+        if request.preview or path is None or not exp.running(now):
+            return None
+        stored = state.variants.get(exp.key)
+        if stored is not None:
+            return exp.variant_index.get(stored)
+        if not tracking:
+            return None
+        vi = pick_variant(bucket(exp.name, state.visitor_id), exp.traffic, exp.bounds)
+        if vi is not None:
+            assigned[exp.key] = exp.variants[vi].key
+        return vi
 
     def _goals(
         self, ctx: _Ctx, state: VisitorState, fired: list[tuple[MatcherSlot, int, bool]]

@@ -232,7 +232,17 @@ def _broken(head: str, expr: ast.Expr) -> list[str]:
 
 # ------------------------------------------------------------------- layout
 
-_Unit = ast.Item | ast.Prior | ast.Decay | ast.Segment | ast.Signal | ast.Action
+_Unit = (
+    ast.Item | ast.Prior | ast.Decay | ast.Segment | ast.Signal | ast.Action | ast.ExperimentItem
+)
+#: units printed as `header { body }`
+_Container = ast.Group | ast.Segment | ast.Rule | ast.Experiment | ast.Variant
+
+
+def _is_container(unit: object) -> bool:
+    if isinstance(unit, ast.Group | ast.Segment | ast.Experiment):
+        return True
+    return isinstance(unit, ast.Rule | ast.Variant) and unit.block
 
 
 @dataclass
@@ -384,11 +394,9 @@ class _Printer:
         """
         if not self.covered:
             return False
-        if isinstance(unit, (ast.Group, ast.Segment)) or (
-            isinstance(unit, ast.Rule) and unit.block
-        ):
+        if _is_container(unit):
             last = self.line_of(self.open_brace(self.header_end(unit)))
-            children = _children(unit)
+            children = _children(unit)  # type: ignore[arg-type]
             if unit.span.end_line in self.covered and (
                 not children  # `{ }` over several lines would become `{}` on the header line
                 or children[-1].span.end_line == unit.span.end_line
@@ -398,11 +406,13 @@ class _Printer:
             last = unit.span.end_line
         return self.touches_covered(unit.span.line, last)
 
-    def header_end(self, unit: ast.Group | ast.Segment | ast.Rule) -> int:
+    def header_end(self, unit: _Container) -> int:
         """Offset just after the last token before the `{`, except for closing parentheses."""
         if isinstance(unit, ast.Rule):
             assert unit.condition is not None
             return unit.condition.span.end
+        if isinstance(unit, ast.Variant):
+            return unit.weight.span.end
         last = unit.label if unit.label is not None else unit.name
         return last.span.end
 
@@ -443,15 +453,13 @@ class _Printer:
         assert unit is not None
         if entry.verbatim is not None:
             return self.verbatim(*entry.verbatim, depth)
-        if isinstance(unit, (ast.Group, ast.Segment)) or (
-            isinstance(unit, ast.Rule) and unit.block
-        ):
-            return self.container(unit, depth)
+        if _is_container(unit):
+            return self.container(unit, depth)  # type: ignore[arg-type]
         if self.pinned(unit) or self.comments_in(unit.span.start, unit.span.end):
             return self.verbatim(unit.span.start, unit.span.end, depth)
         return self.leaf(unit, depth)
 
-    def container(self, unit: ast.Group | ast.Segment | ast.Rule, depth: int) -> list[str]:
+    def container(self, unit: _Container, depth: int) -> list[str]:
         if self.pinned(unit):
             return self.verbatim(unit.span.start, unit.span.end, depth)
         brace = self.open_brace(self.header_end(unit))
@@ -487,7 +495,9 @@ class _Printer:
             and not self.comments_in(unit.span.start, unit.span.end)
         )
 
-    def header(self, unit: ast.Group | ast.Segment | ast.Rule) -> list[str]:
+    def header(self, unit: _Container) -> list[str]:
+        if isinstance(unit, ast.Variant):
+            return [f"variant {unit.name.value} {_number(unit.weight)} {{"]
         if isinstance(unit, ast.Rule):
             assert unit.condition is not None
             one = f"when {format_expr(unit.condition)} {{"
@@ -496,7 +506,13 @@ class _Printer:
             lines = _broken("when ", unit.condition)
             lines[-1] += " {"
             return lines
-        word = "group" if isinstance(unit, ast.Group) else "segment"
+        word = (
+            "group"
+            if isinstance(unit, ast.Group)
+            else "experiment"
+            if isinstance(unit, ast.Experiment)
+            else "segment"
+        )
         label = f" {_string(unit.label)}" if unit.label is not None else ""
         return [f"{word} {unit.name.value}{label} {{"]
 
@@ -529,6 +545,19 @@ class _Printer:
             return [pad + line for line in lines]
         if isinstance(unit, ast.Holdout):
             return [f"{pad}holdout {_number(unit.share)}"]
+        if isinstance(unit, ast.Eligibility):
+            one = f"when {format_expr(unit.condition)}"
+            if len(pad + one) <= LINE_LENGTH:
+                return [pad + one]
+            return [pad + line for line in _broken("when ", unit.condition)]
+        if isinstance(unit, ast.Traffic):
+            return [f"{pad}traffic {_number(unit.share)}"]
+        if isinstance(unit, ast.Variant):  # a control: no block
+            return [f"{pad}variant {unit.name.value} {_number(unit.weight)}"]
+        if isinstance(unit, ast.ExperimentGoal):
+            return [f"{pad}goal {unit.name.value}"]
+        if isinstance(unit, ast.Schedule):
+            return [f"{pad}{unit.kind} {unit.date.text}"]
         if isinstance(unit, ast.Rule):
             action = format_action(unit.actions[0])
             if unit.condition is None:
@@ -543,8 +572,8 @@ class _Printer:
         return [pad + format_action(unit)]  # type: ignore[arg-type]
 
 
-def _children(unit: ast.Group | ast.Segment | ast.Rule) -> Sequence[_Unit]:
-    if isinstance(unit, ast.Group):
+def _children(unit: _Container) -> Sequence[_Unit]:
+    if isinstance(unit, ast.Group | ast.Experiment):
         return unit.body
     if isinstance(unit, ast.Segment):
         return unit.signals

@@ -84,6 +84,7 @@ _EXPECT_KEYS = {
     "slots",
     "holdout",
     "goals",
+    "experiments",
 }
 
 
@@ -107,6 +108,8 @@ class Expect:
     holdout: bool | None = None
     #: the goals reached on this step, exactly (`[]`: none)
     goals: tuple[str, ...] | None = None
+    #: experiment → the variant the visitor is enrolled in on this step (None: not)
+    experiments: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +225,14 @@ def _parse_expect(raw: object) -> Expect:
     holdout = raw.get("holdout")
     if holdout is not None and not isinstance(holdout, bool):
         raise ValueError("`expect.holdout` must be true or false")
+    experiments = None
+    if "experiments" in raw:
+        ex = raw["experiments"]
+        if not isinstance(ex, dict) or not all(
+            v is None or isinstance(v, str) for v in ex.values()
+        ):
+            raise ValueError("`expect.experiments` must map experiments to a variant name or null")
+        experiments = dict(ex)
     return Expect(
         most_likely=most_likely,
         certain=_strings(raw["certain"], "expect.certain") if "certain" in raw else None,
@@ -230,6 +241,7 @@ def _parse_expect(raw: object) -> Expect:
         slots=slots,
         holdout=holdout,
         goals=_strings(raw["goals"], "expect.goals") if "goals" in raw else None,
+        experiments=experiments,
     )
 
 
@@ -382,6 +394,13 @@ def validate_journey(journey: Journey, engine: Engine) -> None:
         for name in e.goals or ():
             if name not in goals:
                 raise fail(f"expect.goals: unknown goal {name!r}")
+        for name, variant in (e.experiments or {}).items():
+            if name not in rules.experiment_index:
+                raise fail(f"expect.experiments: unknown experiment {name!r}")
+            if variant is not None:
+                problem = engine.validate_variant(name, variant)
+                if problem:
+                    raise fail(f"expect.experiments: {problem}")
 
 
 # ---------------------------------------------------------------------- playing
@@ -447,6 +466,9 @@ def play(
             state = replace_state(engine.new_state(time), visitor_id=journey.visitor)
         request = to_request(step, time, journey.host)
         outcome = engine.step(state, request)
+        if request.path is not None:
+            # a simulated page contains every slot (SPEC §1.7)
+            outcome = engine.expose(outcome)
         if outcome.changed:
             cookie = codec.dumps(outcome.state)
         played.append(PlayedStep(step, time, request, outcome, cookie, reason))
@@ -505,6 +527,14 @@ def check_expect(expect: Expect, outcome: Outcome) -> list[Mismatch]:
         want, got = sorted(set(expect.goals)), reached_goals(outcome)
         if want != got:
             out.append(Mismatch("goals", "[" + ", ".join(want) + "]", "[" + ", ".join(got) + "]"))
+    for name, variant in (expect.experiments or {}).items():
+        actual_variant = outcome.experiments.get(name)
+        if actual_variant != variant:
+            out.append(
+                Mismatch(
+                    f"experiment {name}", str(variant or "none"), str(actual_variant or "none")
+                )
+            )
     for slot, action in (expect.slots or {}).items():
         d = outcome.decisions.get(slot)
         actual_action = d.action if d is not None else None

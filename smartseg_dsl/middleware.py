@@ -58,7 +58,7 @@ from .cookie import CookieCodec, delete_cookie_header, set_cookie_header
 from .csrf import CsrfError, CsrfTokens
 from .engine import Answer, Engine, RequestInfo
 from .loader import RuleSetError, discover, load_ruleset
-from .measure.events import outcome_events
+from .measure.events import exposure_events, outcome_events
 from .measure.recorder import EventRecorder
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ DEBUG_TEMPLATE = "smartseg/debug.html"
 # Preview parameters (dev or a signed preview link); links.py owns smartseg_t/_preview.
 AS_PARAM = "smartseg_as"
 DEBUG_PARAM = "smartseg_debug"
+#: `?smartseg_variant=Experiment:variant` (several separated by commas): preview a variant
+VARIANT_PARAM = "smartseg_variant"
 
 #: Form posts to the endpoints are tiny; anything larger is refused unread.
 MAX_FORM_BYTES = 16 * 1024
@@ -564,6 +566,7 @@ class _Exchange:
         "now",
         "path",
         "preview_as",
+        "preview_variants",
         "query_string",
         "referrer",
         "rt",
@@ -604,6 +607,7 @@ class _Exchange:
         self.link_tags: list[str] = []
         self.attributes: dict[str, str | float | None] = {}
         self.preview_as: str | None = None
+        self.preview_variants: dict[str, str] = {}
         self.debug = False
 
         referrer = host = user_agent = accept = None
@@ -694,6 +698,24 @@ class _Exchange:
                 else:
                     log.warning("smartseg: ignored %s=%r: no such segment", AS_PARAM, wanted[:80])
             self.debug = params.get(DEBUG_PARAM, "") not in ("", "0", "false", "no")
+            wanted = params.get(VARIANT_PARAM)
+            if wanted:
+                self._read_variants(wanted)
+
+    def _read_variants(self, wanted: str) -> None:
+        engine = self.rt.engine
+        for part in wanted.split(",")[:16]:
+            experiment, _, variant = part.strip().partition(":")
+            problem = engine.validate_variant(experiment, variant)
+            if problem is not None:
+                log.warning("smartseg: ignored %s=%r: %s", VARIANT_PARAM, part[:80], problem)
+                continue
+            self.preview_variants[experiment] = variant
+
+    @property
+    def previewing(self) -> bool:
+        """A preview (`smartseg_as`, `smartseg_variant`): rendered, never stored or counted."""
+        return self.preview_as is not None or bool(self.preview_variants)
 
     def base_state(self) -> Any:
         """The visitor's state from the cookie (decoded once), or a new visitor's."""
@@ -740,6 +762,7 @@ class _Exchange:
             dismissals=tuple(dismissals),
             gpc=self.gpc,
             preview_as=self.preview_as,
+            preview_variants=self.preview_variants,
         )
         return self.rt.engine.step(self.base_state(), info)
 
@@ -844,7 +867,7 @@ class _Exchange:
         if self._mode == _BUFFER:
             await self._give_up()
         outcome = self._outcome
-        if outcome is None or self.preview_as is not None:
+        if outcome is None or self.previewing:
             return
         given = [*self.link_tags, *self.tags]
         if given:
@@ -905,16 +928,27 @@ class _Exchange:
             recorder is not None
             and self.rt.rules.measuring
             and not self.gpc
-            and self.preview_as is None
+            and not self.previewing
         ):
             events = outcome_events(outcome, self.now)
             if events:
                 recorder.record(events)
         return outcome
 
+    def _expose(self, outcome: Outcome, body: bytes, encoding: str) -> Outcome:
+        """Exposure (SPEC §1.7): an enrolled visitor's experiment slot is on this page."""
+        exposed = self.rt.engine.expose(outcome, rewrite.slot_names(body, encoding))
+        if exposed is outcome:
+            return outcome
+        self._outcome = exposed
+        recorder = self.mw.events
+        if recorder is not None and not self.gpc and not self.previewing:
+            recorder.record(exposure_events(exposed, self.now))
+        return exposed
+
     def _set_cookie(self, outcome: Outcome) -> bytes | None:
         """The Set-Cookie value when the state changed (never for a preview)."""
-        if self.preview_as is not None:
+        if self.previewing:
             return None
         if not (outcome.changed or (self.need_cookie and self.is_new)):
             return None
@@ -992,6 +1026,8 @@ class _Exchange:
                 edits = await self._edits(outcome)
                 if edits:
                     out = rewrite.rewrite(body, edits, encoding)
+            if outcome.pending_exposures and slots:
+                outcome = self._expose(outcome, body, encoding)
             if self.debug:
                 out = _inject_overlay(out, await self._render_debug(outcome), encoding)
         except rewrite.WorkLimitExceeded as exc:
@@ -1006,9 +1042,7 @@ class _Exchange:
 
         cookie = self._set_cookie(outcome)
         changed = out is not body
-        private = (
-            slots or changed or cookie is not None or self.view_read or self.preview_as is not None
-        )
+        private = slots or changed or cookie is not None or self.view_read or self.previewing
         if private:
             start = {
                 **start,
@@ -1017,7 +1051,7 @@ class _Exchange:
                     length=len(out) if changed else None,
                     drop_validators=changed,
                     private=True,
-                    no_store=self.preview_as is not None or self.debug,
+                    no_store=self.previewing or self.debug,
                     set_cookie=cookie,
                 ),
             }
@@ -1188,6 +1222,16 @@ def _measurement_view(rules: CompiledRuleSet, outcome: Outcome) -> dict[str, Any
                 "now": g.name in now,
             }
             for g in rules.goals
+        ],
+        "experiments": [
+            {
+                "name": e.name,
+                "label": e.label or e.name,
+                "variant": outcome.experiments.get(e.name),
+                "exposed": e.key in outcome.state.exposed,
+                "now": any(x == e.name for x, _ in outcome.exposures),
+            }
+            for e in rules.experiments
         ],
     }
 

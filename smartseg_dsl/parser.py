@@ -395,6 +395,39 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def holdout(self, kw: Token, share: ast.Number) -> ast.Holdout:
         return ast.Holdout(share, _span((kw, share)))
 
+    def experiment(self, *c: object) -> ast.Experiment:
+        label = c[2]
+        return ast.Experiment(
+            self._name(c[1]),  # type: ignore[arg-type]
+            self._string(label) if label is not None else None,  # type: ignore[arg-type]
+            tuple(c[4:-1]),  # type: ignore[arg-type]
+            _span(c),
+        )
+
+    def experiment_when(self, kw: Token, condition: object) -> ast.Eligibility:
+        return ast.Eligibility(_expr(condition), _span((kw, condition)))
+
+    def traffic(self, kw: Token, share: ast.Number) -> ast.Traffic:
+        return ast.Traffic(share, _span((kw, share)))
+
+    def variant(
+        self, kw: Token, name: Token, weight: ast.Number, body: _Block | None
+    ) -> ast.Variant:
+        actions = tuple(body) if body is not None else ()
+        return ast.Variant(
+            self._name(name), weight, actions, body is not None, _span((kw, name, weight, body))
+        )
+
+    def experiment_goal(self, kw: Token, name: Token) -> ast.ExperimentGoal:
+        return ast.ExperimentGoal(self._name(name), _span((kw, name)))
+
+    def schedule(self, kw: Token, date: Token) -> ast.Schedule:
+        return ast.Schedule(
+            str(kw),  # type: ignore[arg-type]
+            ast.Date(str(date), _tok_span(date)),
+            _span((kw, date)),
+        )
+
     # -- rules
     def when_rule(self, kw: Token, condition: object, body: object) -> ast.Rule:
         span = _span((kw, condition, body))
@@ -671,7 +704,9 @@ def _blank(text: str) -> str:
 
 
 _TOP_LEVEL = re.compile(
-    r"^(?:[ \t]*(?:group|audience|when|goal|holdout)\b|(?:show|hide|replace|order)\b)", re.M
+    r"^(?:[ \t]*(?:group|audience|when|goal|holdout|experiment)\b"
+    r"|(?:show|hide|replace|order)\b)",
+    re.M,
 )
 
 

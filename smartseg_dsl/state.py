@@ -217,6 +217,11 @@ class Layout:
     tag_keys: frozenset[str] = frozenset()
     dismissal_keys: frozenset[str] = frozenset()
     goal_keys: frozenset[str] = frozenset()
+    #: experiment name → key; (experiment, variant) → key (SPEC §1.7 assignments)
+    experiments: Mapping[str, str] = field(default_factory=dict)
+    variants: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: experiment key → the keys of its variants (a cookie naming another is re-assigned)
+    variant_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
     decaying_keys: frozenset[str] = frozenset()  # evidence keys whose group decays
 
     @classmethod
@@ -281,6 +286,7 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
                 )
 
     uses = _Uses()
+    survey_subjects_early: list[str] = []
     for audience in ruleset.audiences:
         uses.walk(audience.condition, audience_names)
     goal_names: list[str] = []
@@ -290,11 +296,27 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
         if goal.value is not None:
             uses.walk(goal.value, audience_names)
         goal_names.append(goal.name.value)
+    experiment_variants: dict[str, list[str]] = {}
+    for experiment in ruleset.experiments:
+        if experiment.name.value in experiment_variants:
+            continue
+        experiment_variants[experiment.name.value] = list(
+            dict.fromkeys(v.name.value for v in experiment.variants)
+        )
+        when = experiment.when
+        if when is not None:
+            uses.walk(when, audience_names)
+        for variant in experiment.variants:
+            for action in variant.actions:
+                if isinstance(action, ast.ShowSurvey):
+                    subject = survey_subject(action, when)
+                    if subject is not None:
+                        survey_subjects_early.append(subject)
     # Measurement records a session event per session with the visitor's page views
-    # (SPEC §6), so a rule set with goals or a holdout keeps both counters.
-    if goal_names or ruleset.holdouts:
+    # (SPEC §6), so a measuring rule set keeps both counters.
+    if goal_names or ruleset.holdouts or experiment_variants:
         uses.sessions = uses.pageviews = True
-    survey_subjects: list[str] = []
+    survey_subjects: list[str] = survey_subjects_early
     for _file, rule in ruleset.rules():
         if rule.condition is not None:
             uses.walk(rule.condition, audience_names)
@@ -336,6 +358,10 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
     tag_keys = _assign_keys(f"t:{t}" for t in uses.tags)
     dismissal_keys = _assign_keys(f"d:{s}" for s in survey_subjects)
     goal_keys = _assign_keys(f"o:{g}" for g in dict.fromkeys(goal_names))
+    experiment_keys = _assign_keys(f"x:{e}" for e in experiment_variants)
+    variant_keys = _assign_keys(
+        f"v:{e}:{v}" for e, names in experiment_variants.items() for v in names
+    )
 
     counts = {m: count_keys[f"n:{m.ident}"] for m in uses.counts}
     since = {m: since_keys[f"l:{m.ident}"] for m in uses.since}
@@ -367,6 +393,16 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
         tag_keys=frozenset(tags.values()),
         dismissal_keys=frozenset(dismissals.values()),
         goal_keys=frozenset(goal_keys.values()),
+        experiments={e: experiment_keys[f"x:{e}"] for e in experiment_variants},
+        variants={
+            (e, v): variant_keys[f"v:{e}:{v}"]
+            for e, names in experiment_variants.items()
+            for v in names
+        },
+        variant_keys={
+            experiment_keys[f"x:{e}"]: frozenset(variant_keys[f"v:{e}:{v}"] for v in names)
+            for e, names in experiment_variants.items()
+        },
         decaying_keys=frozenset(s.key for s in evidence_specs if s.half_life),
     )
 
@@ -497,6 +533,10 @@ class VisitorState:
     dismissed: Mapping[str, int] = field(default_factory=dict)
     #: keys of the goals this visitor has reached (each counts once, SPEC §1.7)
     goals: frozenset[str] = frozenset()
+    #: experiment key → variant key: the visitor's (sticky) assignment
+    variants: Mapping[str, str] = field(default_factory=dict)
+    #: keys of the experiments this visitor has been exposed to (once each)
+    exposed: frozenset[str] = frozenset()
 
 
 def canonical(state: VisitorState, layout: Layout) -> VisitorState:
@@ -633,6 +673,10 @@ def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
             doc["d"] = {k: (age if age > 0 else 0) for k, age in dismissed.items()}
     if state.goals:
         doc["o"] = sorted(state.goals)
+    if state.variants:
+        doc["a"] = dict(state.variants)
+    if state.exposed:
+        doc["z"] = sorted(state.exposed)
     return doc
 
 
@@ -664,7 +708,7 @@ def _key_set(value: object, name: str, what: str, known: frozenset[str]) -> froz
     return known.intersection(value)
 
 
-_TOP_KEYS = frozenset("viutshpxfenlwgdo")
+_TOP_KEYS = frozenset("viutshpxfenlwgdoaz")
 _MAX_MILLI = round(MAX_EVIDENCE * 1000)
 
 
@@ -786,6 +830,18 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
     tags = _key_set(doc.get("g"), "g", "tag", layout.tag_keys)
     dismissed = _ages(doc["d"], "d", layout.dismissal_keys, now) if "d" in doc else {}
     goals = _key_set(doc.get("o"), "o", "goal", layout.goal_keys)
+    variants: dict[str, str] = {}
+    raw_variants = doc.get("a")
+    if raw_variants is not None:
+        if type(raw_variants) is not dict or len(raw_variants) > _MAX_ITEMS:
+            raise _bad("`a` is not an object")
+        for key, variant in raw_variants.items():
+            if type(variant) is not str:
+                raise _bad("a variant key is not a string")
+            # a variant removed since (or an unknown experiment) is dropped: re-assigned
+            if variant in layout.variant_keys.get(key, ()):
+                variants[key] = variant
+    exposed = _key_set(doc.get("z"), "z", "experiment", frozenset(layout.experiments.values()))
 
     state = VisitorState(
         vid,
@@ -806,6 +862,8 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
         tags,
         dismissed,
         goals,
+        variants,
+        exposed,
     )
     # Not canonicalised here: stale window entries and old dismissals are invisible to
     # every rule, and the engine canonicalises the state whenever it changes it.
@@ -897,6 +955,13 @@ def worst_case_document(layout: Layout) -> tuple[str, dict[str, int]]:
         "d", dict.fromkeys(layout.dismissals.values(), DISMISS_SECONDS - 1), "survey dismissals"
     )
     measure("o", sorted(layout.goals.values()), "goals reached")
+    longest: dict[str, str] = {}
+    for (experiment, _variant), key in layout.variants.items():
+        ekey = layout.experiments[experiment]
+        if len(key) > len(longest.get(ekey, "")):
+            longest[ekey] = key
+    measure("a", longest, "experiment assignments")
+    measure("z", sorted(layout.experiments.values()), "experiment exposures")
     text = _dumps(doc)
     return text, parts
 

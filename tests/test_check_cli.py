@@ -190,6 +190,36 @@ MISTAKES: dict[str, dict[str, str | bytes]] = {
         + "goal Engaged = pageviews\n"
         + "holdout 5%\nholdout 10%\n"
     },
+    "experiment-mistakes": {
+        "a.seg": INDUSTRY
+        + 'goal Trial = event "trial_started"\n'
+        + 'when certain(Industry.Legal) replace slot headline with "Law"\n'
+        + "experiment Headline {\n"
+        + "    when certain(Industry.Legal)\n"
+        + "    traffic 150\n"
+        + "    traffic 50%\n"
+        + "    variant control 1\n"
+        + "    variant control 2\n"
+        + '    variant plain 0 { replace slot headline with "Plain" }\n'
+        + "    goal Trail\n"
+        + "    from 2026-02-30\n"
+        + "}\n"
+        + "experiment Single {\n"
+        + "    variant only 1 { hide slot banner }\n"
+        + "    from 2026-02-01 until 2026-01-01\n"
+        + "}\n"
+        + "experiment Banner {\n"
+        + "    variant control 1\n"
+        + "    variant hidden 1 { hide slot banner }\n"
+        + "    goal Trial\n"
+        + "}\n"
+        + "experiment BannerAgain {\n"
+        + "    variant control 1\n"
+        + "    variant shown 1 { show slot banner }\n"
+        + "    goal Trial\n"
+        + "    from 2026-12-01 until 2027-01-01\n"
+        + "}\n"
+    },
     "clean": {"a.seg": INDUSTRY + "when certain(Industry.Legal) show slot headline\n"},
 }
 

@@ -28,6 +28,7 @@ def test_command(rules: str, journeys: tuple[str, ...]) -> None:
     compiled = _load([rules])
     engine = Engine(compiled)
     fired = [False] * len(compiled.rules)
+    shown: dict[str, set[str]] = {e.name: set() for e in compiled.experiments}
     failures = checked = 0
     broken = 0
     files = journey_files(journeys)
@@ -48,6 +49,9 @@ def test_command(rules: str, journeys: tuple[str, ...]) -> None:
             for i, held in enumerate(p.outcome.held):
                 if held:
                     fired[i] = True
+            for name, variant in p.outcome.experiments.items():
+                if variant is not None:
+                    shown[name].add(variant)
             if p.step.expect is None:
                 continue
             expectations += 1
@@ -62,14 +66,25 @@ def test_command(rules: str, journeys: tuple[str, ...]) -> None:
         if not bad_steps:
             click.echo(f"ok   {path} ({len(played)} steps, {expectations} checked)")
 
-    never = [r for r, hit in zip(compiled.rules, fired, strict=True) if not hit]
+    # Coverage: each rule, and each experiment variant, is a rule that can fire.
+    covered = [
+        (r.where, r.text, hit)
+        for r, hit in zip(compiled.rules, fired, strict=True)
+        if r.experiment is None
+    ]
+    for e in compiled.experiments:
+        for v in e.variants:
+            covered.append(
+                (v.where, f"experiment {e.name} variant {v.name}", v.name in shown[e.name])
+            )
+    never = [(where, text) for where, text, hit in covered if not hit]
     click.echo("")
     if never:
-        click.echo(f"Rules no journey fired ({len(never)} of {len(compiled.rules)}):")
-        for r in never:
-            click.echo(f"    {r.where}  {r.text}")
+        click.echo(f"Rules no journey fired ({len(never)} of {len(covered)}):")
+        for where, text in never:
+            click.echo(f"    {where}  {text}")
     else:
-        click.echo(f"Every rule fired in some journey ({len(compiled.rules)} rules).")
+        click.echo(f"Every rule fired in some journey ({len(covered)} rules).")
     summary = f"{len(files)} journey(s), {checked} step(s) with expectations, {failures} failed" + (
         f", {broken} could not be played" if broken else ""
     )

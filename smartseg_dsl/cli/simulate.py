@@ -123,6 +123,8 @@ def render_text(
         lines.append("  audiences: " + (", ".join(outcome.audiences) or "—"))
         if measuring:
             lines.append(_goals_line(outcome))
+        if outcome.experiments:
+            lines.append(_experiments_line(outcome))
         if outcome.holdout:
             lines.append("  holdout: yes — no rule acts on this visitor's pages, no survey")
         if outcome.decisions:
@@ -176,6 +178,17 @@ def _goals_line(outcome: Any) -> str:
     return "  goals reached: " + (", ".join(hits) or "—")
 
 
+def _experiments_line(outcome: Any) -> str:
+    exposed = {name for name, _ in outcome.exposures}
+    parts = []
+    for name, variant in outcome.experiments.items():
+        if variant is None:
+            parts.append(f"{name}: not enrolled")
+        else:
+            parts.append(f"{name}: {variant}" + (" (exposed now)" if name in exposed else ""))
+    return "  experiments: " + " · ".join(parts)
+
+
 def _round(x: float) -> float:
     return round(float(x), 4)
 
@@ -213,8 +226,10 @@ def step_json(p: Any, *, explain: bool) -> dict[str, Any]:
         "slots": slots,
         "holdout": outcome.holdout,
         "goals": reached_goals(outcome),
-        "experiments": {},
+        "experiments": dict(outcome.experiments),
     }
+    if outcome.exposures:
+        out["exposures"] = [{"experiment": e, "variant": v} for e, v in outcome.exposures]
     values = [
         {"goal": hit.goal, "value": hit.value} for hit in outcome.goals if hit.value is not None
     ]

@@ -2,8 +2,8 @@
 
 The pipeline, in file order:
 
-* `buckets.py` — `bucket(key, visitor_id)`: who is in the holdout (and, later, which
-  experiment variant), the same on every server;
+* `buckets.py` — `bucket(key, visitor_id)`: who is in the holdout, and
+  `pick_variant`: which experiment variant an eligible visitor is enrolled in;
 * `events.py` — the event's shape, its JSON-lines form, its table, and
   `outcome_events` (an engine step → the events it produces);
 * `recorder.py` — the middleware's in-memory queue and the task that writes it in

@@ -38,6 +38,7 @@ __all__ = [
     "TABLE",
     "Event",
     "EventFormatError",
+    "exposure_events",
     "format_time",
     "parse_event",
     "parse_time",
@@ -197,6 +198,20 @@ def outcome_events(outcome: Any, at: float) -> list[Event]:
     for hit in outcome.goals:
         events.append(Event("goal", vid, at, holdout, segments, certain, None, hit.goal, hit.value))
     return events
+
+
+def exposure_events(outcome: Any, at: float) -> list[Event]:
+    """The `exposure` events of an outcome `Engine.expose` marked (SPEC §6)."""
+    if not outcome.exposures:
+        return []
+    segments, certain = outcome.view.segments()
+    vid, holdout = outcome.state.visitor_id, outcome.holdout
+    return [
+        Event(
+            "exposure", vid, at, holdout, segments, certain, None, None, None, experiment, variant
+        )
+        for experiment, variant in outcome.exposures
+    ]
 
 
 #: compact JSON of the (few) distinct segment snapshots: most events share one
