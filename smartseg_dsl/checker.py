@@ -604,7 +604,7 @@ def _keys(node: Node, out: set[object]) -> set[object]:
 
 #: Codes that speak of names which a file with a syntax error may define in the
 #: part the parser had to skip: silenced then (SPEC: go on with the other files).
-_NAME_CODES = frozenset({"SEG201", "SEG202", "SEG204", "SEG206", "SEG406"})
+_NAME_CODES = frozenset({"SEG201", "SEG202", "SEG204", "SEG206", "SEG207", "SEG406"})
 
 
 class _Condition:
