@@ -2061,7 +2061,10 @@ def slot_names(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
             return ()
         out: list[str] = []
         with _metered(doc):
-            found = _slot_tags(doc, _candidates(doc, SLOT_ATTR))
+            # the same memo as the rewrite: a page shape seen before is not scanned again
+            found = (
+                _PAGES.slot_tags(doc) if _MEMO_ON else _slot_tags(doc, _candidates(doc, SLOT_ATTR))
+            )
         for _tag, raw in found:
             slot = _decode_value(raw, name).strip(" \t\n\r\f")
             if slot not in out:

@@ -1,0 +1,166 @@
+"""What an experiment (SPEC §1.7) costs a page view: assignment, the variant's actions and
+the exposure check, measured inside real requests, side by side with the same site whose
+rules have the experiment removed (the issue's target: ≤ 3 µs per request).
+
+    python bench/bench_experiments.py [--visitors 400] [--rounds 5] [--block 200]
+
+One run, in-process ASGI calls (no sockets), on the demo site as ``create_app`` builds it,
+through its lifespan (recording on, each site to its own temporary SQLite answer bank).
+Configurations, each its own app instance built from its own copy of ``rules/``:
+
+* ``with experiment``    — the demo rules as they are (``LegalHeadline`` in 30-home.seg);
+* ``without experiment`` — the same files with the ``experiment`` block deleted;
+* ``without, again``     — a second instance of the latter: an A/A pair whose difference
+  shows how much of the with − without difference noise could explain.
+
+Visitors: ``--visitors`` distinct new visitors, each certain to be a law firm from their
+first page (``/?seg=legal``), so every one of them is eligible: half are enrolled in each
+variant, exposed on that first page (an ``exposure`` event and a cookie update), and carry
+their assignment on the next three page views (``/``, ``/pricing``, ``/legal/``). That is
+the experiment's worst case: on a real site most visitors are never eligible. Timed in
+interleaved rounds of blocks, each block through every configuration, the order rotating.
+Prints each configuration's mean per page view and the with − without difference per
+round (median and range), against the A/A difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for entry in (ROOT, ROOT / "bench"):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+from bench_measurement import lifespan  # noqa: E402
+from bench_middleware import SECRET, _receive, _Sink, cookie_from, scope_for  # noqa: E402
+
+from smartseg_dsl.loader import load_ruleset  # noqa: E402
+
+TARGET_US = 3.0
+JOURNEY = ("/?seg=legal", "/", "/pricing", "/legal/")
+_EXPERIMENT = re.compile(r"^experiment .*?^}\n", re.M | re.S)
+
+
+@dataclass
+class Config:
+    name: str
+    app: Any
+    ns: list[int] = field(default_factory=list)  # per round
+    views: list[int] = field(default_factory=list)
+
+
+def rules_copy(with_experiment: bool) -> Path:
+    target = Path(tempfile.mkdtemp()) / "rules"
+    shutil.copytree(ROOT / "rules", target)
+    if not with_experiment:
+        home = target / "30-home.seg"
+        text, n = _EXPERIMENT.subn("", home.read_text(encoding="utf-8"))
+        assert n == 1, "the demo rules no longer have exactly one experiment"
+        home.write_text(text, encoding="utf-8")
+    compiled = load_ruleset(target)
+    assert bool(compiled.experiments) is with_experiment
+    return target
+
+
+def build(with_experiment: bool) -> Any:
+    from site_example.app import create_app
+
+    db = Path(tempfile.mkdtemp()) / "smartseg.db"
+    return create_app(rules_path=rules_copy(with_experiment), db_url=str(db), secret_key=SECRET)
+
+
+async def call(app: Any, target: str, cookie: str) -> Any:
+    path, _, query = target.partition("?")
+    sink = _Sink()
+    await app({**scope_for(path, cookie), "query_string": query.encode()}, _receive, sink)
+    return sink
+
+
+async def journey(app: Any) -> int:
+    spent, cookie = 0, ""
+    for path in JOURNEY:
+        t0 = time.perf_counter_ns()
+        sink = await call(app, path, cookie)
+        spent += time.perf_counter_ns() - t0
+        assert sink.status == 200, (path, sink.status)
+        cookie = cookie_from(sink, cookie) or cookie
+        await asyncio.sleep(0)  # a server reads its sockets between requests
+    return spent
+
+
+async def main_async(count: int, rounds: int, block: int) -> int:
+    configs = [
+        Config("with experiment", build(True)),
+        Config("without experiment", build(False)),
+        Config("without, again", build(False)),
+    ]
+    async with AsyncExitStack() as stack:
+        for c in configs:
+            await stack.enter_async_context(lifespan(c.app))
+        for c in configs:  # warm up: templates, caches, the SQLite files
+            for _ in range(50):
+                await journey(c.app)
+        turn = 0
+        for _ in range(rounds):
+            for c in configs:
+                c.ns.append(0)
+                c.views.append(0)
+            for _start in range(0, count, block):
+                order = configs[turn % 3 :] + configs[: turn % 3]
+                turn += 1
+                for c in order:
+                    for _ in range(block):
+                        c.ns[-1] += await journey(c.app)
+                        c.views[-1] += len(JOURNEY)
+    with_, without, again = configs
+    print(
+        f"{count} new visitors per round, {rounds} rounds, {len(JOURNEY)} page views each, "
+        "every visitor eligible (the worst case)"
+    )
+    for c in configs:
+        per = [ns / v / 1000 for ns, v in zip(c.ns, c.views, strict=True)]
+        print(f"  {c.name:<20} {statistics.mean(per):8.1f} µs per page view")
+
+    def diff(a: Config, b: Config) -> list[float]:
+        return [
+            (na / va - nb / vb) / 1000
+            for na, va, nb, vb in zip(a.ns, a.views, b.ns, b.views, strict=True)
+        ]
+
+    d, aa = diff(with_, without), diff(again, without)
+    print(
+        f"  with − without: median {statistics.median(d):+.1f} µs per page view "
+        f"(rounds {min(d):+.1f} … {max(d):+.1f}); target ≤ {TARGET_US:.0f} µs"
+    )
+    print(
+        f"  A/A (again − without): median {statistics.median(aa):+.1f} µs "
+        f"(rounds {min(aa):+.1f} … {max(aa):+.1f}): the noise floor"
+    )
+    ratio = statistics.mean(without.ns) / statistics.mean(with_.ns)
+    print(f"  throughput with / without: {ratio:.3f}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--visitors", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--block", type=int, default=200)
+    args = parser.parse_args()
+    return asyncio.run(main_async(args.visitors, args.rounds, args.block))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
