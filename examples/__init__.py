@@ -1,0 +1,1 @@
+"""Example apps: smartseg under FastAPI, Django, Litestar and Quart (see README.md)."""
