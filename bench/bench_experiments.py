@@ -57,7 +57,8 @@ _EXPERIMENT = re.compile(r"^experiment .*?^}\n", re.M | re.S)
 class Config:
     name: str
     app: Any
-    ns: list[int] = field(default_factory=list)  # per round
+    ns: list[int] = field(default_factory=list)  # per round: wall time in the requests
+    cpu: list[int] = field(default_factory=list)  # per round: this process's CPU time
     views: list[int] = field(default_factory=list)
 
 
@@ -116,14 +117,17 @@ async def main_async(count: int, rounds: int, block: int) -> int:
         for _ in range(rounds):
             for c in configs:
                 c.ns.append(0)
+                c.cpu.append(0)
                 c.views.append(0)
             for _start in range(0, count, block):
                 order = configs[turn % 3 :] + configs[: turn % 3]
                 turn += 1
                 for c in order:
+                    cpu0 = time.process_time_ns()
                     for _ in range(block):
                         c.ns[-1] += await journey(c.app)
                         c.views[-1] += len(JOURNEY)
+                    c.cpu[-1] += time.process_time_ns() - cpu0
     with_, without, again = configs
     print(
         f"{count} new visitors per round, {rounds} rounds, {len(JOURNEY)} page views each, "
@@ -131,23 +135,28 @@ async def main_async(count: int, rounds: int, block: int) -> int:
     )
     for c in configs:
         per = [ns / v / 1000 for ns, v in zip(c.ns, c.views, strict=True)]
-        print(f"  {c.name:<20} {statistics.mean(per):8.1f} µs per page view")
+        cpu = [ns / v / 1000 for ns, v in zip(c.cpu, c.views, strict=True)]
+        print(
+            f"  {c.name:<20} {statistics.mean(per):8.1f} µs per page view in the requests, "
+            f"{statistics.mean(cpu):8.1f} µs process CPU"
+        )
 
-    def diff(a: Config, b: Config) -> list[float]:
+    def diff(a: Config, b: Config, attr: str) -> list[float]:
         return [
             (na / va - nb / vb) / 1000
-            for na, va, nb, vb in zip(a.ns, a.views, b.ns, b.views, strict=True)
+            for na, va, nb, vb in zip(
+                getattr(a, attr), a.views, getattr(b, attr), b.views, strict=True
+            )
         ]
 
-    d, aa = diff(with_, without), diff(again, without)
-    print(
-        f"  with − without: median {statistics.median(d):+.1f} µs per page view "
-        f"(rounds {min(d):+.1f} … {max(d):+.1f}); target ≤ {TARGET_US:.0f} µs"
-    )
-    print(
-        f"  A/A (again − without): median {statistics.median(aa):+.1f} µs "
-        f"(rounds {min(aa):+.1f} … {max(aa):+.1f}): the noise floor"
-    )
+    for attr, what in (("ns", "in the requests"), ("cpu", "process CPU")):
+        d, aa = diff(with_, without, attr), diff(again, without, attr)
+        print(
+            f"  {what}: with − without median {statistics.median(d):+.1f} µs per page view "
+            f"(rounds {min(d):+.1f} … {max(d):+.1f}; target ≤ {TARGET_US:.0f} µs); "
+            f"A/A median {statistics.median(aa):+.1f} µs "
+            f"(rounds {min(aa):+.1f} … {max(aa):+.1f}): the noise floor"
+        )
     ratio = statistics.mean(without.ns) / statistics.mean(with_.ns)
     print(f"  throughput with / without: {ratio:.3f}")
     return 0
