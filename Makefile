@@ -21,8 +21,10 @@ $(VENV)/.test: $(VENV)/.base pyproject.toml
 demo: $(VENV)/.base
 	$(BIN)/smartseg demo
 
+# The whole suite on every core (pytest-xdist); a file's tests that share an expensive
+# module fixture (the browser tests' demo server) stay on one worker (xdist_group).
 test: $(VENV)/.test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 bench: $(VENV)/.test
 	$(BIN)/python bench/run_all.py
