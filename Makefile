@@ -1,12 +1,13 @@
 # Two commands for a newcomer (see README.md):
 #   make demo   — the example site with its rules on http://127.0.0.1:8000
+#                 (make demo-dev, or make demo DEV=1: with the debug overlay and previews)
 #   make test   — the whole test suite
 # Both create .venv on first use. PYTHON may point at any Python >= 3.11.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench lint
+.PHONY: demo demo-dev test bench lint
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +20,15 @@ $(VENV)/.test: $(VENV)/.base pyproject.toml
 	touch $@
 
 demo: $(VENV)/.base
-	$(BIN)/smartseg demo
+	$(BIN)/smartseg demo $(if $(filter-out 0,$(DEV)),--dev)
 
+demo-dev: $(VENV)/.base
+	$(BIN)/smartseg demo --dev
+
+# The whole suite on every core (pytest-xdist); a file's tests that share an expensive
+# module fixture (the browser tests' demo server) stay on one worker (xdist_group).
 test: $(VENV)/.test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 bench: $(VENV)/.test
 	$(BIN)/python bench/run_all.py

@@ -13,6 +13,16 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q "$work"/dist/*.whl
 # the grammar must come from the wheel, not from this checkout
 (cd "$work" && "$work/venv/bin/smartseg" check "$OLDPWD/rules/")
+# the demo site ships as smartseg_dsl.demo_site: nothing generic at the top of site-packages
+(cd "$work" && "$work/venv/bin/python" - <<'PY'
+import importlib.util, pathlib, sysconfig
+top = sorted(p.name for p in pathlib.Path(sysconfig.get_paths()["purelib"]).iterdir()
+             if "smartseg" in p.name or p.name == "site_example")
+assert importlib.util.find_spec("site_example") is None, "the wheel installed a top-level site_example"
+assert importlib.util.find_spec("smartseg_dsl.demo_site.app") is not None, "no smartseg_dsl.demo_site"
+print("installed wheel: top-level entries", top)
+PY
+)
 
 port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 (cd "$work" && exec "$work/venv/bin/smartseg" demo --port "$port" --no-crm --db "$work/demo.db" >"$work/demo.log" 2>&1) &

@@ -431,10 +431,13 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 def resolve_rules_path(rules_path: str | Path) -> Path:
-    """``rules_path`` as given, or relative to the repository when it is not found."""
+    """``rules_path`` as given, or relative to the repository (a checkout) or to this
+    package (a wheel ships the rules inside it) when it is not found."""
     path = Path(rules_path)
-    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
-        return REPO_ROOT / path
+    if not path.is_absolute() and not path.exists():
+        for base in (REPO_ROOT, PACKAGE_DIR):
+            if (base / path).exists():
+                return base / path
     return path
 
 

@@ -237,6 +237,16 @@ _code(
     "`goal NAME = …`; the name after `goal` inside the experiment must be one of them "
     "(the message suggests the closest).",
 )
+_code(
+    "SEG208",
+    "unknown-template",
+    "error",
+    "A `with template` that the site's templates cannot load.",
+    "Only reported when the templates are known: `smartseg check --templates DIR`, and "
+    "the middleware at start-up (it refuses to start). The template is not in the "
+    "template folders, or it does not compile; every page that needs it would keep "
+    "the slot as the app made it.",
+)
 
 # -------------------------------------------------------- SEG3xx types & values
 _code(

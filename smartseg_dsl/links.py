@@ -161,6 +161,37 @@ def make_preview_link(
     return with_param(url, PREVIEW_PARAM, token)
 
 
+def check_segment(segment: str, known: Sequence[str]) -> None:
+    """Raise `LinkError` unless ``segment`` is one of ``known`` (``Group.Segment``
+    names), suggesting the closest one as the checker does (SEG201)."""
+    if segment in known:
+        return
+    group, _, name = segment.partition(".")
+    mine = {k.partition(".")[2]: k for k in known if k.partition(".")[0] == group}
+    if mine:  # a known group: the closest of its segments, or the list of them
+        best = _closest(name, list(mine))
+        hint = (
+            f"did you mean `{mine[best]}`?"
+            if best
+            else f"the segments of {group} are " + ", ".join(f"`{k}`" for k in mine.values())
+        )
+    else:
+        best = _closest(segment, list(known))
+        hint = f"did you mean `{best}`?" if best else ""
+    raise LinkError(f"unknown segment `{segment}`" + (f"; {hint}" if hint else ""))
+
+
+def _closest(name: str, pool: list[str]) -> str | None:
+    """A case-insensitive match, else difflib's best (as the checker's suggestions)."""
+    import difflib
+
+    by_lower = {p.lower(): p for p in pool}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    found = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[found[0]] if found else None
+
+
 def _load(
     what: str,
     value: str | None,

@@ -26,6 +26,8 @@ is sent: personalization is a bonus, never a reason to lose a page.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -63,6 +65,7 @@ from .measure.recorder import EventRecorder
 
 if TYPE_CHECKING:
     from .compiler import CompiledRuleSet
+    from .diagnostics import Diagnostic
     from .engine import Decision, Outcome
     from .sync import SyncConfig
 
@@ -96,6 +99,9 @@ _NEXT_MARK = "smartsegnext" + secrets.token_hex(16)
 
 _JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _HTML_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]
+
+#: The clock of "logged at most once a minute" (a test moves it).
+_log_clock = time.monotonic
 
 # Codec per Content-Type value: a handful of distinct values per site, looked up once
 # each. None means "do not touch" (not HTML, or an encoding Python does not know).
@@ -173,6 +179,7 @@ class SmartSegMiddleware:
         self.holdout = holdout
         self.csrf = CsrfTokens(self.secret_key, max_age=csrf_max_age)
         self.templates = _template_env(templates, auto_reload=dev)
+        self._templates_given = templates is not None
         #: (decision, root path) → the packaged survey widget rendered with markers;
         #: None when the app overrides the widget (its template may use csrf or next in
         #: ways markers cannot stand for) or in dev (templates may change on disk).
@@ -182,20 +189,49 @@ class SmartSegMiddleware:
         self._cookie_prefix = cookie_name.encode("latin-1")
 
         # Rules: parsed, checked and compiled once; in dev re-read when files change.
+        # Rules that do not load (or name templates that cannot be loaded) refuse to
+        # start the app. Not by raising here: Starlette builds its middleware on the
+        # first ASGI call, the lifespan's, and uvicorn's default `--lifespan auto`
+        # takes an exception there for "no lifespan support" and serves anyway. So
+        # the failure is kept, and the lifespan answers `lifespan.startup.failed` with
+        # the diagnostics (see `_refuse`).
         self._rule_paths: list[Path] | None = None
+        self._rules_given: list[str | os.PathLike[str]] = []
+        #: why the app must not start (the message servers print), or None
+        self.startup_error: str | None = None
+        self._startup_exc: RuleSetError | None = None
+        self._next_refusal_log = 0.0
+        #: template name → when its next render error may be logged (once a minute)
+        self._template_error_log: dict[str, float] = {}
+        compiled: CompiledRuleSet | None
         if isinstance(rules, str | os.PathLike) or (
             isinstance(rules, Sequence) and not isinstance(rules, str | bytes)
         ):
             paths = [rules] if isinstance(rules, str | os.PathLike) else list(rules)
+            self._rules_given = paths
             self._rule_paths = [Path(p) for p in paths]
-            compiled = load_ruleset(self._rule_paths)  # RuleSetError: the app must not start
+            try:
+                compiled = load_ruleset(self._rule_paths)
+            except RuleSetError as exc:
+                self._refuse_start(exc, "its rules do not load")
+                compiled = None
         else:
             compiled = rules
-        self._rt = self._runtime(compiled)
+        if compiled is not None:
+            problems = self._template_problems(compiled)
+            if problems:
+                self._refuse_start(
+                    RuleSetError(problems), "a rule names a template that cannot be loaded"
+                )
+        # (never read while startup_error is set: every call is refused first)
+        runtime = (
+            self._runtime(compiled) if compiled is not None and not self.startup_error else None
+        )
+        self._rt: _Runtime = runtime  # type: ignore[assignment]
         self._reload_interval = reload_interval
         self._next_reload_check = 0.0
         self._reloading = False
-        self._fingerprint = self._rules_fingerprint() if dev else None
+        self._fingerprint = self._rules_fingerprint() if dev and self._rt is not None else None
 
         # The answer bank opens lazily (first write), so a site that never asks a
         # question never creates a database file.
@@ -229,7 +265,6 @@ class SmartSegMiddleware:
     # ------------------------------------------------------------------ setup helpers
 
     def _runtime(self, compiled: CompiledRuleSet) -> _Runtime:
-        self._check_templates(compiled)
         return _Runtime(
             rules=compiled,
             engine=Engine(compiled, holdout=self.holdout),
@@ -239,27 +274,112 @@ class SmartSegMiddleware:
             reads_categories=bool(compiled.categories),
         )
 
-    def _check_templates(self, compiled: CompiledRuleSet) -> None:
-        """Say once, at load time, which `with template` files cannot be found, rather
-        than on every request that would render them."""
-        for rule in compiled.rules:
-            for decision in rule.decisions:
-                if decision.kind != "template" or decision.template is None:
-                    continue
-                try:
-                    self.templates.get_template(decision.template)
-                except jinja2.TemplateNotFound:
-                    log.warning(
-                        "smartseg: rule %s renders template %r, which the templates "
-                        "environment cannot find (pass templates=your_jinja_env); that "
-                        "slot will be left as the page has it",
-                        rule.where,
-                        decision.template,
-                    )
-                except jinja2.TemplateError as exc:
-                    log.warning(
-                        "smartseg: template %r of rule %s: %s", decision.template, rule.where, exc
-                    )
+    def _template_problems(self, compiled: CompiledRuleSet) -> list[Diagnostic]:
+        """SEG208 for each `with template` the templates environment cannot load."""
+        from .templates_check import NOT_FOUND_HELP, check_compiled_templates
+
+        help = NOT_FOUND_HELP
+        if self._templates_given is False:
+            help = (
+                "no templates= was given to SmartSegMiddleware, so only smartseg's own "
+                "templates are known: pass templates=your_jinja_env"
+            )
+        return check_compiled_templates(compiled, self.templates, not_found_help=help)
+
+    def _refuse_start(self, exc: RuleSetError, why: str) -> None:
+        """Keep the reason the app must not start, worded as `smartseg check` would."""
+        from .report import render_text
+
+        diagnostics = [self._with_path_hint(d) for d in exc.diagnostics]
+        sources: dict[str, str] = {}
+        for name in {d.file for d in diagnostics if d.code != "SEG107"}:
+            with contextlib.suppress(OSError):
+                sources[name] = Path(name).read_text(encoding="utf-8", errors="replace")
+        where = ", ".join(repr(os.fspath(p)) for p in self._rules_given) or "a compiled rule set"
+        self._startup_exc = exc
+        self.startup_error = (
+            f"smartseg: the app cannot start: {why} (SmartSegMiddleware(rules={where}))\n\n"
+            + render_text(diagnostics, sources).rstrip("\n")
+        )
+
+    def _with_path_hint(self, d: Diagnostic) -> Diagnostic:
+        """A missing rules path given relative to the current directory: say so, and
+        how to make it independent of where the server is started."""
+        if d.code != "SEG107" or d.help or not d.message.endswith("no such file or directory"):
+            return d
+        path = Path(d.file)
+        if path.is_absolute():
+            return d
+        help = (
+            f"`{d.file}` is relative to the current directory ({Path.cwd()}), which has "
+            "no such path: pass an absolute path, e.g. "
+            'rules=pathlib.Path(__file__).parent / "rules"'
+        )
+        return dataclasses.replace(d, help=help)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The rules did not load: fail the lifespan's start-up (the server prints the
+        message and exits); a server without a lifespan gets a 500 per request and the
+        message in the log, at most once a minute."""
+        assert self.startup_error is not None and self._startup_exc is not None
+        if scope["type"] == "lifespan":
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.failed", "message": self.startup_error})
+            # raised too, as Starlette's router does: the server has already heard why
+            # (uvicorn then does not take it for "lifespan unsupported"), and a test
+            # client's `with TestClient(app)` raises it
+            raise self._startup_exc
+        now = _log_clock()
+        if now >= self._next_refusal_log:
+            self._next_refusal_log = now + 60.0
+            log.error("%s", self.startup_error)
+        if scope["type"] != "http":
+            return  # a websocket: closed without being accepted
+        content = b"The site is misconfigured: its personalization rules did not load.\n"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(content)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+    def _log_template_error(self, name: str | None, rule: str, slot: str, exc: Exception) -> None:
+        """A template that fails at run time: logged once per template per minute (with
+        the traceback when it is not a missing file), never once per request."""
+        key = name or ""
+        now = _log_clock()
+        if now < self._template_error_log.get(key, 0.0):
+            return
+        if len(self._template_error_log) > 1024:
+            self._template_error_log.clear()
+        self._template_error_log[key] = now + 60.0
+        if isinstance(exc, jinja2.TemplateNotFound):
+            log.error(
+                "smartseg: template %r of rule %s (slot %r) not found: %s; slot left as "
+                "the app made it (logged once a minute)",
+                name,
+                rule,
+                slot,
+                exc,
+            )
+        else:
+            log.error(
+                "smartseg: template %r of rule %s (slot %r) failed: %s: %s; slot left as "
+                "the app made it (logged once a minute)",
+                name,
+                rule,
+                slot,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
 
     def _rules_fingerprint(self) -> tuple[tuple[str, int, int], ...] | None:
         if self._rule_paths is None:
@@ -292,6 +412,9 @@ class SmartSegMiddleware:
         try:
             assert self._rule_paths is not None
             compiled = await anyio.to_thread.run_sync(load_ruleset, self._rule_paths)
+            for d in self._template_problems(compiled):
+                # the template may be on its way: reported, not a reason to refuse
+                log.warning("smartseg: %s:%s: %s %s", d.file, d.line, d.code, d.message)
             self._rt = self._runtime(compiled)
         except RuleSetError as exc:
             log.error(
@@ -385,6 +508,9 @@ class SmartSegMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if self.startup_error is not None:
+            await self._refuse(scope, receive, send)
+            return
         if kind != "http":
             if kind == "lifespan" and (self._sync is not None or self.events is not None):
                 await self._lifespan(scope, receive, send)
@@ -1065,7 +1191,10 @@ class _Exchange:
         for slot, decision in outcome.decisions.items():
             try:
                 edit = await self._edit(decision, outcome)
-            except Exception:
+            except Exception as exc:
+                if decision.kind == "template":
+                    self.mw._log_template_error(decision.template, decision.rule, slot, exc)
+                    continue
                 log.exception(
                     "smartseg: could not apply the %s action of rule %s to slot %r; "
                     "slot left as the app made it",

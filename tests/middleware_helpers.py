@@ -96,6 +96,14 @@ PRO_HERO = """<p>Pro plan for {{ visitor.most_likely("Industry") or "everyone" }
 ({{ "%.2f" | format(visitor.confidence("Industry.Legal")) }})</p>"""
 
 
+#: RULES without its `with template` rule: for apps without the templates it names.
+RULES_WITHOUT_TEMPLATES = RULES.replace(
+    'when attribute("plan") == "pro" replace slot hero with template "partials/pro_hero.html"\n',
+    "",
+)
+assert RULES_WITHOUT_TEMPLATES != RULES
+
+
 def write_rules(directory: Path, text: str = RULES, name: str = "site.seg") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name

@@ -39,7 +39,8 @@ from smartseg_dsl.loader import load_ruleset
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
-pytestmark = pytest.mark.browser
+# one worker runs them all under pytest-xdist: one demo server, one Chromium
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 ROOT = Path(__file__).resolve().parent.parent
 IMG_DIR = ROOT / "docs" / "img"

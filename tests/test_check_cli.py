@@ -9,6 +9,7 @@ the output are relative and stable), and records the exit code and the output.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,19 @@ MISTAKES: dict[str, dict[str, str | bytes]] = {
         + "    from 2026-12-01 until 2027-01-01\n"
         + "}\n"
     },
+    # ---------------------------------------------------------------- templates
+    # (a `templates/` file in a case runs the check with `--templates templates`)
+    "unknown-template": {
+        "a.seg": INDUSTRY
+        + "when certain(Industry.Legal) {\n"
+        + '    replace slot hero with template "partials/legal_hero.html"\n'
+        + '    replace slot aside with template "partial/aside.html"\n'
+        + '    replace slot cta with template "partials/cta.html"\n'
+        + "}\n",
+        "templates/partials/legal_hero.html": "<p>{{ visitor.most_likely('Industry') }}</p>\n",
+        "templates/partials/aside.html": "<aside></aside>\n",
+        "templates/partials/cta.html": "{% if visitor %}<a>Start</a>\n",
+    },
     "clean": {"a.seg": INDUSTRY + "when certain(Industry.Legal) show slot headline\n"},
 }
 
@@ -229,6 +243,8 @@ def run(args: list[str], **kwargs: Any) -> Result:
 
 
 def write(root: Path, files: dict[str, str | bytes]) -> list[str]:
+    """Write the files; the arguments for `smartseg check`: the rule files, and
+    `--templates templates` when the case has template files."""
     for name, content in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +252,10 @@ def write(root: Path, files: dict[str, str | bytes]) -> list[str]:
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
-    return sorted(files)
+    rules = sorted(name for name in files if not name.startswith("templates/"))
+    if len(rules) < len(files):
+        return [*rules, "--templates", str(root / "templates")]
+    return rules
 
 
 @pytest.mark.parametrize("name", list(MISTAKES))
@@ -246,6 +265,7 @@ def test_text_snapshot(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NO_COLOR", raising=False)
     files = write(tmp_path, MISTAKES[name])
+    files = [os.path.relpath(f, tmp_path) if os.path.isabs(f) else f for f in files]
     result = run(["check", "--format", "text", *files])
     assert "Traceback" not in result.output
     assert f"exit {result.exit_code}\n{result.stdout}" == snapshot
@@ -257,7 +277,7 @@ def test_snapshots_cover_every_code(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     for i, files in enumerate(MISTAKES.values()):
         root = tmp_path / str(i)
         root.mkdir()
-        paths = [str(root / f) for f in write(root, files)]
+        paths = [f if f.startswith(("-", "/")) else str(root / f) for f in write(root, files)]
         doc = json.loads(run(["check", "--format", "json", *paths]).stdout)
         seen |= {d["code"] for d in doc["diagnostics"]}
     assert seen == set(CODES), f"no snapshot for {sorted(set(CODES) - seen)}"

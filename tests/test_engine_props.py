@@ -271,7 +271,7 @@ def test_cookie_never_exceeds_the_worst_case(steps) -> None:
         assert len(header) <= bound <= COOKIE_LIMIT
 
 
-# ------------------------------------------------------ 100,000 page views (demo)
+# ------------------------------- a long history: 25,000 page views (demo rules)
 
 
 def _demo_vocabulary(rules):
@@ -295,7 +295,11 @@ def _demo_vocabulary(rules):
 @pytest.mark.slow
 @settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=2**32 - 1))
-def test_cookie_stays_under_4096_bytes_after_100000_page_views(seed: int) -> None:
+def test_cookie_stays_under_4096_bytes_over_a_long_history(seed: int) -> None:
+    """25,000 page views, each cookie measured. The rare requests that grow the state
+    (answers, dismissals, tags, 40-day gaps) come four times as often as in a plain
+    random walk, so the history holds as many of them as 100,000 page views would:
+    every window and fact the cookie can hold fills up long before the end."""
     rules = demo_rules()
     engine = Engine(rules)
     codec = CookieCodec(rules, ["old-key", KEY])
@@ -312,9 +316,10 @@ def test_cookie_stays_under_4096_bytes_after_100000_page_views(seed: int) -> Non
     cookie = None
     state = None
     biggest = 0
-    for i in range(100_000):
+    rare = 4 / 100  # four times the 1% of the rare kinds of requests
+    for i in range(25_000):
         t += rnd.choice((0, 1, 1, 2, 5, 30, 120, 1900)) + (
-            86400 * 40 if rnd.random() < 0.0005 else 0
+            86400 * 40 if rnd.random() < 0.002 else 0
         )
         if cookie is not None and i % 50 == 0:  # the browser's copy, now and then
             state, reason = codec.loads(cookie, t)
@@ -330,9 +335,9 @@ def test_cookie_stays_under_4096_bytes_after_100000_page_views(seed: int) -> Non
             referrer=rnd.choice([None, None, "https://g2.com/", "https://www.abajournal.com/x"]),
             categories=tuple(rnd.sample(cats, rnd.randrange(4))),
             events=tuple(rnd.choices(events, k=rnd.randrange(3))),
-            tags=tuple(rnd.sample(tags, 1)) if rnd.random() < 0.01 else (),
-            answers=(rnd.choice(answers),) if rnd.random() < 0.01 else (),
-            dismissals=(rnd.choice(rules.surveys),) if rnd.random() < 0.01 else (),
+            tags=tuple(rnd.sample(tags, 1)) if rnd.random() < rare else (),
+            answers=(rnd.choice(answers),) if rnd.random() < rare else (),
+            dismissals=(rnd.choice(rules.surveys),) if rnd.random() < rare else (),
             attributes={"lead_score": rnd.randrange(100)},
             gpc=rnd.random() < 0.01,
         )

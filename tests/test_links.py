@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -209,12 +210,63 @@ def test_cli_key_list_and_expiry() -> None:
     assert read_link_tags(token_of(explicit.output.strip()), "b")[1] is None
 
 
-def test_cli_preview() -> None:
-    result = run(["https://example.com/", "--preview", "Industry.Legal"])
-    assert result.exit_code == 0
+RIDING = """\
+group Riding "Riding" {
+    segment Road "Road" { explicit tag "road" }
+    segment Mountain "Mountain" { explicit tag "mtb" }
+}
+"""
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A site folder with its rules in rules/, as the current directory."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "site.seg").write_text(RIDING, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_cli_preview(site_dir: Path) -> None:
+    result = run(["https://example.com/", "--preview", "Riding.Road"])
+    assert result.exit_code == 0, result.output
     assert read_preview(token_of(result.output.strip(), PREVIEW_PARAM), "site-key")[0] == (
-        "Industry.Legal"
+        "Riding.Road"
     )
+
+
+def test_cli_preview_refuses_unknown_segments(site_dir: Path) -> None:
+    result = run(["/x", "--preview", "Riding.Rood"])
+    assert result.exit_code == 1
+    assert "unknown segment `Riding.Rood`; did you mean `Riding.Road`?" in result.output
+    assert "smartseg_preview" not in result.output  # no link printed
+    result = run(["/x", "--preview", "Riding.Gravel"])
+    assert "the segments of Riding are `Riding.Road`, `Riding.Mountain`" in result.output
+    result = run(["/x", "--preview", "Ridding.Mountain"])
+    assert "did you mean `Riding.Mountain`?" in result.output
+
+
+def test_cli_preview_rules_option(site_dir: Path) -> None:
+    other = site_dir / "elsewhere"
+    other.mkdir()
+    (other / "a.seg").write_text(RIDING.replace("Road", "Gravel"), encoding="utf-8")
+    assert run(["/x", "--preview", "Riding.Gravel", "--rules", str(other)]).exit_code == 0
+    assert run(["/x", "--preview", "Riding.Road", "--rules", str(other)]).exit_code == 1
+    missing = run(["/x", "--preview", "Riding.Road", "--rules", "nowhere"])
+    assert missing.exit_code == 2 and "nowhere: no such file or directory" in missing.output
+    (other / "b.seg").write_text("when nonsense(\n", encoding="utf-8")
+    broken = run(["/x", "--preview", "Riding.Gravel", "--rules", str(other)])
+    assert broken.exit_code == 1 and f"run `smartseg check {other}`" in broken.output
+
+
+def test_cli_preview_without_rules_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        link_command, ["/x", "--preview", "Any.Thing"], env={"SMARTSEG_SECRET_KEY": "k"}
+    )
+    assert result.exit_code == 0
+    assert "the preview segment is not checked" in result.stderr
+    assert "smartseg_preview=" in result.stdout
 
 
 @pytest.mark.parametrize(

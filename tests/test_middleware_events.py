@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from middleware_helpers import SECRET, pages_routes, write_rules
+from middleware_helpers import SECRET, pages_routes, template_env, write_rules
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -41,7 +41,9 @@ def build(rules: Path, store: Any, **options: Any) -> SmartSegMiddleware:
         return PlainTextResponse("recorded")
 
     app = Starlette(routes=[*pages_routes(), Route("/record", record)])
-    mw = SmartSegMiddleware(app, rules=rules, secret_key=SECRET, store=store, **options)
+    mw = SmartSegMiddleware(
+        app, rules=rules, secret_key=SECRET, templates=template_env(), store=store, **options
+    )
     holder["mw"] = mw
     return mw
 

@@ -102,11 +102,75 @@ def test_endpoint_failure_is_a_clean_500(
     assert "set-cookie" not in response.headers
 
 
-def test_missing_template_is_reported_at_load_time(rules: Path, caplog: Any) -> None:
+def test_missing_template_refuses_to_start(rules: Path, caplog: Any) -> None:
     import jinja2
 
+    from smartseg_dsl.loader import RuleSetError
+
     app = make_app(rules, templates=jinja2.Environment(loader=jinja2.DictLoader({})))
-    html = client(app).get("/hooks?plan=pro").text
-    assert "<p>Default hero</p>" in html  # the slot is left as the page has it
-    assert "partials/pro_hero.html" in caplog.text
-    assert "cannot find" in caplog.text
+    with pytest.raises(RuleSetError) as raised, client(app):
+        pass
+    assert [d.code for d in raised.value.diagnostics] == ["SEG208"]
+    mw = _middleware(app)
+    assert mw.startup_error is not None
+    assert "a rule names a template that cannot be loaded" in mw.startup_error
+    assert "error SEG208 template `partials/pro_hero.html` not found" in mw.startup_error
+    assert "looked in a DictLoader of 0 template(s), then smartseg's own" in mw.startup_error
+    assert 'with template "partials/pro_hero.html"' in mw.startup_error  # the excerpt
+    assert "pass templates=" not in mw.startup_error  # it was passed
+
+
+def test_missing_template_without_templates_says_to_pass_them(tmp_path: Path) -> None:
+    from middleware_helpers import SECRET
+
+    from smartseg_dsl.middleware import SmartSegMiddleware
+
+    mw = SmartSegMiddleware(
+        make_app(tmp_path).router, rules=write_rules(tmp_path / "r"), secret_key=SECRET
+    )
+    assert mw.startup_error is not None
+    assert "pass templates=your_jinja_env" in mw.startup_error
+
+
+def test_broken_template_refuses_to_start(rules: Path) -> None:
+    from middleware_helpers import template_env
+
+    app = make_app(rules, templates=template_env({"partials/pro_hero.html": "{% if %}"}))
+    client(app).get("/")
+    mw = _middleware(app)
+    assert mw.startup_error is not None
+    assert "template `partials/pro_hero.html` does not compile" in mw.startup_error
+
+
+def test_template_error_at_run_time_is_logged_once_a_minute(
+    rules: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """A template that loaded at start-up and fails later (deleted, or an error while
+    rendering): one log line per template per minute, not one traceback per request."""
+    from middleware_helpers import template_env
+
+    from smartseg_dsl import middleware
+
+    env = template_env({"partials/pro_hero.html": "<p>{{ visitor.nonsense() }}</p>"})
+    c = client(make_app(rules, templates=env))
+    clock = [1000.0]
+    monkeypatch.setattr(middleware, "_log_clock", lambda: clock[0])
+    for _ in range(5):
+        html = c.get("/hooks?plan=pro").text
+        assert "<p>Default hero</p>" in html  # the slot is left as the page has it
+    failures = [r for r in caplog.records if "partials/pro_hero.html" in r.getMessage()]
+    assert len(failures) == 1
+    assert "logged once a minute" in failures[0].getMessage()
+    clock[0] += 61
+    c.get("/hooks?plan=pro")
+    failures = [r for r in caplog.records if "partials/pro_hero.html" in r.getMessage()]
+    assert len(failures) == 2
+
+
+def _middleware(app: Any) -> Any:
+    from smartseg_dsl.middleware import SmartSegMiddleware
+
+    layer = app.middleware_stack
+    while not isinstance(layer, SmartSegMiddleware):
+        layer = layer.app
+    return layer

@@ -377,7 +377,15 @@ def test_lifespan_passes_through(rules: Path) -> None:
     app = Starlette(
         routes=pages_routes(),
         lifespan=lifespan,
-        middleware=[Middleware(SmartSegMiddleware, rules=rules, secret_key=SECRET, store=False)],
+        middleware=[
+            Middleware(
+                SmartSegMiddleware,
+                rules=rules,
+                secret_key=SECRET,
+                templates=template_env(),
+                store=False,
+            )
+        ],
     )
     with client(app) as c:
         assert events == ["startup"]
@@ -406,7 +414,13 @@ def test_unknown_message_types_are_forwarded(rules: Path) -> None:
 
     for content_type in (b"application/json", b"text/html"):
         recorder = Recorder()
-        mw = SmartSegMiddleware(raw_app(content_type), rules=rules, secret_key="k", store=False)
+        mw = SmartSegMiddleware(
+            raw_app(content_type),
+            rules=rules,
+            secret_key="k",
+            templates=template_env(),
+            store=False,
+        )
         anyio.run(mw, http_scope("/"), empty_receive, recorder)
         kinds = [m["type"] for m in recorder.messages]
         assert kinds == [
@@ -433,7 +447,7 @@ def test_unknown_message_while_buffering_flushes_the_page(rules: Path) -> None:
         await send({"type": "http.response.pathsend", "path": "/tmp/x.html"})
 
     recorder = Recorder()
-    mw = SmartSegMiddleware(app, rules=rules, secret_key="k", store=False)
+    mw = SmartSegMiddleware(app, rules=rules, secret_key="k", templates=template_env(), store=False)
     anyio.run(mw, http_scope("/"), empty_receive, recorder)
     assert [m["type"] for m in recorder.messages] == [
         "http.response.start",
@@ -455,7 +469,7 @@ def test_app_that_never_finishes_its_body_is_flushed(rules: Path) -> None:
         await send({"type": "http.response.body", "body": b"<p>partial", "more_body": True})
 
     recorder = Recorder()
-    mw = SmartSegMiddleware(app, rules=rules, secret_key="k", store=False)
+    mw = SmartSegMiddleware(app, rules=rules, secret_key="k", templates=template_env(), store=False)
     anyio.run(mw, http_scope("/"), empty_receive, recorder)
     assert recorder.body == b"<p>partial"
 

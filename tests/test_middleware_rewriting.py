@@ -14,6 +14,7 @@ import jinja2
 import pytest
 from conftest import require_corpus
 from middleware_helpers import (
+    RULES_WITHOUT_TEMPLATES,
     Recorder,
     client,
     http_scope,
@@ -189,6 +190,8 @@ def test_request_state_in_jinja_template(rules: Path, tmp_path: Path) -> None:
         "<p>{{ request.state.smartseg.certain('Industry.Legal') }}</p>"
         '<h1 data-seg-slot="headline">x</h1>'
     )
+    (folder / "partials").mkdir()
+    (folder / "partials" / "pro_hero.html").write_text("<p>pro</p>")
     templates = Jinja2Templates(directory=str(folder))
 
     async def handler(request: Request) -> Response:
@@ -208,7 +211,8 @@ def test_app_loader_overrides_packaged_survey(rules: Path) -> None:
     assert "<b>Are you a &lt;lawyer&gt;?|Industry.Legal|True</b>" in html
 
 
-def test_packaged_survey_is_used_without_app_templates(rules: Path) -> None:
+def test_packaged_survey_is_used_without_app_templates(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "rules", RULES_WITHOUT_TEMPLATES)
     app = make_app(rules, templates=jinja2.Environment(loader=None, autoescape=False))
     html = client(app).get("/article/law").text
     survey = slot_html(html, "survey")
@@ -268,7 +272,7 @@ def test_html5lib_corpus_never_breaks_a_page(rules: Path) -> None:
         )
         await send({"type": "http.response.body", "body": body})
 
-    mw = SmartSegMiddleware(app, rules=rules, secret_key="k", store=False)
+    mw = SmartSegMiddleware(app, rules=rules, secret_key="k", templates=template_env(), store=False)
     problems: list[str] = []
 
     async def main() -> None:
@@ -336,7 +340,9 @@ def test_real_pages_from_the_corpus_keep_every_byte(rules: Path) -> None:
             await send({"type": "http.response.body", "body": body})
 
         recorder = Recorder()
-        mw = SmartSegMiddleware(app, rules=rules, secret_key="k", store=False)
+        mw = SmartSegMiddleware(
+            app, rules=rules, secret_key="k", templates=template_env(), store=False
+        )
         anyio.run(mw, http_scope("/", query_string=b"seg=legal"), _receive, recorder)
         out = recorder.body
         assert out.startswith(original[:close]), path.name

@@ -20,6 +20,7 @@ from middleware_helpers import (
     make_app,
     pages_routes,
     slot_html,
+    template_env,
     write_rules,
 )
 from starlette.applications import Starlette
@@ -268,7 +269,15 @@ def test_cookie_signed_with_another_key_is_a_new_visitor(rules: Path) -> None:
     c.get("/?seg=legal")
     foreign = Starlette(
         routes=pages_routes(),
-        middleware=[Middleware(SmartSegMiddleware, rules=rules, secret_key="other", store=False)],
+        middleware=[
+            Middleware(
+                SmartSegMiddleware,
+                rules=rules,
+                secret_key="other",
+                templates=template_env(),
+                store=False,
+            )
+        ],
     )
     c2 = client(foreign)
     c2.cookies.set("smartseg", c.cookies["smartseg"])
@@ -281,7 +290,13 @@ def test_key_rotation(rules: Path) -> None:
     rotated = Starlette(
         routes=pages_routes(),
         middleware=[
-            Middleware(SmartSegMiddleware, rules=rules, secret_key=[SECRET, "new"], store=False)
+            Middleware(
+                SmartSegMiddleware,
+                rules=rules,
+                secret_key=[SECRET, "new"],
+                templates=template_env(),
+                store=False,
+            )
         ],
     )
     c = client(rotated)

@@ -119,6 +119,37 @@ def test_simulate_json_has_the_spec_shape(workdir: Path, snapshot) -> None:
     assert doc == snapshot
 
 
+def test_simulate_json_carries_the_engines_full_values(workdir: Path) -> None:
+    """Machine-readable output is not rounded: every confidence, and with --explain
+    every signal's points, is the engine's float exactly (the text output rounds)."""
+    from smartseg_dsl.journey import load_journey, play
+    from smartseg_dsl.loader import load_ruleset
+
+    code, out, _ = run(
+        "simulate", "rules.seg", "--journey", "journey.json", "--format", "json", "--explain"
+    )
+    assert code == 0
+    steps = json.loads(out)["steps"]
+    played = play(load_journey(workdir / "journey.json"), load_ruleset(workdir / "rules.seg"))
+    unrounded = 0
+    for doc, p in zip(steps, played, strict=True):
+        for name, group in p.outcome.groups.items():
+            for segment, value in group.confidences.items():
+                assert doc["groups"][name]["confidence"][segment] == float(value)
+                unrounded += round(float(value), 4) != float(value)
+        contributions = p.outcome.trace.contributions
+        assert [s["points"] for s in doc["explain"]["signals"]] == [c.points for c in contributions]
+        assert [s["decayed"] for s in doc["explain"]["signals"]] == [
+            c.decayed for c in contributions
+        ]
+    assert unrounded, "the journey should have confidences with more than 4 decimals"
+    assert (
+        doc["groups"]["Industry"]["confidence"]["Legal"]
+        != round(doc["groups"]["Industry"]["confidence"]["Legal"], 4)
+        or unrounded
+    )
+
+
 def test_simulate_json_explain(workdir: Path) -> None:
     code, out, _ = run(
         "simulate", "rules.seg", "--journey", "journey.json", "--format", "json", "--explain"

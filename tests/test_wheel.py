@@ -41,6 +41,34 @@ order slot testimonials by Industry
 """
 
 
+#: Run by the wheel's Python: GET / on the demo site through ASGI (no server, no port).
+DEMO_FROM_THE_WHEEL = """\
+import asyncio, importlib.util, sys
+from pathlib import Path
+from smartseg_dsl.cli.demo import demo_module, demo_rules_path
+
+assert importlib.util.find_spec("site_example") is None, "a top-level site_example"
+rules = demo_rules_path()
+app = demo_module("app").create_app(rules_path=str(rules), db_url=sys.argv[1])
+sent = []
+
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+async def send(message):
+    sent.append(message)
+
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+         "method": "GET", "scheme": "http", "path": "/", "raw_path": b"/",
+         "root_path": "", "query_string": b"", "headers": [(b"host", b"demo")],
+         "client": ("127.0.0.1", 1), "server": ("demo", 80)}
+asyncio.run(app(scope, receive, send))
+body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+parts = rules.parts[-3:]
+print(sent[0]["status"], b"data-seg-slot" in body, "/".join(parts))
+"""
+
+
 def _env() -> dict[str, str]:
     # Nothing from the checkout may leak in: no PYTHONPATH, no active venv.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -74,6 +102,15 @@ def test_wheel_in_a_fresh_venv_checks_rules(tmp_path: Path) -> None:
         names = set(archive.namelist())
     assert "smartseg_dsl/grammar/smartseg.lark" in names
     assert "smartseg_dsl/cli/fmt.py" in names
+    # The example site ships inside smartseg's namespace, never as a generic top-level
+    # package of site-packages (`site_example` would collide with anyone's).
+    assert {name.split("/", 1)[0] for name in names} == {
+        "smartseg_dsl",
+        wheel.name.split("-py3", 1)[0] + ".dist-info",
+    }
+    assert "smartseg_dsl/demo_site/app.py" in names
+    assert "smartseg_dsl/demo_site/rules/10-groups.seg" in names
+    assert not [name for name in names if "__pycache__" in name]
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", venv], cwd=tmp_path)
@@ -111,6 +148,11 @@ def test_wheel_in_a_fresh_venv_checks_rules(tmp_path: Path) -> None:
     assert "broken.seg:15:15" in broken.stdout + broken.stderr
     assert "SEG101" in broken.stdout + broken.stderr
     assert "Traceback" not in broken.stderr
+
+    # The demo, from the wheel: no top-level `site_example`, and the site serves its home
+    # page with the rules packaged inside it.
+    demo = _run([python, "-c", DEMO_FROM_THE_WHEEL, tmp_path / "demo.db"], cwd=tmp_path)
+    assert demo.stdout.split() == ["200", "True", "smartseg_dsl/demo_site/rules"], demo.stdout
 
     # The demo rules, once they exist and check clean from the checkout, check clean
     # from the wheel too.

@@ -1,4 +1,4 @@
-"""`smartseg check PATH... [--format text|json|github|sarif] [--strict]`.
+"""`smartseg check PATH... [--format text|json|github|sarif] [--strict] [--templates DIR]`.
 
 Exit codes (SPEC §5): 0 clean (warnings allowed), 1 any error (or any warning
 with `--strict`), 2 a usage or I/O problem: a missing path or a directory
@@ -6,6 +6,9 @@ without `.seg` files (message on stderr). A file that exists but cannot be
 read as UTF-8 text is a SEG107 diagnostic, so it exits 1 like any other
 error. Anything unexpected is reported as an internal error with exit 2,
 never as a traceback.
+
+`--templates DIR` (repeatable) also checks that every `with template "t"` names a
+template those folders can load (SEG208, `templates_check.py`).
 
 Imports stay inside the function: `smartseg check` should start fast.
 """
@@ -52,9 +55,14 @@ def _write(text: str) -> None:
     click.echo(text.encode(encoding, "replace").decode(encoding), nl=False, color=True)
 
 
-def run_check(paths: Sequence[str], fmt: str, strict: bool) -> int:
+def run_check(paths: Sequence[str], fmt: str, strict: bool, templates: Sequence[str] = ()) -> int:
     """Check `paths` and print the report; returns the exit code."""
     from ..loader import PathError, check_paths
+
+    for folder in templates:
+        if not os.path.isdir(folder):
+            click.echo(f"smartseg check: error: --templates {folder}: no such directory", err=True)
+            return EXIT_USAGE
 
     try:
         result = check_paths(paths)
@@ -66,6 +74,14 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool) -> int:
         click.echo(f"smartseg check: error: {where}{exc.strerror or exc}", err=True)
         return EXIT_USAGE
     diagnostics = result.diagnostics
+    if templates:
+        from ..diagnostics import Diagnostic
+        from ..templates_check import check_templates, folder_environment
+
+        found = check_templates(result.ruleset, folder_environment(templates))
+        diagnostics = tuple(sorted((*diagnostics, *found), key=Diagnostic.sort_key))
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    warnings = len(diagnostics) - errors
     files = len(result.ruleset.files)
     if fmt == "json":
         from ..report import render_json
@@ -85,7 +101,7 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool) -> int:
         sources = _read_sources({d.file for d in diagnostics})
         color = _use_color(sys.stdout)
         _write(render_text(diagnostics, sources, color, files=files))
-    if result.errors or (strict and result.warnings):
+    if errors or (strict and warnings):
         return EXIT_ERRORS
     return EXIT_CLEAN
 
@@ -101,10 +117,20 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool) -> int:
     help="Report format.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
-def check_command(paths: tuple[str, ...], fmt: str, strict: bool) -> None:
+@click.option(
+    "--templates",
+    "templates",
+    multiple=True,
+    metavar="DIR",
+    help="The site's template folder (repeatable): report `with template` names it "
+    "cannot load (SEG208).",
+)
+def check_command(
+    paths: tuple[str, ...], fmt: str, strict: bool, templates: tuple[str, ...]
+) -> None:
     """Parse and check rule files; a directory means every .seg file under it."""
     try:
-        code = run_check(paths, fmt, strict)
+        code = run_check(paths, fmt, strict, templates)
     except RecursionError:
         click.echo(
             "smartseg check: internal error: the rules are nested too deeply to check",

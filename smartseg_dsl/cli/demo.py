@@ -1,5 +1,7 @@
 """`smartseg demo`: run the example site (site_example/) with its real rules.
 
+In a wheel the site is `smartseg_dsl.demo_site` (pyproject maps the folder there).
+
 The site runs on uvicorn with the embedded SQLite answer bank; a small example
 CRM receiver runs beside it (one port up) and prints every webhook it gets, so
 a newcomer sees the sync happen after signing up to the newsletter.
@@ -7,22 +9,39 @@ a newcomer sees the sync happen after signing up to the newsletter.
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import sys
 import threading
 from pathlib import Path
+from types import ModuleType
 
 import click
 
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret"
 
 
-def demo_rules_path() -> Path:
-    """The demo rules: packaged beside site_example in a wheel, `rules/` in a checkout."""
-    import site_example
+def demo_package() -> ModuleType:
+    """The example site's package: `smartseg_dsl.demo_site` in an installed wheel (the
+    repository's `site_example/`, shipped inside smartseg's namespace so that nothing
+    generic lands at the top of site-packages), `site_example` in a checkout."""
+    try:
+        return importlib.import_module("smartseg_dsl.demo_site")
+    except ModuleNotFoundError as exc:
+        if exc.name != "smartseg_dsl.demo_site":
+            raise
+    return importlib.import_module("site_example")
 
-    here = Path(site_example.__file__).resolve().parent
+
+def demo_module(name: str) -> ModuleType:
+    """A module of the example site (`app`, `crm_receiver`, …)."""
+    return importlib.import_module(f"{demo_package().__name__}.{name}")
+
+
+def demo_rules_path() -> Path:
+    """The demo rules: packaged inside the demo site in a wheel, `rules/` in a checkout."""
+    here = Path(str(demo_package().__file__)).resolve().parent
     for candidate in (here / "rules", here.parent / "rules"):
         if candidate.is_dir() and any(candidate.glob("*.seg")):
             return candidate
@@ -54,7 +73,7 @@ def demo_command(host: str, port: int, dev: bool, db: str | None, no_crm: bool) 
     try:
         import uvicorn
 
-        from site_example.app import create_app
+        create_app = demo_module("app").create_app
     except ImportError as exc:  # pragma: no cover - a broken installation
         raise click.ClickException(f"the demo site cannot be imported: {exc}") from exc
 
@@ -66,7 +85,7 @@ def demo_command(host: str, port: int, dev: bool, db: str | None, no_crm: bool) 
     webhook_url = None
     crm_port = port + 1
     if not no_crm and _port_free(host, crm_port):
-        from site_example.crm_receiver import create_receiver
+        create_receiver = demo_module("crm_receiver").create_receiver
 
         receiver = create_receiver(secret=DEMO_WEBHOOK_SECRET)
         config = uvicorn.Config(receiver, host=host, port=crm_port, log_level="warning")

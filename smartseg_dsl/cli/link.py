@@ -4,7 +4,11 @@
 The signing key comes from `--secret-key` (repeatable, oldest first: the last one signs,
 as the middleware's `secret_key` list) or else `SMARTSEG_SECRET_KEY` (comma-separated,
 oldest first). It must be the site's `secret_key`, or the site will ignore the link.
-Exit status: 0 printed, 1 bad input (tag, URL, duration, segment), 2 usage error.
+A preview's segment is checked against the site's rules: `--rules DIR` (default `rules/`
+when it exists), so a typo fails here with a suggestion rather than later on the server
+("no such segment").
+Exit status: 0 printed, 1 bad input (tag, URL, duration, segment, rules with errors),
+2 usage error.
 """
 
 from __future__ import annotations
@@ -13,7 +17,43 @@ import os
 
 import click
 
-from smartseg_dsl.links import LinkError, make_link, make_preview_link, parse_duration
+from smartseg_dsl.links import (
+    LinkError,
+    check_segment,
+    make_link,
+    make_preview_link,
+    parse_duration,
+)
+
+DEFAULT_RULES = "rules/"
+
+
+def _segments(rules: str | None) -> list[str] | None:
+    """The `Group.Segment` names of the rules (None: no rules to check against)."""
+    from smartseg_dsl.loader import PathError, RuleSetError, check_paths, load_ruleset
+
+    if rules is None:
+        if not os.path.isdir(DEFAULT_RULES):
+            click.echo(
+                "smartseg link: warning: no --rules given and no rules/ here: "
+                "the preview segment is not checked",
+                err=True,
+            )
+            return None
+        rules = DEFAULT_RULES
+    try:
+        check_paths([rules])
+    except PathError as exc:
+        raise click.UsageError(f"--rules: {exc}") from None
+    try:
+        compiled = load_ruleset(rules)
+    except RuleSetError:
+        click.echo(
+            f"smartseg link: error: the rules in {rules} have errors; run `smartseg check {rules}`",
+            err=True,
+        )
+        raise SystemExit(1) from None
+    return list(compiled.segment_index)
 
 
 @click.command("link")
@@ -38,12 +78,18 @@ from smartseg_dsl.links import LinkError, make_link, make_preview_link, parse_du
     metavar="GROUP.SEGMENT",
     help="Make a preview link rendering the page as a visitor certain of this segment.",
 )
+@click.option(
+    "--rules",
+    metavar="DIR",
+    help="The site's rules, to check the --preview segment. Default: rules/ when it exists.",
+)
 def link_command(
     url: str,
     tags: tuple[str, ...],
     secret_keys: tuple[str, ...],
     expires: str,
     preview: str | None,
+    rules: str | None,
 ) -> None:
     """Print URL with a signed parameter that gives the visitor TAGs (an e-mail link)."""
     keys = list(secret_keys) or [
@@ -62,6 +108,9 @@ def link_command(
             link = make_link(link, tags, keys, lifetime)
         if preview:
             link = make_preview_link(link, preview, keys, lifetime)
+            known = _segments(rules)
+            if known is not None:
+                check_segment(preview, known)
     except LinkError as exc:
         click.echo(f"smartseg link: error: {exc}", err=True)
         raise SystemExit(1) from None

@@ -189,8 +189,11 @@ def _experiments_line(outcome: Any) -> str:
     return "  experiments: " + " · ".join(parts)
 
 
-def _round(x: float) -> float:
-    return round(float(x), 4)
+def _exact(x: float) -> float:
+    """Machine-readable output carries the engine's full value (JSON keeps every digit
+    of a float: `json.loads` gives back the very same number); only the text output
+    rounds."""
+    return float(x)
 
 
 def step_json(p: Any, *, explain: bool) -> dict[str, Any]:
@@ -199,7 +202,7 @@ def step_json(p: Any, *, explain: bool) -> dict[str, Any]:
     outcome = p.outcome
     groups = {
         name: {
-            "confidence": {seg: _round(x) for seg, x in g.confidences.items()},
+            "confidence": {seg: _exact(x) for seg, x in g.confidences.items()},
             "most_likely": g.most_likely,
             "certain": g.certain,
             "known": g.known,
@@ -243,8 +246,8 @@ def step_json(p: Any, *, explain: bool) -> dict[str, Any]:
                     "segment": c.segment,
                     "signal": c.signal,
                     "where": c.where,
-                    "points": _round(c.points),
-                    "decayed": _round(c.decayed),
+                    "points": _exact(c.points),
+                    "decayed": _exact(c.decayed),
                 }
                 for c in trace.contributions
             ],
