@@ -143,7 +143,12 @@ class TestDjango(FrameworkContract):
 
             await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
 
-        plain = SmartSegMiddleware(asgi.django_application, **{**settings.SMARTSEG, "store": db})
+        from django.template import engines
+
+        plain = SmartSegMiddleware(
+            asgi.django_application,
+            **{**settings.SMARTSEG, "store": db, "templates": engines["jinja2"].env},
+        )
         with pytest.raises(BaseException) as refused:  # maybe inside an ExceptionGroup
             asyncio.run(run(plain))
         assert "Django can only handle ASGI/HTTP connections, not lifespan" in repr(refused.value)

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from middleware_helpers import RULES, SECRET, page, pages_routes, slot_html, write_rules
+from middleware_helpers import (
+    RULES,
+    SECRET,
+    page,
+    pages_routes,
+    slot_html,
+    template_env,
+    write_rules,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -56,6 +64,7 @@ def build(tmp_path: Path, **options: Any) -> tuple[SmartSegMiddleware, str]:
         app,
         rules=write_rules(tmp_path / "rules", EXPERIMENT),
         secret_key=SECRET,
+        templates=template_env(),
         store=url,
         **options,
     )
