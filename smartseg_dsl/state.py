@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -583,11 +584,18 @@ def canonical(state: VisitorState, layout: Layout) -> VisitorState:
     return replace_state(state, windows=windows, dismissed=dismissed, first_seen=first_seen)
 
 
+_STATE_FIELDS: tuple[str, ...] = VisitorState.__slots__  # type: ignore[attr-defined]
+_STATE_INDEX = {name: i for i, name in enumerate(_STATE_FIELDS)}
+_STATE_VALUES = operator.attrgetter(*_STATE_FIELDS)
+
+
 def replace_state(state: VisitorState, **changes: Any) -> VisitorState:
-    """A copy of `state` with some fields changed (`dataclasses.replace`, but faster)."""
-    values = {name: getattr(state, name) for name in VisitorState.__slots__}  # type: ignore[attr-defined]
-    values.update(changes)
-    return VisitorState(**values)
+    """A copy of `state` with some fields changed (`dataclasses.replace`, but faster:
+    the engine calls it on the request path, e.g. for a first experiment assignment)."""
+    values = list(_STATE_VALUES(state))
+    for name, value in changes.items():
+        values[_STATE_INDEX[name]] = value
+    return VisitorState(*values)
 
 
 # --------------------------------------------------------------------------- encoding
