@@ -17,6 +17,7 @@ import hmac
 from collections.abc import Sequence
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous.encoding import base64_encode, int_to_bytes
 
 __all__ = ["CSRF_SALT", "CsrfError", "CsrfTokens"]
 
@@ -36,7 +37,7 @@ class CsrfTokens:
     verifies (the same rotation rule as the cookie).
     """
 
-    __slots__ = ("_signer", "max_age")
+    __slots__ = ("_key", "_signer", "max_age")
 
     def __init__(
         self, secret_key: str | bytes | Sequence[str | bytes], *, max_age: int = 2 * 86400
@@ -45,10 +46,20 @@ class CsrfTokens:
         if not keys or not all(keys):
             raise ValueError("secret_key must be a non-empty string or list of strings")
         self._signer = TimestampSigner(keys, salt=CSRF_SALT, digest_method=hashlib.sha256)
+        # itsdangerous derives the signing key from the secret on every `sign` (≈ 35 µs
+        # inside a request); derived once here, a token is one HMAC
+        self._key = TimestampSigner(
+            keys[-1], salt=CSRF_SALT, digest_method=hashlib.sha256
+        ).derive_key()
         self.max_age = max_age
 
     def issue(self, visitor_id: str) -> str:
-        return self._signer.sign(visitor_id.encode("ascii")).decode("ascii")
+        """Exactly `TimestampSigner.sign` (the newest key, now), with the key derived once."""
+        now = self._signer.get_timestamp()
+        value = visitor_id.encode("ascii") + b"." + base64_encode(int_to_bytes(now))
+        return (value + b"." + base64_encode(hmac.digest(self._key, value, "sha256"))).decode(
+            "ascii"
+        )
 
     def verify(self, token: str | None, visitor_id: str | None) -> None:
         """Return quietly when ``token`` was issued to ``visitor_id`` less than

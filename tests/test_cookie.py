@@ -11,7 +11,7 @@ import zlib
 
 import pytest
 from engine_helpers import KEY, T0, Visitor, demo_rules, rules_from
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes
@@ -348,3 +348,60 @@ def test_the_checker_reports_seg501_with_the_same_size_model(tmp_path) -> None:
     result = check_paths([tmp_path / "small.seg"])
     assert not [d for d in result.diagnostics if d.code == "SEG501"]
     assert worst_case_cookie_bytes(result.ruleset) <= COOKIE_LIMIT
+
+
+# ------------------------------------------------------------- decoded-state cache
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("page"), st.sampled_from(["/a", "/product/1", "/product/2", "/b"])),
+        st.tuples(st.just("tag"), st.sampled_from(["vip", "lawyer", "other"])),
+        st.tuples(st.just("wait"), st.integers(0, 40 * 86400)),
+        st.tuples(st.just("dismiss"), st.just("Industry.Legal")),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_STEPS)
+def test_a_cache_hit_is_exactly_a_fresh_decode(steps: list[tuple[str, object]]) -> None:
+    rules = rules_from(RULES)
+    v = Visitor(rules)  # its codec serves its own cookies from the cache
+    for kind, arg in steps:
+        if kind == "page":
+            v.page(str(arg), categories=["law"])
+        elif kind == "tag":
+            v.request(tags=(str(arg),))
+        elif kind == "wait":
+            v.wait(float(arg))  # type: ignore[arg-type]
+        else:
+            v.dismiss(str(arg))
+        if v.cookie is None:
+            continue
+        assert v.cookie in v.codec._recent
+        for later in (v.now, v.now + 86400, v.now + 400 * 86400, v.now - 3600):
+            fresh = CookieCodec(rules, KEY).loads(v.cookie, later)
+            assert v.codec.loads(v.cookie, later) == fresh
+
+
+def test_the_cache_is_bounded_and_can_be_off(rules, state) -> None:
+    c = codec(rules)
+    c.recent_limit = 3
+    values = [c.dumps(state, now=state.updated + i) for i in range(5)]
+    assert list(c._recent) == values[2:]
+    off = codec(rules)
+    off.recent_limit = 0
+    value = off.dumps(state)
+    assert off._recent == {} and off.loads(value, state.updated) == (state, None)
+
+
+def test_a_cached_value_still_expires(rules, state) -> None:
+    c = codec(rules, max_age=3600)
+    value = c.dumps(state)
+    assert c.loads(value, state.updated + 3601)[0] is None
+    assert c.loads(value, state.updated + 3601) == codec(rules, max_age=3600).loads(
+        value, state.updated + 3601
+    )
