@@ -62,6 +62,7 @@ from .engine import Answer, Engine, RequestInfo
 from .loader import RuleSetError, discover, load_ruleset
 from .measure.events import exposure_events, outcome_events
 from .measure.recorder import EventRecorder
+from .partials import PartialCache, Tracer
 
 if TYPE_CHECKING:
     from .compiler import CompiledRuleSet
@@ -162,6 +163,7 @@ class SmartSegMiddleware:
         events_queue: int = 50_000,
         events_retention_days: float | None = 400,
         forgotten_refresh_interval: float = 2.0,
+        partial_cache: bool = True,
     ) -> None:
         if not secret_key or (not isinstance(secret_key, str) and not all(secret_key)):
             raise ValueError("SmartSegMiddleware needs a non-empty secret_key (or list of keys)")
@@ -187,6 +189,8 @@ class SmartSegMiddleware:
             {} if not dev and _is_packaged(self.templates, SURVEY_TEMPLATE) else None
         )
         self._cookie_prefix = cookie_name.encode("latin-1")
+        #: `with template` outputs by the answers `visitor` gave (partials.py); exact
+        self.partials: PartialCache | None = PartialCache() if partial_cache else None
 
         # Rules: parsed, checked and compiled once; in dev re-read when files change.
         # Rules that do not load (or name templates that cannot be loaded) refuse to
@@ -1217,8 +1221,7 @@ class _Exchange:
             # A slot takes one action, so a hidden slot that is replaced is also shown.
             return rewrite.Replace(str(escape(decision.text or "")), reveal=True)
         if kind == "template":
-            html = await self._render(decision.template, {"visitor": outcome.view})
-            return rewrite.Replace(html, reveal=True)
+            return rewrite.Replace(await self._partial(decision.template, outcome), reveal=True)
         if kind == "order":
             view = outcome.groups.get(decision.group)
             if view is None:
@@ -1233,6 +1236,23 @@ class _Exchange:
             return rewrite.Replace(await self._render_survey(decision, outcome), reveal=True)
         log.warning("smartseg: unknown action kind %r from rule %s", kind, decision.rule)
         return None
+
+    async def _partial(self, name: str | None, outcome: Outcome) -> str:
+        """A `with template` partial, from the partial-render cache when it can be."""
+        cache = self.mw.partials
+        env = self.mw.templates
+        if cache is None or name is None:
+            return await self._render(name, {"visitor": outcome.view})  # type: ignore[arg-type]
+        template = env.get_template(name)
+        if not cache.cacheable(env, name, template):
+            return await self._render(name, {"visitor": outcome.view})
+        found = cache.get(template, outcome.view)
+        if found is not None:
+            return found
+        tracer = Tracer(outcome.view)
+        html = await self._render(name, {"visitor": tracer})
+        cache.put(template, tracer, html)
+        return html
 
     async def _render(self, name: str, context: dict[str, Any]) -> str:
         from starlette.requests import Request
