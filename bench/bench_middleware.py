@@ -513,6 +513,91 @@ async def main_async(seconds: float, rounds: int) -> int:
     return 0
 
 
+# ------------------------------------------------------------ distinct visitors
+
+#: the pages distinct visitors read (the home page most often, as on a real site)
+DISTINCT_PAGES = ("/", "/", "/", "/pricing", "/blog/trust-accounting-basics", "/legal/")
+
+
+def _caches_off(mw: SmartSegMiddleware) -> SmartSegMiddleware:
+    mw.partials = None
+    mw._rt.codec.recent_limit = 0
+    mw._rt.codec._recent.clear()
+    return mw
+
+
+async def distinct_async(seconds: float, rounds: int, visitors: int) -> int:
+    """Hundreds of visitors on random journeys, each request a different visitor, each
+    visitor's cookie the one its previous response set (a browser): no replayed cookie.
+
+    ``one process``: every request to one middleware. ``two processes``: two middleware
+    instances (each its own caches, as two worker processes have), a visitor's
+    consecutive requests alternating between them. ``caches off``: one process without
+    the decoded-state and partial-render caches. Ratios against the bare site serving
+    the same paths in the same order."""
+    import random
+
+    bare, env, rules_path, _path, source = site_app()
+    rules = load_ruleset(rules_path)
+    one = build_smartseg(bare, env, rules)
+    pair = (build_smartseg(bare, env, rules), build_smartseg(bare, env, rules))
+    off = _caches_off(build_smartseg(bare, env, rules))
+    rng = random.Random(5)
+    journeys = [[rng.choice(DISTINCT_PAGES) for _ in range(64)] for _ in range(visitors)]
+    earned: list[str | None] = []
+    for _ in range(visitors):  # each visitor earns a cookie of their own (2–5 pages)
+        cookie = None
+        for path in rng.sample(WARMUP_PATHS, rng.randint(2, 4)):
+            cookie = cookie_from(await call(one, path, cookie), cookie)
+        earned.append(cookie)
+
+    async def run(apps: tuple[Any, ...], budget: float) -> float:
+        cookies = list(earned)
+        step = [0] * visitors
+        n, start = 0, time.perf_counter()
+        while True:
+            i = n % visitors
+            path = journeys[i][step[i] % 64]
+            app = apps[step[i] % len(apps)]
+            step[i] += 1
+            sink = await call(app, path, cookies[i])
+            if app is not bare:
+                cookies[i] = cookie_from(sink, cookies[i])
+            n += 1
+            now = time.perf_counter()
+            if now - start >= budget and n >= visitors:
+                return n / (now - start)
+
+    configs: list[tuple[str, tuple[Any, ...]]] = [
+        ("app", (bare,)),
+        ("one process", (one,)),
+        ("two processes", pair),
+        ("caches off", (off,)),
+    ]
+    for _name, apps in configs:  # warm every instance's memos and caches
+        await run(apps, 0.1)
+    results: dict[str, list[float]] = {name: [] for name, _ in configs}
+    for round_ in range(rounds):
+        turn = round_ % len(configs)
+        for name, apps in configs[turn:] + configs[:turn]:
+            results[name].append(await run(apps, seconds))
+    base = max(results["app"])
+    print(
+        f"\ndistinct visitors: {visitors} visitors, each request a different one, pages "
+        f"{sorted(set(DISTINCT_PAGES))} of {source}; best of {rounds} rounds"
+    )
+    print(f"{'configuration':<16} {'req/s':>8} {'ratio':>7}")
+    for name, _ in configs:
+        best = max(results[name])
+        print(f"{name:<16} {best:>8.0f} {best / base:>7.3f}")
+    assert one.partials is not None
+    print(
+        f"  one process: partial cache {one.partials.hits} hits / {one.partials.misses} misses; "
+        f"decoded-state cache {len(one._rt.codec._recent)} cookies held"
+    )
+    return 0
+
+
 # (label, module attribute path): the steps ``--parts`` times, outermost first.
 PARTS = [
     ("whole middleware (_finish_html)", "middleware._Exchange._finish_html"),
@@ -615,8 +700,19 @@ def main() -> int:
         metavar="REQUESTS",
         help="also time each step of the middleware over REQUESTS requests (default 1500)",
     )
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        nargs="?",
+        const=600,
+        default=600,
+        metavar="VISITORS",
+        help="also run the distinct-visitors and two-process modes (0: skip)",
+    )
     args = parser.parse_args()
     status = anyio.run(main_async, args.seconds, args.rounds)
+    if args.distinct:
+        status = status or anyio.run(distinct_async, args.seconds * 2, args.rounds, args.distinct)
     if args.parts:
         status = status or anyio.run(parts_async, args.parts)
     return status

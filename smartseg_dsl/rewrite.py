@@ -798,6 +798,27 @@ def _quotes_ok(doc: bytes, pos: int, a: int, o: int) -> bool:
 # --------------------------------------------------------------------------- tags
 
 
+#: attribute area bytes → its attributes with offsets from the area's start (see attrs)
+_ATTRS_MEMO: dict[bytes, list[tuple[bytes, int, int, int, bytes | None]]] = {}
+_ATTRS_MEMO_ENTRIES = 8192
+_ATTRS_MEMO_KEY_MAX = 4096
+
+
+def _parse_attrs(doc: bytes, i: int, stop: int) -> list[tuple[bytes, int, int, int, bytes | None]]:
+    out = []
+    match = _ATTR_RE.match
+    while i < stop:
+        m = match(doc, i, stop)
+        if m is None:
+            break
+        value = m.group(3)
+        if value is not None and value[:1] in (b'"', b"'"):
+            value = value[1:-1]
+        out.append((m.group(2).lower(), m.start(1), m.start(2), m.end(), value))
+        i = m.end()
+    return out
+
+
 class _Tag:
     """A real start tag: ``doc[start:end]``, its attributes in ``doc[area:end-1]``."""
 
@@ -812,20 +833,22 @@ class _Tag:
         self.ip = ip
 
     def attrs(self, doc: bytes) -> list[tuple[bytes, int, int, int, bytes | None]]:
-        """(lower-case name, separator start, name start, attribute end, raw value)."""
-        out = []
-        i, stop = self.area, self.end - 1
-        match = _ATTR_RE.match
-        while i < stop:
-            m = match(doc, i, stop)
-            if m is None:
-                break
-            value = m.group(3)
-            if value is not None and value[:1] in (b'"', b"'"):
-                value = value[1:-1]
-            out.append((m.group(2).lower(), m.start(1), m.start(2), m.end(), value))
-            i = m.end()
-        return out
+        """(lower-case name, separator start, name start, attribute end, raw value).
+
+        Memoized by the bytes of the attribute area (the parse depends on nothing else:
+        `_ATTR_RE` has no look-behind, so matching up to `stop` is matching a slice);
+        pages repeat their slot tags request after request."""
+        area, stop = self.area, self.end - 1
+        if stop - area > _ATTRS_MEMO_KEY_MAX:
+            return _parse_attrs(doc, area, stop)
+        key = doc[area:stop]
+        rel = _ATTRS_MEMO.get(key)
+        if rel is None:
+            rel = _parse_attrs(key, 0, len(key))
+            if len(_ATTRS_MEMO) >= _ATTRS_MEMO_ENTRIES:
+                _ATTRS_MEMO.clear()
+            _ATTRS_MEMO[key] = rel
+        return [(n, a + area, b + area, c + area, v) for n, a, b, c, v in rel]
 
     def self_closing(self, doc: bytes) -> bool:
         if doc[self.end - 2] != 0x2F:  # '/'
@@ -2003,11 +2026,39 @@ def page_categories(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
         return ()
 
 
+#: the head's bytes (through its real end tag) → the categories it declares
+_HEAD_MEMO: dict[bytes, tuple[str, ...]] = {}
+_HEAD_MEMO_ENTRIES = 256
+_HEAD_MEMO_KEY_MAX = 64 * 1024
+
+
 def _categories(doc: bytes, encoding: str) -> tuple[str, ...]:
+    # When the head ends before the page does, the answer depends on the head's bytes
+    # alone (`_head_metas` reads nothing after its `</head`, and `_closes` one byte
+    # past the name): the same head, request after request, is looked up, not scanned.
+    key = None
+    cut = doc.find(b"</head")
+    while cut >= 0 and not _closes(doc, cut, b"head"):
+        cut = doc.find(b"</head", cut + 6)
+    if 0 <= cut < _HEAD_MEMO_KEY_MAX:
+        key = doc[: cut + 8] + encoding.encode()
+        found = _HEAD_MEMO.get(key)
+        if found is not None:
+            return found
     with _metered(doc):
         tags = _head_metas(doc)
         if tags is None:
+            key = None  # read the whole page: not a function of the head
             tags = _Scan(doc, _candidates(doc, CATEGORY_META)).run()
+    out = _category_values(doc, tags, encoding)
+    if key is not None:
+        if len(_HEAD_MEMO) >= _HEAD_MEMO_ENTRIES:
+            _HEAD_MEMO.clear()
+        _HEAD_MEMO[key] = out
+    return out
+
+
+def _category_values(doc: bytes, tags: list[_Tag], encoding: str) -> tuple[str, ...]:
     out: list[str] = []
     for tag in tags:
         if tag.name != b"meta" or tag.ns != _HTML:

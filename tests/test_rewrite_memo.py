@@ -279,3 +279,52 @@ def test_the_same_element_elsewhere_has_the_same_extent(
         if k == 0:
             before = "<p>shifted</p>" + before
     assert rw._EXTENTS.hits + rw._EXTENTS.misses > 0 or "data-seg-slot" not in slot
+
+
+# ----------------------------------------------------- attribute and head memos
+
+HEADS = [
+    '<meta name="smartseg:category" content="{V}">',
+    "<meta content='law, {V}' name=smartseg:category>",
+    "<!-- <meta name=smartseg:category content={V}> -->",
+    '<script>var m = "<meta name=smartseg:category content=x>{V}";</script>',
+    "<title>{V}</title>",
+    '<link rel="x" href="{V}">',
+]
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> list[bytes]:
+    head = "".join(draw(st.lists(st.sampled_from(HEADS), min_size=1, max_size=4)))
+    holes = head.count("{V}")
+    value = st.text(alphabet=ALPHABET, max_size=8)
+    docs = []
+    for _ in range(draw(st.integers(2, 5))):
+        values = draw(st.lists(value, min_size=holes, max_size=holes))
+        body = draw(
+            st.sampled_from(["", "<p>x</p>", '<meta name="smartseg:category" content="b">'])
+        )
+        end = draw(st.sampled_from(["</head>", "</HEAD >", "</header>", ""]))
+        docs.append(f"<html><head>{fill(head, values).decode()}{end}<body>{body}".encode())
+    return docs
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_the_head_memo_gives_what_a_fresh_read_gives(docs: list[bytes]) -> None:
+    rw._HEAD_MEMO.clear()
+    for doc in docs * 2:  # the second pass hits the memo
+        got = rw.page_categories(doc)
+        saved = dict(rw._HEAD_MEMO)
+        rw._HEAD_MEMO.clear()
+        assert got == rw.page_categories(doc), doc
+        rw._HEAD_MEMO.clear()
+        rw._HEAD_MEMO.update(saved)
+
+
+@given(st.binary(max_size=120), st.binary(max_size=120))
+def test_memoized_attributes_are_parsed_attributes(area: bytes, before: bytes) -> None:
+    doc = before + b"<p " + area + b">"
+    tag = rw._Tag(len(before), len(doc), b"p", len(before) + 3, 0, 0)
+    first, again = tag.attrs(doc), tag.attrs(doc)
+    assert first == again == rw._parse_attrs(doc, tag.area, tag.end - 1)
