@@ -2011,7 +2011,7 @@ def page_categories(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
         if mode == "wide":
             done = _through_utf8(doc, name, lambda d: _categories(d, "utf-8"))
             return () if done is None else done[2]
-        if mode == "none" or CATEGORY_META not in doc:
+        if mode == "none":
             return ()
         return _categories(doc, name)
     except WorkLimitExceeded:
@@ -2045,6 +2045,14 @@ def _categories(doc: bytes, encoding: str) -> tuple[str, ...]:
         found = _HEAD_MEMO.get(key)
         if found is not None:
             return found
+    if CATEGORY_META not in doc:
+        # none at all (most pages): remembered for this head once its end is proved
+        if key is not None:
+            with _metered(doc):
+                proved = _Scan(doc, [cut]).reaches(cut)
+            if proved:
+                _remember_head(key, ())
+        return ()
     with _metered(doc):
         tags = _head_metas(doc)
         if tags is None:
@@ -2052,10 +2060,14 @@ def _categories(doc: bytes, encoding: str) -> tuple[str, ...]:
             tags = _Scan(doc, _candidates(doc, CATEGORY_META)).run()
     out = _category_values(doc, tags, encoding)
     if key is not None:
-        if len(_HEAD_MEMO) >= _HEAD_MEMO_ENTRIES:
-            _HEAD_MEMO.clear()
-        _HEAD_MEMO[key] = out
+        _remember_head(key, out)
     return out
+
+
+def _remember_head(key: bytes, categories: tuple[str, ...]) -> None:
+    if len(_HEAD_MEMO) >= _HEAD_MEMO_ENTRIES:
+        _HEAD_MEMO.clear()
+    _HEAD_MEMO[key] = categories
 
 
 def _category_values(doc: bytes, tags: list[_Tag], encoding: str) -> tuple[str, ...]:
