@@ -105,9 +105,13 @@ def test_one_window_per_matcher_with_the_longest_retention() -> None:
 def test_conditions_are_compiled_once_into_plain_functions() -> None:
     rules = rules_from(MINIMAL)
     (rule,) = rules.rules
-    assert isinstance(rule.test, types.FunctionType)
     assert rule.source == "(c.conf[0] > 0.1)"
     assert isinstance(rules.evaluate_rules, types.FunctionType)
+    # a rule's own function is compiled when first called, and agrees with the batch
+    ctx = types.SimpleNamespace(conf=[0.2])
+    assert rule.test(ctx) is True and rules.evaluate_rules(ctx) == [True]
+    ctx.conf = [0.05]
+    assert rule.test(ctx) is False and rules.evaluate_rules(ctx) == [False]
 
 
 def test_strings_can_never_become_code() -> None:
