@@ -165,7 +165,7 @@ that is provably exact (``tests/test_rewrite_memo.py`` compares them with fresh 
   own bytes and context, so it is stored with those bytes and reused wherever a page
   holds exactly the same bytes (one ``startswith``).
 
-Both are per process, bounded (16 MiB of pages, 8 MiB of elements), keep offsets
+Both are per process, bounded (24 MiB of pages, 8 MiB and 16,384 elements), keep offsets
 rather than content, and never let one page's answer apply to other bytes.
 
 Work bound: every search and walk counts its work (about a unit per byte); a call that
@@ -917,7 +917,9 @@ class _Extent:
 #: that end tag), and otherwise depends only on the root's name, namespace and
 #: integration-point kind: the same bytes in the same context give the same extent,
 #: wherever they are.  ``tests/test_rewrite_memo.py`` checks hits against fresh scans.
-_EXTENTS: SpanMemo[_Extent] = SpanMemo()
+#: many entries (a page may edit thousands of slots: with 256, 1,000 slots on a 1 MB
+#: page evicted one another and cost 18× the 100-slot time); bytes still bound it
+_EXTENTS: SpanMemo[_Extent] = SpanMemo(max_entries=16_384)
 _MEMO_KEY_TAIL = 48
 #: Off in tests, to compare memoized answers with fresh scans.
 _MEMO_ON = True
@@ -1813,7 +1815,7 @@ class _PageMemo:
     Extents are memoized separately (_EXTENTS), verified byte for byte.
     ``tests/test_rewrite_memo.py`` checks hits against fresh scans."""
 
-    def __init__(self, max_bytes: int = 16 << 20, per_length: int = 4) -> None:
+    def __init__(self, max_bytes: int = 24 << 20, per_length: int = 4) -> None:
         self.max_bytes = max_bytes
         self.per_length = per_length
         self._pages: OrderedDict[int, list[_Page]] = OrderedDict()  # by length, LRU
@@ -1861,7 +1863,9 @@ class _PageMemo:
 
     def _store(self, page: _Page) -> None:
         n = len(page.doc)
-        if n > self.max_bytes // 4:
+        # up to half the budget: a page of the middleware's default max_html_bytes
+        # (8 MiB) is memoized too (a 10 MB page scanned afresh costs 36 ms a request)
+        if n > self.max_bytes // 2:
             return
         with self._lock:
             pages = self._pages.pop(n, [])
