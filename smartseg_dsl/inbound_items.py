@@ -206,7 +206,8 @@ def parse_item(data: object, *, where: str = "", now: float | None = None) -> In
     for key in data:
         if key not in _FIELDS:
             raise InboundError(
-                f"{prefix}{str(key)[:40]}", f"unknown field (known: {', '.join(_FIELDS)})"
+                f"{prefix}{str(key)[:40] or json.dumps(key)}",
+                f"unknown field (known: {', '.join(_FIELDS)})",
             )
     if "id" not in data:
         raise InboundError(f"{prefix}id", "missing (a unique id makes a retry harmless)")
@@ -248,7 +249,7 @@ def parse_item(data: object, *, where: str = "", now: float | None = None) -> In
         if len(raw) > MAX_ATTRIBUTES:
             raise InboundError(f"{prefix}attributes", f"more than {MAX_ATTRIBUTES} attributes")
         for name, value in raw.items():
-            here = f"{prefix}attributes.{str(name)[:40]}"
+            here = f"{prefix}attributes.{str(name)[:40] or json.dumps(name)}"
             if not _ATTRIBUTE_NAME.match(name):
                 raise InboundError(here, "not an attribute name (like lead_score)")
             attributes[name] = _attribute(here, value)
