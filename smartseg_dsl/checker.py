@@ -2369,7 +2369,7 @@ _BUDGET_HELP = {
     "timestamps: use fewer distinct windowed counts, smaller thresholds, or drop `within`",
     "evidence": "each implicit signal keeps its own evidence: merge signals or segments",
     "tags": "each tag `tagged()` asks about is kept: ask about fewer tags",
-    "inbound attributes": "each attribute(\"…\") the rules read keeps the latest inbound "
+    "inbound attributes": 'each attribute("…") the rules read keeps the latest inbound '
     "value (up to 64 characters): read fewer distinct attributes",
     "counts": "each distinct `count(…)` keeps a counter: use fewer distinct matchers",
     "since": "each distinct `since(…)` keeps a time: use fewer distinct matchers",

@@ -101,7 +101,5 @@ def inbound_command(files: tuple[str, ...], db_url: str | None) -> None:
         raise SystemExit(2) from None
     finally:
         store.close()
-    click.echo(
-        f"{PROG}: {stored} stored, {repeated} already stored, {rejected} rejected", err=True
-    )
+    click.echo(f"{PROG}: {stored} stored, {repeated} already stored, {rejected} rejected", err=True)
     raise SystemExit(1 if rejected else 0)
