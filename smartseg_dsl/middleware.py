@@ -44,6 +44,7 @@ import jinja2
 from markupsafe import Markup, escape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import answers as answer_bank
 from . import links, rewrite
 from .answers import (
     AnswerBankError,
@@ -57,16 +58,15 @@ from .api import SCOPE_KEY
 from .cookie import CookieCodec, delete_cookie_header, set_cookie_header
 from .csrf import CsrfError, CsrfTokens
 from .engine import Answer, Engine, RequestInfo
+from .inbound_items import MAX_BODY_BYTES as MAX_INBOUND_BYTES
+from .inbound_items import SIGNATURE_HEADER as INBOUND_SIGNATURE_HEADER
 from .inbound_items import (
-    APPLY_DELAY,
     AppliedItem,
     InboundError,
     PendingInbound,
     parse_body,
     signature_ok,
 )
-from .inbound_items import MAX_BODY_BYTES as MAX_INBOUND_BYTES
-from .inbound_items import SIGNATURE_HEADER as INBOUND_SIGNATURE_HEADER
 from .loader import RuleSetError, discover, load_ruleset
 from .measure.events import exposure_events, outcome_events
 from .measure.recorder import EventRecorder
@@ -1519,7 +1519,7 @@ async def _serve_inbound(
     stored = sum(1 for r in results if r)
     if mw.pending is not None:
         # This server knows at once; the others within their polling interval.
-        due = time.time() + APPLY_DELAY
+        due = time.time() + answer_bank.INBOUND_DELAY  # as the store computes it
         for item, new in zip(items, results, strict=True):
             if new and item.visitor is not None:
                 mw.pending.add(item.visitor, due)
