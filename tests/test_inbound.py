@@ -456,3 +456,27 @@ def test_cli_reports_every_rejected_line(
     assert "0 stored, 2 already stored, 0 rejected" in again.output
     missing = runner.invoke(main, ["inbound", "--db", str(db), str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+INBOUND_SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "docs" / "inbound.schema.json").read_text()
+)
+
+
+@given(items())
+def test_valid_items_match_the_published_schema(item: dict[str, Any]) -> None:
+    import jsonschema
+
+    jsonschema.validate(item, INBOUND_SCHEMA)
+    jsonschema.validate([item], INBOUND_SCHEMA)
+
+
+def test_the_schema_examples_are_accepted() -> None:
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(INBOUND_SCHEMA)
+    for example in INBOUND_SCHEMA["examples"]:
+        jsonschema.validate(example, INBOUND_SCHEMA)
+        parse_body(json.dumps(example).encode(), now=NOW * 2)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"id": "x", "visitor": "v", "email": "a@b.example"}, INBOUND_SCHEMA)
