@@ -10,6 +10,7 @@ smartseg itself is plugged in at exactly one place: ``smartseg_middleware()``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -35,6 +36,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 STATIC_DIR = PACKAGE_DIR / "static"
 DEFAULT_SECRET_KEY = "ledgerly-demo-secret-do-not-use-in-production"
+#: Signs POST /smartseg/inbound in the demo (SMARTSEG_INBOUND_SECRET overrides it).
+DEMO_INBOUND_SECRET = "ledgerly-demo-inbound-secret"
 
 TRIAL_COOKIE = "ledgerly_trial"
 CART_COOKIE = "ledgerly_cart"
@@ -59,6 +62,7 @@ def smartseg_middleware(
     webhook_url: str | None,
     webhook_secret: str | None,
     holdout: bool = True,
+    inbound_secret: str | None = None,
 ) -> list[Middleware]:
     """The middleware that personalises the site: the ONE place smartseg is wired in.
 
@@ -79,6 +83,10 @@ def smartseg_middleware(
             store=db_url,  # None: the default SQLite answer bank (smartseg.db)
             sync=sync,  # signs with webhook_secret, else SMARTSEG_WEBHOOK_SECRET
             holdout=holdout,  # False: every visitor personalized (end-to-end tests)
+            # POST /smartseg/inbound: tags, events and scores from the ESP, the shop and
+            # models (site_example/send_inbound.py plays the ESP); its own secret
+            inbound_secret=inbound_secret
+            or os.environ.get("SMARTSEG_INBOUND_SECRET", DEMO_INBOUND_SECRET),
         )
     ]
 

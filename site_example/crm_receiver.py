@@ -31,6 +31,7 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 DEFAULT_SECRET = "ledgerly-demo-webhook-secret"
 MAX_BODY = 1_000_000
 _REMEMBERED_KEYS = 10_000
+ACTIVATION_TYPES = ("audience.entered", "audience.left", "segment.certain")
 
 
 def sign(body: bytes, secret: str | bytes) -> str:
@@ -53,6 +54,7 @@ def create_receiver(secret: str | bytes | None = None, *, out: TextIO | None = N
     )
     seen: OrderedDict[str, None] = OrderedDict()
     received: list[dict[str, Any]] = []
+    activations: list[dict[str, Any]] = []
 
     async def webhook(request: Request) -> Response:
         body = await request.body()
@@ -73,13 +75,33 @@ def create_receiver(secret: str | bytes | None = None, *, out: TextIO | None = N
                 seen.popitem(last=False)
         received.append(payload)
         stream = out if out is not None else sys.stdout
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind in ACTIVATION_TYPES:
+            # what an ESP acts on: start or stop a flow, move a contact to a list
+            what = payload.get("audience") or payload.get("segment")
+            print(f"*** {kind} {what}: {payload.get('email')}", file=stream)
+            activations.append(
+                {
+                    "type": kind,
+                    "name": what,
+                    "email": payload.get("email"),
+                    "at": payload.get("occurred_at"),
+                }
+            )
         print(f"--- CRM webhook (Idempotency-Key: {idempotency_key})", file=stream)
         print(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False), file=stream)
         stream.flush()
         return JSONResponse({"status": "received"})
 
     async def index(request: Request) -> Response:
-        return JSONResponse({"service": "ledgerly demo CRM", "received": len(received)})
+        return JSONResponse(
+            {
+                "service": "ledgerly demo CRM",
+                "received": len(received),
+                # audience.entered / audience.left / segment.certain, newest last
+                "activations": activations[-50:],
+            }
+        )
 
     app = Starlette(
         routes=[
@@ -88,6 +110,7 @@ def create_receiver(secret: str | bytes | None = None, *, out: TextIO | None = N
         ]
     )
     app.state.received = received
+    app.state.activations = activations
     return app
 
 

@@ -5,6 +5,7 @@ with it the ``smartseg`` command line — stays cheap: Starlette and Jinja are i
 only when the middleware is.
 
     from smartseg_dsl import SmartSegMiddleware, track, tag, set_attribute, identify
+    await smartseg_dsl.inbound(store, {"id": …, "email": …, "tags": [...]})  # SPEC §7
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .api import identify, set_attribute, tag, track
+    from .inbound_items import inbound
     from .middleware import SmartSegMiddleware
 
-__all__ = ["SmartSegMiddleware", "identify", "set_attribute", "tag", "track"]
+__all__ = ["SmartSegMiddleware", "identify", "inbound", "set_attribute", "tag", "track"]
 
 _LAZY = {
     "track": "api",
     "tag": "api",
     "set_attribute": "api",
     "identify": "api",
+    "inbound": "inbound_items",
     "SmartSegMiddleware": "middleware",
 }
 

@@ -92,16 +92,22 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from smartseg_dsl.measure.events import COLUMNS as EVENT_COLUMNS
 from smartseg_dsl.measure.events import TABLE as EVENT_TABLE
 from smartseg_dsl.measure.events import Event as MeasurementEvent
 
+if TYPE_CHECKING:
+    from smartseg_dsl.inbound_items import AppliedItem, InboundItem
+
 log = logging.getLogger("smartseg.answers")
 
-PAYLOAD_VERSION = 1
+#: The webhook payload format (docs/webhook.schema.json). Version 2 adds the types
+#: `audience.entered`, `audience.left` and `segment.certain` (with `audience` /
+#: `segment`); identify, answer and tag bodies are otherwise unchanged from version 1.
+PAYLOAD_VERSION = 2
 
 # Limits: generous for real answers, small enough that nobody can use the answer bank
 # (or the CRM behind it) as free storage.
@@ -126,7 +132,19 @@ _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _TLD_RE = re.compile(r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})\Z")
 
 EVENT_KINDS = ("answer", "dismissal", "tag", "identify")
-DELIVERY_KINDS = ("identify", "answer", "tag")
+#: Inbound items take effect this many seconds after they are stored (SPEC §7; the
+#: same value as ``inbound_items.APPLY_DELAY``, kept here so this module imports nothing).
+INBOUND_DELAY = 5.0
+DELIVERY_KINDS = (
+    "identify",
+    "answer",
+    "tag",
+    "audience.entered",
+    "audience.left",
+    "segment.certain",
+)
+#: Activation (SPEC §7): what the middleware queues for an identified visitor.
+ACTIVATION_KINDS = ("audience.entered", "audience.left", "segment.certain")
 
 
 # --------------------------------------------------------------------------- errors
@@ -534,10 +552,12 @@ def build_payload(
     answers: Sequence[tuple[str, str, float]],
     tags: Sequence[tuple[str, float]],
     snapshot: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """The webhook body (docs/webhook.schema.json), serialized once at enqueue time so
-    every attempt sends — and signs — exactly the same bytes."""
-    payload = {
+    every attempt sends — and signs — exactly the same bytes. ``extra``: the fields of
+    an activation type (``audience`` or ``segment``)."""
+    payload: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "id": key,
         "type": kind,
@@ -552,6 +572,8 @@ def build_payload(
         "groups": snapshot.get("groups", {}),
         "audiences": snapshot.get("audiences", []),
     }
+    if extra:
+        payload.update(extra)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -832,6 +854,14 @@ class SqlStore:
                     answers.append((subject, value, when))
                 else:
                     tags.append((subject, when))
+            # Inbound items sent for this address (SPEC §7) apply to this visitor too,
+            # including those stored before they identified; each one once.
+            tx.q(
+                "INSERT INTO smartseg_inbound_pending (item_seq, visitor_id, due_at) "
+                "SELECT seq, ?, stored_at + ? FROM smartseg_inbound WHERE email = ? "
+                "ON CONFLICT (visitor_id, item_seq) DO NOTHING",
+                (vid, INBOUND_DELAY, address),
+            )
             return self._enqueue(tx, "identify", vid, linked, address, answers, tags, snap, at)
 
     def forget(self, visitor_id: str) -> int:
@@ -848,6 +878,10 @@ class SqlStore:
             events = tx.q("DELETE FROM smartseg_events WHERE visitor_id = ?", (vid,)).rowcount
             links = tx.q("DELETE FROM smartseg_identities WHERE visitor_id = ?", (vid,)).rowcount
             measured = tx.q(f"DELETE FROM {EVENT_TABLE} WHERE visitor = ?", (vid,)).rowcount
+            measured += tx.q(
+                "DELETE FROM smartseg_inbound_pending WHERE visitor_id = ?", (vid,)
+            ).rowcount
+            measured += tx.q("DELETE FROM smartseg_inbound WHERE visitor_id = ?", (vid,)).rowcount
             # Remembered (not counted as deleted): every server refuses this id's cookie
             # from now on, so a saved copy cannot bring the visitor back (ForgottenIds).
             tx.q(
@@ -956,6 +990,157 @@ class SqlStore:
         return EventDrops(
             queue_full=int(rows.get(_DROPS_QUEUE, 0)), database=int(rows.get(_DROPS_DB, 0))
         )
+
+    # -- inbound data (SPEC §7)
+    def store_inbound(
+        self, items: Sequence[InboundItem], *, now: float | None = None
+    ) -> list[bool]:
+        """Store validated inbound items in one transaction, idempotent by ``id``:
+        True for each item stored now, False for one whose ``id`` was already stored
+        (a retry; nothing changes). An item for a visitor id is pending for that
+        visitor; one for an e-mail, for every visitor id identified with it now (and,
+        through :meth:`identify`, for those identifying later). Each becomes due
+        ``INBOUND_DELAY`` seconds after it was stored."""
+        stored_at = time.time() if now is None else _check_time(now)
+        due = stored_at + INBOUND_DELAY
+        results: list[bool] = []
+        with self._write() as tx:
+            for item in items:
+                row = tx.q(
+                    "INSERT INTO smartseg_inbound "
+                    "(item_id, visitor_id, email, at, stored_at, content) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING RETURNING seq",
+                    (
+                        item.id,
+                        item.visitor,
+                        item.email,
+                        stored_at if item.at is None else float(item.at),
+                        stored_at,
+                        item.content(),
+                    ),
+                ).fetchone()
+                if row is None:
+                    results.append(False)
+                    continue
+                results.append(True)
+                if item.visitor is not None:
+                    tx.q(
+                        "INSERT INTO smartseg_inbound_pending (item_seq, visitor_id, due_at) "
+                        "VALUES (?, ?, ?)",
+                        (row[0], item.visitor, due),
+                    )
+                else:
+                    tx.q(
+                        "INSERT INTO smartseg_inbound_pending (item_seq, visitor_id, due_at) "
+                        "SELECT ?, visitor_id, ? FROM smartseg_identities WHERE email = ?",
+                        (row[0], due, item.email),
+                    )
+        return results
+
+    def inbound_changes(self, cursor: Any = None) -> tuple[list[tuple[str, float]], Any]:
+        """``(visitor id, due at)`` of the pending (not yet applied) items added since
+        ``cursor`` (None: all of them), and the cursor for the next call. Used by
+        :class:`~smartseg_dsl.inbound_items.PendingInbound`; never misses a row committed
+        after the previous call, whatever the commit order."""
+        with self._read() as tx:
+            rows, cursor = self._inbound_changes(tx, cursor)
+        return [(str(vid), float(due)) for vid, due in rows], cursor
+
+    def _inbound_changes(self, tx: Tx, cursor: Any) -> tuple[list[Sequence[Any]], Any]:
+        # SQLite: one writer at a time, so the sequence is in commit order.
+        top = int(tx.q("SELECT COALESCE(MAX(seq), 0) FROM smartseg_inbound_pending").fetchone()[0])
+        rows = tx.q(
+            "SELECT visitor_id, due_at FROM smartseg_inbound_pending "
+            "WHERE seq > ? AND seq <= ? AND applied_at IS NULL",
+            (int(cursor or 0), top),
+        ).fetchall()
+        return rows, top
+
+    def claim_inbound(self, visitor_id: str, now: float) -> tuple[list[AppliedItem], float | None]:
+        """Take the visitor's items due at ``now`` and mark them applied, atomically: of
+        two servers handling the same visitor at once, one gets them, the other none.
+        Returns the items (oldest ``at`` first) and when the next one is due (None:
+        nothing left)."""
+        from smartseg_dsl.inbound_items import AppliedItem
+
+        vid = _check_visitor_id(visitor_id)
+        now = _check_time(now)
+        with self._write() as tx:
+            seqs = [
+                int(r[0])
+                for r in tx.q(
+                    "UPDATE smartseg_inbound_pending SET applied_at = ? "
+                    "WHERE visitor_id = ? AND applied_at IS NULL AND due_at <= ? "
+                    "RETURNING item_seq",
+                    (now, vid, now),
+                ).fetchall()
+            ]
+            rows: list[Sequence[Any]] = []
+            if seqs:
+                marks = ", ".join("?" for _ in seqs)
+                rows = tx.q(
+                    f"SELECT item_id, at, content FROM smartseg_inbound WHERE seq IN ({marks}) "
+                    "ORDER BY at, seq",
+                    seqs,
+                ).fetchall()
+            nxt = tx.q(
+                "SELECT MIN(due_at) FROM smartseg_inbound_pending "
+                "WHERE visitor_id = ? AND applied_at IS NULL",
+                (vid,),
+            ).fetchone()[0]
+        items = [AppliedItem.from_row(r[0], float(r[1]), r[2]) for r in rows]
+        return items, None if nxt is None else float(nxt)
+
+    def inbound_status(self) -> dict[str, int]:
+        """Counts for tooling and tests: items stored, applications pending/applied."""
+        with self._read() as tx:
+            items = int(tx.q("SELECT COUNT(*) FROM smartseg_inbound").fetchone()[0])
+            pending, applied = tx.q(
+                "SELECT COUNT(*) - COUNT(applied_at), COUNT(applied_at) "
+                "FROM smartseg_inbound_pending"
+            ).fetchone()
+        return {"items": items, "pending": int(pending or 0), "applied": int(applied or 0)}
+
+    # -- activation (SPEC §7)
+    def queue_activation(
+        self,
+        visitor_id: str,
+        changes: Sequence[tuple[str, str]],
+        snapshot: Mapping[str, Any] | None,
+        at: float,
+    ) -> list[str]:
+        """Queue one outbox delivery per change — ``("audience.entered", "HotLead")``,
+        ``("audience.left", …)``, ``("segment.certain", "Industry.Legal")`` — when the
+        visitor is identified (else nothing: no webhook for anonymous visitors).
+        Returns the Idempotency-Keys queued."""
+        vid = _check_visitor_id(visitor_id)
+        at = _check_time(at)
+        snap = check_snapshot(snapshot)
+        checked: list[tuple[str, dict[str, str]]] = []
+        for kind, name in changes:
+            if kind not in ACTIVATION_KINDS:
+                raise InvalidInputError(f"unknown activation type {kind!r}")
+            if kind == "segment.certain":
+                _check_about(name)
+                if "." not in name:
+                    raise InvalidInputError("segment.certain needs Group.Segment")
+                checked.append((kind, {"segment": name}))
+            else:
+                if not isinstance(name, str) or not _NAME_RE.match(name):
+                    raise InvalidInputError(f"audience {str(name)[:80]!r} is not a name")
+                checked.append((kind, {"audience": name}))
+        if not checked:
+            return []
+        with self._write() as tx:
+            row = tx.q(
+                "SELECT email FROM smartseg_identities WHERE visitor_id = ?", (vid,)
+            ).fetchone()
+            if row is None:
+                return []
+            return [
+                self._enqueue(tx, kind, vid, [vid], row[0], [], [], snap, at, extra)
+                for kind, extra in checked
+            ]
 
     # -- outbox
     def claim(
@@ -1136,6 +1321,7 @@ class SqlStore:
         tags: Sequence[tuple[str, float]],
         snap: Mapping[str, Any],
         at: float,
+        extra: Mapping[str, Any] | None = None,
     ) -> str:
         key = str(uuid.uuid4())
         body = build_payload(
@@ -1148,6 +1334,7 @@ class SqlStore:
             answers=answers,
             tags=tags,
             snapshot=snap,
+            extra=extra,
         )
         # The queue position is the wall clock at enqueue, not the event's own time:
         # a caller replaying old events must not jump ahead of or behind max_age.
@@ -1331,6 +1518,21 @@ class GuardedStore:
 
     def history(self, *args: Any, **kwargs: Any) -> list[Event]:
         return self._call("history", *args, **kwargs)
+
+    def store_inbound(self, *args: Any, **kwargs: Any) -> list[bool]:
+        return self._call("store_inbound", *args, **kwargs)
+
+    def inbound_changes(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("inbound_changes", *args, **kwargs)
+
+    def claim_inbound(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("claim_inbound", *args, **kwargs)
+
+    def inbound_status(self, *args: Any, **kwargs: Any) -> dict[str, int]:
+        return self._call("inbound_status", *args, **kwargs)
+
+    def queue_activation(self, *args: Any, **kwargs: Any) -> list[str]:
+        return self._call("queue_activation", *args, **kwargs)
 
     def write_events(self, *args: Any, **kwargs: Any) -> int:
         return self._call("write_events", *args, **kwargs)

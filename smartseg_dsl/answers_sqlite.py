@@ -94,6 +94,34 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE UNIQUE INDEX smartseg_events_dedupe ON smartseg_events (dedupe_key)",
         ],
     ),
+    # Inbound data (SPEC §7): the items as received (idempotent by item_id), and one
+    # row per visitor an item applies to; `seq` is the change feed PendingInbound polls.
+    (
+        4,
+        [
+            """CREATE TABLE smartseg_inbound (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                item_id TEXT NOT NULL UNIQUE,
+                visitor_id TEXT,
+                email TEXT,
+                at REAL NOT NULL,
+                stored_at REAL NOT NULL,
+                content TEXT NOT NULL
+            )""",
+            "CREATE INDEX smartseg_inbound_email ON smartseg_inbound (email) "
+            "WHERE email IS NOT NULL",
+            "CREATE INDEX smartseg_inbound_visitor ON smartseg_inbound (visitor_id) "
+            "WHERE visitor_id IS NOT NULL",
+            """CREATE TABLE smartseg_inbound_pending (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                item_seq INTEGER NOT NULL,
+                visitor_id TEXT NOT NULL,
+                due_at REAL NOT NULL,
+                applied_at REAL,
+                UNIQUE (visitor_id, item_seq)
+            )""",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

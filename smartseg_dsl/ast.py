@@ -73,7 +73,7 @@ KEYWORDS: frozenset[str] = frozenset(
     {
         # structure
         "group", "segment", "prior", "decay", "explicit", "implicit", "weight", "max",
-        "audience", "when",
+        "audience", "when", "sync",
         # measurement
         "goal", "value", "holdout", "experiment", "traffic", "variant", "from", "until",
         # matchers
@@ -324,6 +324,8 @@ class Audience:
     name: Name
     condition: Expr
     span: Span = _span()
+    #: `sync audience`: membership changes go to the CRM/ESP (SPEC §1.8, §7)
+    synced: bool = False
 
 
 # --------------------------------------------------------------------- rules

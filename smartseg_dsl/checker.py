@@ -2280,6 +2280,8 @@ class _Checker:
     def unused_audiences(self) -> None:
         for name, aud in self.sym.audiences.items():
             uses = self.audience_uses.get(name, ())
+            if aud.synced:
+                continue  # used by being sent to the CRM (SPEC §7)
             if name in self.suggested or any(
                 not _inside(u, aud, self.sym.defined_at[name][0]) for u in uses
             ):
@@ -2367,6 +2369,8 @@ _BUDGET_HELP = {
     "timestamps: use fewer distinct windowed counts, smaller thresholds, or drop `within`",
     "evidence": "each implicit signal keeps its own evidence: merge signals or segments",
     "tags": "each tag `tagged()` asks about is kept: ask about fewer tags",
+    "inbound attributes": 'each attribute("…") the rules read keeps the latest inbound '
+    "value (up to 64 characters): read fewer distinct attributes",
     "counts": "each distinct `count(…)` keeps a counter: use fewer distinct matchers",
     "since": "each distinct `since(…)` keeps a time: use fewer distinct matchers",
     "facts": "each segment keeps its latest answers: use fewer segments",

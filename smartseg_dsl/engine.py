@@ -110,6 +110,13 @@ class RequestInfo:
     preview_as: str | None = None
     #: preview: experiment name → variant name to show (validated by the caller)
     preview_variants: Mapping[str, str] = field(default_factory=dict)
+    #: inbound data applied on this request (SPEC §7): tags (explicit signals), events
+    #: with their own times (epoch seconds), attributes (None clears a value)
+    inbound_tags: tuple[str, ...] = ()
+    inbound_events: tuple[tuple[str, float], ...] = ()
+    inbound_attributes: Mapping[str, str | float | int | None] = field(default_factory=dict)
+    #: the visitor identified on this request (`identify`): remembered in the state
+    identified: bool = False
 
     @property
     def preview(self) -> bool:
@@ -328,6 +335,11 @@ class Outcome:
     pending_exposures: tuple[Exposure, ...] = ()
     #: exposed on this request: (experiment, variant), set by `Engine.expose`
     exposures: tuple[tuple[str, str], ...] = ()
+    #: activation (SPEC §7): ("audience.entered" | "audience.left", audience) for each
+    #: `sync audience` entered or left, ("segment.certain", "G.S") for each segment the
+    #: visitor became certain of, on this request. The middleware sends them to the CRM
+    #: only for identified visitors (`state.identified`).
+    activation: tuple[tuple[str, str], ...] = ()
 
     @property
     def trace(self) -> Trace:
@@ -566,6 +578,12 @@ class Engine:
         )
         self._answer_facts: dict[tuple[str, str], str] = {}
         lay = rules.layout
+        self._attr_names = {key: name for name, key in lay.attributes.items()}
+        self._synced = tuple(
+            (rules.audience_index[name], key, name)
+            for name, key in lay.synced.items()
+            if name in rules.audience_index
+        )
         for g in rules.groups:
             other = lay.fact_keys.get(f"~{g.name}")
             if other:
@@ -734,9 +752,18 @@ class Engine:
             for ev in request.events:
                 for i in rules.events.get(ev, ()):
                     fired.append((slots[i], 1, True))
+        late: list[tuple[MatcherSlot, int]] = []  # inbound events: (slot, their own time)
+        if tracking and request.inbound_events and rules.events:
+            for ev, at in request.inbound_events:
+                t = min(now, max(0, math.floor(at)))
+                for i in rules.events.get(ev, ()):
+                    late.append((slots[i], t))
         new_tags: set[str] = set()
-        if request.tags:
-            for tag in request.tags:
+        given = request.tags
+        if request.inbound_tags:
+            given = (*given, *request.inbound_tags)
+        if given:
+            for tag in given:
                 key = rules.tag_keys.get(tag)
                 if key is not None and key not in state.tags:
                     new_tags.add(key)
@@ -780,6 +807,60 @@ class Engine:
                     windows = dict(state.windows)
                 old_times = windows.get(slot.window_key, ())
                 windows[slot.window_key] = ((now,) * times + old_times)[: slot.window_limit]
+        # Inbound events land at their own time (SPEC §7): decayed by their age, in
+        # `since` only when later than what is there, in windows at their place.
+        for slot, t in late:
+            if slot.explicit_facts:
+                new_facts.extend(slot.explicit_facts)
+            for spec in slot.evidence:
+                if evidence is None:
+                    evidence = dict(state.evidence)
+                old = evidence.get(spec.key)
+                value = 0.0
+                if old is not None:
+                    value, t_old = old
+                    if spec.half_life and t_old != now:
+                        value *= 0.5 ** ((now - t_old) / spec.half_life)
+                add = spec.weight
+                if spec.half_life and t != now:
+                    add *= 0.5 ** ((now - t) / spec.half_life)
+                value = round(min(value + add, MAX_EVIDENCE), 3)
+                if value > 0:
+                    evidence[spec.key] = (value, now if spec.half_life else 0)
+            if slot.count_key is not None:
+                if counts is None:
+                    counts = dict(state.counts)
+                counts[slot.count_key] = min(counts.get(slot.count_key, 0) + 1, MAX_COUNT)
+            if slot.since_key is not None:
+                if last_fired is None:
+                    last_fired = dict(state.last_fired)
+                if t > last_fired.get(slot.since_key, -1):
+                    last_fired[slot.since_key] = t
+            if slot.window_key is not None:
+                if windows is None:
+                    windows = dict(state.windows)
+                merged = sorted((*windows.get(slot.window_key, ()), t), reverse=True)
+                windows[slot.window_key] = tuple(merged[: slot.window_limit])
+        if late:
+            fired = [*fired, *((slot, 1, True) for slot, _t in late)]
+
+        # Inbound attributes (SPEC §1.8): only those the rules read are kept.
+        inbound: dict[str, str | int | float] | None = None
+        if request.inbound_attributes:
+            known = layout.attributes
+            for name, value in request.inbound_attributes.items():
+                key = known.get(name)
+                if key is None:
+                    continue
+                if inbound is None:
+                    inbound = dict(state.inbound)
+                if value is None or isinstance(value, bool):
+                    inbound.pop(key, None)
+                else:
+                    inbound[key] = value
+            if inbound is not None and inbound == state.inbound:
+                inbound = None
+        identified = state.identified or (request.identified and layout.identifies)
 
         # Answers and dismissals (validated; invalid ones are ignored here).
         for answer in request.answers:
@@ -816,6 +897,8 @@ class Engine:
             or windows is not None
             or bool(new_tags)
             or dismissed is not None
+            or inbound is not None
+            or identified != state.identified
         )
         if changed and not (
             fresh and not tracking and not _recorded(new_facts, new_tags, dismissed)
@@ -841,6 +924,9 @@ class Engine:
                 goals=state.goals,
                 variants=state.variants,
                 exposed=state.exposed,
+                inbound=inbound if inbound is not None else state.inbound,
+                synced=state.synced,
+                identified=identified,
             )
             new_state = canonical(new_state, layout)
             changed = fresh or new_state != state
@@ -871,6 +957,27 @@ class Engine:
             classify_device(request.user_agent),
         )
         self._audiences(ctx)
+        activation: list[tuple[str, str]] = []
+        if not preview:
+            if self._synced and tracking:
+                aud = ctx.aud
+                inside = frozenset(key for i, key, _name in self._synced if aud[i])
+                if inside != new_state.synced:
+                    before = new_state.synced
+                    for i, key, name in self._synced:
+                        if aud[i] and key not in before:
+                            activation.append(("audience.entered", name))
+                        elif not aud[i] and key in before:
+                            activation.append(("audience.left", name))
+                    new_state = replace_state(new_state, synced=inside)
+                    evaluated = new_state
+                    changed = True
+            if new_facts:
+                was = self._certain(state.facts)
+                names = rules.segment_names
+                for g, c in enumerate(ctx.cert):
+                    if c is not None and c != was[g]:
+                        activation.append(("segment.certain", names[c]))
         goals: tuple[GoalHit, ...] = ()
         if rules.goals and tracking and not preview:
             goals, reached = self._goals(ctx, evaluated, fired)
@@ -939,6 +1046,7 @@ class Engine:
             session_started=visits != state.visits,
             experiments=experiments,
             pending_exposures=tuple(pending),
+            activation=tuple(activation),
         )
 
     # ---------------------------------------------------------------- evaluation
@@ -1017,6 +1125,35 @@ class Engine:
             if t is not None and now - t < DISMISS_SECONDS:
                 return True
         return False
+
+    def _certain(self, facts: tuple[tuple[str, int], ...]) -> list[int | None]:
+        """The certain segment of each group given these facts (SPEC §1.2)."""
+        rules = self.rules
+        cert: list[int | None] = list(self._gnone)
+        if not facts:
+            return cert
+        n = rules.segment_count
+        pos, neg = [-1] * n, [-1] * n
+        other_at = [-1] * len(rules.groups)
+        for order, (key, _t) in enumerate(facts):
+            fi = rules.fact_info.get(key)
+            if fi is None:
+                continue
+            g, s, kind = fi
+            if kind == 0:
+                pos[s] = order
+            elif kind == 1:
+                neg[s] = order
+            else:
+                other_at[g] = order
+        for g in rules.groups:
+            best, best_at = -1, -1
+            for i in range(g.first, g.first + len(g.segments)):
+                if pos[i] > best_at:
+                    best, best_at = i, pos[i]
+            if best >= 0 and neg[best] < best_at and other_at[g.index] < best_at:
+                cert[g.index] = best
+        return cert
 
     def _evaluate_groups(self, state: VisitorState, now: int) -> _Ctx:
         """Scores, confidences, certain, most likely and known for every group (SPEC §1.2)."""
@@ -1121,6 +1258,14 @@ class Engine:
         ctx.last_fired = state.last_fired
         ctx.windows = state.windows
         ctx.path = path
+        if state.inbound:
+            # attribute("x"): the app's value for this request, else the inbound one
+            names = self._attr_names
+            merged: dict[str, Any] = {names[k]: v for k, v in state.inbound.items() if k in names}
+            for name, value in attributes.items():
+                if value is not None:
+                    merged[name] = value
+            attributes = merged
         ctx.attrs = attributes
         ctx.device = device
 

@@ -525,7 +525,7 @@ class _Printer:
         if isinstance(unit, ast.Decay):
             return [f"{pad}decay {_duration(unit.half_life)}"]
         if isinstance(unit, ast.Audience):
-            head = f"audience {unit.name.value} = "
+            head = f"{'sync ' if unit.synced else ''}audience {unit.name.value} = "
             one = head + format_expr(unit.condition)
             if len(pad + one) <= LINE_LENGTH:
                 return [pad + one]

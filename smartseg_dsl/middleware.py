@@ -46,6 +46,7 @@ import jinja2
 from markupsafe import Markup, escape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import answers as answer_bank
 from . import links, rewrite
 from .answers import (
     AnswerBankError,
@@ -59,6 +60,15 @@ from .api import SCOPE_KEY
 from .cookie import CookieCodec, delete_cookie_header, set_cookie_header
 from .csrf import CsrfError, CsrfTokens
 from .engine import Answer, Engine, RequestInfo
+from .inbound_items import MAX_BODY_BYTES as MAX_INBOUND_BYTES
+from .inbound_items import SIGNATURE_HEADER as INBOUND_SIGNATURE_HEADER
+from .inbound_items import (
+    AppliedItem,
+    InboundError,
+    PendingInbound,
+    parse_body,
+    signature_ok,
+)
 from .loader import RuleSetError, discover, load_ruleset
 from .measure.events import exposure_events, outcome_events
 from .measure.recorder import EventRecorder
@@ -164,6 +174,8 @@ class SmartSegMiddleware:
         events_retention_days: float | None = 400,
         forgotten_refresh_interval: float = 2.0,
         partial_cache: bool = True,
+        inbound_secret: str | Sequence[str] | None = None,
+        inbound_refresh_interval: float = 2.0,
     ) -> None:
         if not secret_key or (not isinstance(secret_key, str) and not all(secret_key)):
             raise ValueError("SmartSegMiddleware needs a non-empty secret_key (or list of keys)")
@@ -253,6 +265,23 @@ class SmartSegMiddleware:
             self.forgotten = ForgottenIds(
                 interval=forgotten_refresh_interval, retention=max_age + 86400.0
             )
+
+        # Inbound data (SPEC §7): POST /smartseg/inbound, signed with its own secret(s);
+        # and the visitor ids with items pending, in memory (no query per request).
+        self.inbound_secrets: list[str] | None = None
+        if inbound_secret is not None:
+            secrets_ = [inbound_secret] if isinstance(inbound_secret, str) else list(inbound_secret)
+            if not secrets_ or not all(isinstance(x, str) and x for x in secrets_):
+                raise ValueError("inbound_secret must be a non-empty string (or list of them)")
+            if sync is not None and getattr(sync, "secret", None) in secrets_:
+                raise ValueError(
+                    "inbound_secret must differ from the webhook secret: whoever may send "
+                    "us data must not be able to sign what we send to the CRM, and back"
+                )
+            self.inbound_secrets = secrets_
+        self.pending: PendingInbound | None = None
+        if store is not False:
+            self.pending = PendingInbound(interval=inbound_refresh_interval)
 
         # Measurement events (SPEC §6) go to the answer bank's database, in batches, from
         # a task run by the lifespan (or started by the first event without one).
@@ -474,6 +503,26 @@ class SmartSegMiddleware:
                 target=forgotten.refresh, args=(store,), name="smartseg-forgotten", daemon=True
             ).start()
 
+    async def _refresh_pending(self, pending: PendingInbound) -> None:
+        """Keep :attr:`pending` fresh, exactly like :meth:`_refresh_forgotten`: one
+        monotonic-clock read per request carrying a cookie; at most once per interval a
+        request starts a read of the change feed in a worker thread without waiting,
+        except when the set is older than two intervals (never loaded, or an idle
+        server), so an item is never missed on the visitor's next request."""
+        now = time.monotonic()
+        if now < pending.next_refresh or not pending.supported:
+            return
+        pending.next_refresh = now + pending.interval
+        store = await self._get_store()
+        if store is None:
+            return
+        if pending.stale(now):
+            await anyio.to_thread.run_sync(lambda: pending.refresh(store, wait=pending.interval))
+        else:
+            threading.Thread(
+                target=pending.refresh, args=(store,), name="smartseg-inbound", daemon=True
+            ).start()
+
     async def store_call(self, method: str, *args: Any, what: str) -> tuple[bool, Any]:
         """Call a store method in a worker thread; never raises. (ok, result)."""
         try:
@@ -526,20 +575,34 @@ class SmartSegMiddleware:
         path: str = scope["path"]
         root = scope.get("root_path", "")
         route_path = path[len(root) :] if root and path.startswith(root) else path
+        if route_path == "/smartseg/inbound" and self.inbound_secrets is not None:
+            await _serve_inbound(self, scope, receive, send)
+            return
         if route_path.startswith("/smartseg/"):
             endpoint = _ENDPOINTS.get(route_path[10:])
             if endpoint is not None:
                 exchange = _Exchange(self, scope, send, route_path, endpoint=True)
-                if exchange.cookies and self.forgotten is not None:
-                    await self._refresh_forgotten(self.forgotten)
+                if exchange.cookies:
+                    if self.forgotten is not None:
+                        await self._refresh_forgotten(self.forgotten)
+                    if self.pending is not None and endpoint is not _forget:
+                        await self._refresh_pending(self.pending)
+                        if self.pending:
+                            await exchange.take_inbound()
                 try:
                     await _serve_endpoint(exchange, endpoint, receive)
                 finally:
                     exchange.detach()
                 return
         exchange = _Exchange(self, scope, send, route_path)
-        if exchange.cookies and self.forgotten is not None:
-            await self._refresh_forgotten(self.forgotten)
+        if exchange.cookies:
+            if self.forgotten is not None:
+                await self._refresh_forgotten(self.forgotten)
+            pending = self.pending
+            if pending is not None:
+                await self._refresh_pending(pending)
+                if pending:  # (empty: nothing pending anywhere, no cookie decoded)
+                    await exchange.take_inbound()
         try:
             await self.app(scope, receive, exchange.send)
             await exchange.finish()
@@ -688,6 +751,8 @@ class _Exchange:
         "events",
         "gpc",
         "host",
+        "identified",
+        "inbound",
         "is_new",
         "link_tags",
         "method",
@@ -739,6 +804,9 @@ class _Exchange:
         self.preview_as: str | None = None
         self.preview_variants: dict[str, str] = {}
         self.debug = False
+        #: inbound items claimed for this visitor, applied by this request's step
+        self.inbound: list[AppliedItem] = []
+        self.identified = False
 
         referrer = host = user_agent = accept = None
         gpc = False
@@ -893,8 +961,50 @@ class _Exchange:
             gpc=self.gpc,
             preview_as=self.preview_as,
             preview_variants=self.preview_variants,
+            identified=self.identified,
         )
+        if self.inbound:
+            info = _with_inbound(info, self.inbound)
         return self.rt.engine.step(self.base_state(), info)
+
+    async def take_inbound(self) -> None:
+        """Claim the visitor's inbound items that are due (SPEC §7), when the in-memory
+        set says there are some: one transaction marks them applied and returns them
+        (another server handling the same visitor gets none), and this request's step
+        applies them."""
+        pending = self.mw.pending
+        if pending is None or self.previewing:
+            return
+        state = self.base_state()
+        if self.is_new:
+            return
+        vid = str(state.visitor_id)
+        if not pending.due(vid, self.now):
+            return
+        ok, result = await self.mw.store_call(
+            "claim_inbound", vid, self.now, what="the claim of pending inbound items"
+        )
+        if not ok or result is None:
+            return
+        items, next_due = result
+        pending.settle(vid, next_due)
+        if items:
+            self.inbound = list(items)
+            self._version += 1
+
+    async def send_activation(self, outcome: Outcome) -> None:
+        """Queue the activation webhooks of this step (SPEC §7) for an identified
+        visitor: entering or leaving a `sync audience`, becoming certain."""
+        if not outcome.activation or self.previewing or not outcome.state.identified:
+            return
+        await self.mw.store_call(
+            "queue_activation",
+            str(outcome.state.visitor_id),
+            list(outcome.activation),
+            _snapshot(outcome),
+            self.now,
+            what="activation webhooks",
+        )
 
     def provisional(self) -> Outcome | None:
         """The outcome as far as this request is known now (for request.state)."""
@@ -945,9 +1055,17 @@ class _Exchange:
         snapshot = _snapshot(outcome) if outcome is not None else None
         visitor_id = self.visitor_id
         self.need_cookie = True  # the id now linked to an address must stick
-        return await anyio.to_thread.run_sync(
+        key = await anyio.to_thread.run_sync(
             lambda: store.identify(visitor_id, address, snapshot, self.now)
         )
+        # Remembered in the state: from now on, activation webhooks (SPEC §7).
+        self.identified = True
+        self._version += 1
+        if self.mw.pending is not None:
+            # Items sent earlier for this address may now apply to this visitor: look
+            # on their next request rather than waiting for the next poll.
+            self.mw.pending.add(visitor_id, self.now)
+        return key
 
     # ------------------------------------------------------------------ responder
 
@@ -999,6 +1117,8 @@ class _Exchange:
         outcome = self._outcome
         if outcome is None or self.previewing:
             return
+        if outcome.activation:
+            await self.send_activation(outcome)
         given = [*self.link_tags, *self.tags]
         if given:
             snapshot = _snapshot(outcome)
@@ -1035,7 +1155,13 @@ class _Exchange:
     def _touched(self) -> bool:
         """Can this non-page request change the visitor's state at all?"""
         return bool(
-            self.events or self.tags or self.link_tags or self.query_string or self.need_cookie
+            self.events
+            or self.tags
+            or self.link_tags
+            or self.query_string
+            or self.need_cookie
+            or self.inbound
+            or self.identified
         )
 
     def _finish_step(
@@ -1421,6 +1547,7 @@ async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
         # could not keep is refused, not kept in the cookie alone, so nothing is lost
         # silently and the visitor can answer again.
         raise _BadRequest(_STORE_DOWN, status=503)
+    await ex.send_activation(outcome)
     cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
     return 200, {"ok": True, "about": about, "answer": value}, cookie
 
@@ -1441,6 +1568,7 @@ async def _dismiss(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str
     )
     if not ok:
         raise _BadRequest(_STORE_DOWN, status=503)
+    await ex.send_activation(outcome)
     cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
     return 200, {"ok": True, "dismissed": about}, cookie
 
@@ -1468,6 +1596,105 @@ async def _forget(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
 
 
 _ENDPOINTS: dict[str, _Handler] = {"answer": _answer, "dismiss": _dismiss, "forget": _forget}
+
+
+async def _serve_inbound(
+    mw: SmartSegMiddleware, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """``POST /smartseg/inbound`` (SPEC §7): signed JSON, one item or a list.
+
+    202 stored (new and repeated ids alike: a retry is harmless), 400 naming the bad
+    field (nothing of the body is stored), 401 bad or missing signature, 405 not a
+    POST, 413 over 1 MiB, 503 the answer bank is down (retry later)."""
+
+    async def answer(status: int, payload: dict[str, Any]) -> None:
+        content = json.dumps(payload).encode()
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
+        if status == 405:
+            headers.append((b"allow", b"POST"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    if scope["method"] != "POST":
+        await answer(405, {"ok": False, "error": "this address only accepts POST"})
+        return
+    signature = None
+    declared = None
+    header_name = INBOUND_SIGNATURE_HEADER.lower().encode()
+    for name, value in scope["headers"]:
+        if name == header_name:
+            signature = value
+        elif name == b"content-length":
+            declared = value
+    too_big = {"ok": False, "error": f"the body is larger than {MAX_INBOUND_BYTES} bytes"}
+    if declared is not None and declared.strip().isdigit() and int(declared) > MAX_INBOUND_BYTES:
+        await answer(413, too_big)
+        return
+    try:
+        body = await _read_body(receive, MAX_INBOUND_BYTES)
+    except _BadRequest:
+        await answer(413, too_big)
+        return
+    if body is None:
+        return  # the client went away
+    assert mw.inbound_secrets is not None
+    if not signature_ok(body, signature, mw.inbound_secrets):
+        await answer(
+            401,
+            {
+                "ok": False,
+                "error": f"missing or bad {INBOUND_SIGNATURE_HEADER} header (sha256=<hex "
+                "HMAC-SHA256 of the raw body with the inbound secret>)",
+            },
+        )
+        return
+    try:
+        items = parse_body(body)
+    except InboundError as exc:
+        await answer(400, {"ok": False, "error": str(exc), "field": exc.field or None})
+        return
+    store = await mw._get_store()
+    if store is None:
+        await answer(503, {"ok": False, "error": "the answer bank is disabled"})
+        return
+    try:
+        results = await anyio.to_thread.run_sync(lambda: store.store_inbound(items))
+    except AnswerBankError as exc:
+        log.error("smartseg: could not store inbound items: %s", exc)
+        await answer(
+            503, {"ok": False, "error": "the answer bank is unavailable; nothing was stored"}
+        )
+        return
+    stored = sum(1 for r in results if r)
+    if mw.pending is not None:
+        # This server knows at once; the others within their polling interval.
+        due = time.time() + answer_bank.INBOUND_DELAY  # as the store computes it
+        for item, new in zip(items, results, strict=True):
+            if new and item.visitor is not None:
+                mw.pending.add(item.visitor, due)
+    await answer(
+        202, {"ok": True, "received": len(items), "stored": stored, "repeated": len(items) - stored}
+    )
+
+
+def _with_inbound(info: RequestInfo, items: Sequence[AppliedItem]) -> RequestInfo:
+    """``info`` plus the inbound items' tags, events (at their times) and attributes
+    (in the order received: a later value wins)."""
+    from dataclasses import replace
+
+    tags: list[str] = []
+    events: list[tuple[str, float]] = []
+    attributes: dict[str, Any] = {}
+    for item in items:
+        tags += item.tags
+        events += [(name, item.at) for name in item.events]
+        attributes.update(item.attributes)
+    return replace(
+        info,
+        inbound_tags=tuple(tags),
+        inbound_events=tuple(events),
+        inbound_attributes=attributes,
+    )
 
 
 def _required(fields: Mapping[str, str], name: str) -> str:

@@ -376,6 +376,16 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def audience(self, kw: Token, name: Token, eq: Token, condition: object) -> ast.Audience:
         return ast.Audience(self._name(name), _expr(condition), _span((kw, name, eq, condition)))
 
+    def sync_audience(
+        self, sync: Token, kw: Token, name: Token, eq: Token, condition: object
+    ) -> ast.Audience:
+        return ast.Audience(
+            self._name(name),
+            _expr(condition),
+            _span((sync, kw, name, eq, condition)),
+            synced=True,
+        )
+
     # -- measurement
     def goal(self, *c: object) -> ast.Goal:
         kw, name, label, eq, condition, value = c
@@ -704,7 +714,7 @@ def _blank(text: str) -> str:
 
 
 _TOP_LEVEL = re.compile(
-    r"^(?:[ \t]*(?:group|audience|when|goal|holdout|experiment)\b"
+    r"^(?:[ \t]*(?:group|audience|sync|when|goal|holdout|experiment)\b"
     r"|(?:show|hide|replace|order)\b)",
     re.M,
 )

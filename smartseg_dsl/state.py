@@ -87,6 +87,9 @@ MAX_VISITOR_ID_LENGTH = 64
 _VISITOR_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 _EMPTY: Mapping[str, Any] = {}
+#: An inbound text attribute (SPEC §7) has at most this many characters (UTF-16 code
+#: units): the cookie's worst case counts each as a 6-byte `\uXXXX` escape.
+INBOUND_TEXT_CHARS = 64
 
 
 class StateError(ValueError):
@@ -224,6 +227,15 @@ class Layout:
     #: experiment key → the keys of its variants (a cookie naming another is re-assigned)
     variant_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
     decaying_keys: frozenset[str] = frozenset()  # evidence keys whose group decays
+    #: attribute names `attribute("…")` reads → key of the inbound value kept (SPEC §1.8)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    attribute_keys: frozenset[str] = frozenset()
+    #: `sync audience` names → key of "the visitor is in it" (SPEC §7 activation)
+    synced: Mapping[str, str] = field(default_factory=dict)
+    synced_keys: frozenset[str] = frozenset()
+    #: activation can happen (segments to become certain of, or synced audiences): keep
+    #: whether the visitor identified
+    identifies: bool = False
 
     @classmethod
     def from_ruleset(cls, ruleset: ast.RuleSet) -> Layout:
@@ -360,6 +372,11 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
     dismissal_keys = _assign_keys(f"d:{s}" for s in survey_subjects)
     goal_keys = _assign_keys(f"o:{g}" for g in dict.fromkeys(goal_names))
     experiment_keys = _assign_keys(f"x:{e}" for e in experiment_variants)
+    attribute_keys = _assign_keys(f"q:{a}" for a in uses.attributes)
+    synced_names = list(
+        dict.fromkeys(a.name.value for a in ruleset.audiences if getattr(a, "synced", False))
+    )
+    synced_keys = _assign_keys(f"m:{a}" for a in synced_names)
     variant_keys = _assign_keys(
         f"v:{e}:{v}" for e, names in experiment_variants.items() for v in names
     )
@@ -405,6 +422,11 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
             for e, names in experiment_variants.items()
         },
         decaying_keys=frozenset(s.key for s in evidence_specs if s.half_life),
+        attributes={a: attribute_keys[f"q:{a}"] for a in uses.attributes},
+        attribute_keys=frozenset(attribute_keys.values()),
+        synced={a: synced_keys[f"m:{a}"] for a in synced_names},
+        synced_keys=frozenset(synced_keys.values()),
+        identifies=bool(fact_idents) or bool(synced_names),
     )
 
 
@@ -448,6 +470,7 @@ class _Uses:
         self.since: dict[MatcherId, None] = {}
         self.windows: dict[MatcherId, tuple[float, int]] = {}
         self.tags: dict[str, None] = {}
+        self.attributes: dict[str, None] = {}
         self.sessions = False
         self.pageviews = False
 
@@ -473,6 +496,10 @@ class _Uses:
                     arg = node.args[0]
                     if isinstance(arg, ast.String):
                         self.tags[arg.value] = None
+                elif func == "attribute" and len(node.args) == 1:
+                    arg = node.args[0]
+                    if isinstance(arg, ast.String):
+                        self.attributes[arg.value] = None
                 elif func in ("count", "since") and len(node.args) == 1:
                     arg = node.args[0]
                     if not isinstance(arg, ast.MatcherArg):
@@ -538,6 +565,12 @@ class VisitorState:
     variants: Mapping[str, str] = field(default_factory=dict)
     #: keys of the experiments this visitor has been exposed to (once each)
     exposed: frozenset[str] = frozenset()
+    #: attribute key → the latest value received as inbound data (SPEC §1.8, §7)
+    inbound: Mapping[str, str | int | float] = field(default_factory=dict)
+    #: keys of the `sync audience`s the visitor was in when last evaluated (SPEC §7)
+    synced: frozenset[str] = frozenset()
+    #: the visitor identified (`identify`): membership changes are sent to the CRM
+    identified: bool = False
 
 
 def canonical(state: VisitorState, layout: Layout) -> VisitorState:
@@ -630,8 +663,12 @@ def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
         doc["h"] = state.last_path
     if state.pageviews:
         doc["p"] = state.pageviews if state.pageviews < MAX_COUNT else MAX_COUNT
-    if state.landing_done or state.referrer_done:
-        doc["x"] = (1 if state.landing_done else 0) | (2 if state.referrer_done else 0)
+    if state.landing_done or state.referrer_done or state.identified:
+        doc["x"] = (
+            (1 if state.landing_done else 0)
+            | (2 if state.referrer_done else 0)
+            | (4 if state.identified else 0)
+        )
     if state.facts:
         facts: list[str | int] = []
         for key, t in state.facts:
@@ -685,6 +722,10 @@ def encode_state(state: VisitorState, layout: Layout) -> dict[str, Any]:
         doc["a"] = dict(state.variants)
     if state.exposed:
         doc["z"] = sorted(state.exposed)
+    if state.inbound:
+        doc["q"] = dict(state.inbound)
+    if state.synced:
+        doc["m"] = sorted(state.synced)
     return doc
 
 
@@ -716,7 +757,7 @@ def _key_set(value: object, name: str, what: str, known: frozenset[str]) -> froz
     return known.intersection(value)
 
 
-_TOP_KEYS = frozenset("viutshpxfenlwgdoaz")
+_TOP_KEYS = frozenset("viutshpxfenlwgdoazqm")
 _MAX_MILLI = round(MAX_EVIDENCE * 1000)
 
 
@@ -767,7 +808,7 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
     if type(pageviews) is not int or not 0 <= pageviews <= MAX_COUNT:
         raise _bad("bad page view count")
     flags = doc.get("x", 0)
-    if type(flags) is not int or not 0 <= flags <= 3:
+    if type(flags) is not int or not 0 <= flags <= 7:
         raise _bad("bad flags")
 
     facts: tuple[tuple[str, int], ...] = ()
@@ -850,6 +891,20 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
             if variant in layout.variant_keys.get(key, ()):
                 variants[key] = variant
     exposed = _key_set(doc.get("z"), "z", "experiment", frozenset(layout.experiments.values()))
+    inbound: dict[str, str | int | float] = {}
+    raw_inbound = doc.get("q")
+    if raw_inbound is not None:
+        if type(raw_inbound) is not dict or len(raw_inbound) > _MAX_ITEMS:
+            raise _bad("`q` is not an object")
+        for key, value in raw_inbound.items():
+            if type(value) is str:
+                if len(value) > 2 * INBOUND_TEXT_CHARS:
+                    raise _bad("an inbound attribute is too long")
+            elif type(value) not in (int, float) or not math.isfinite(value):
+                raise _bad("an inbound attribute is not a string or a finite number")
+            if key in layout.attribute_keys:
+                inbound[key] = value
+    synced = _key_set(doc.get("m"), "m", "audience", layout.synced_keys)
 
     state = VisitorState(
         vid,
@@ -872,6 +927,9 @@ def decode_state(doc: object, layout: Layout) -> VisitorState:
         goals,
         variants,
         exposed,
+        inbound,
+        synced,
+        bool(flags & 4) and layout.identifies,
     )
     # Not canonicalised here: stale window entries and old dismissals are invisible to
     # every rule, and the engine canonicalises the state whenever it changes it.
@@ -927,8 +985,8 @@ def worst_case_document(layout: Layout) -> tuple[str, dict[str, int]]:
         doc["h"] = "x" * 6
     if layout.pageviews:
         doc["p"] = MAX_COUNT
-    if layout.landing or layout.referrer:
-        doc["x"] = 3
+    if layout.landing or layout.referrer or layout.identifies:
+        doc["x"] = 7  # first touches done, identified
     base = len(json.dumps(doc, separators=(",", ":")))
     parts["visitor id, times and sessions"] = base
 
@@ -970,6 +1028,13 @@ def worst_case_document(layout: Layout) -> tuple[str, dict[str, int]]:
             longest[ekey] = key
     measure("a", longest, "experiment assignments")
     measure("z", sorted(layout.experiments.values()), "experiment exposures")
+    inbound = {
+        key: _Raw('"' + "x" * (6 * INBOUND_TEXT_CHARS) + '"') for key in layout.attributes.values()
+    }
+    if inbound:
+        doc["q"] = inbound
+        parts["inbound attributes"] = len(_dumps({"q": inbound})) - 1
+    measure("m", sorted(layout.synced.values()), "synced audiences")
     text = _dumps(doc)
     return text, parts
 

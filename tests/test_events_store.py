@@ -96,7 +96,7 @@ def _raw_execute(url: str, statements: list[str], params: list[tuple[Any, ...]])
 def test_a_version_1_database_migrates_and_keeps_its_rows(store_url: str) -> None:
     module = answers_sqlite if backend_of(store_url) == "sqlite" else answers_postgres
     [v1] = [statements for version, statements in module.MIGRATIONS if version == 1]
-    assert module.SCHEMA_VERSION == 3
+    assert module.SCHEMA_VERSION == 4
     statements = [
         *v1,
         "CREATE TABLE smartseg_meta (key TEXT PRIMARY KEY, value TEXT)",
@@ -113,7 +113,7 @@ def test_a_version_1_database_migrates_and_keeps_its_rows(store_url: str) -> Non
 
     store = open_store(store_url)
     try:
-        assert store.schema_version() == 3  # type: ignore[attr-defined]
+        assert store.schema_version() == 4  # type: ignore[attr-defined]
         assert [(e.kind, e.subject, e.value) for e in store.history("old")] == [
             ("answer", "Industry.Legal", "yes")
         ]

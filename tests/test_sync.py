@@ -9,6 +9,7 @@ import logging
 import random
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 
 import anyio
@@ -204,7 +205,12 @@ def test_nothing_is_sent_to_nowhere(store: Store) -> None:
 @pytest.mark.slow
 def test_sigkilled_worker_loses_nothing_and_leaves_nothing_claimed(store_url: str) -> None:
     store = open_store(store_url)
-    keys = set(queue_identifies(store, 8))
+    keys = set(queue_identifies(store, 4))
+    # Activation deliveries (SPEC §7) travel the same outbox with the same guarantees.
+    for i in range(4):
+        change = ("audience.entered", "HotLead") if i % 2 else ("segment.certain", "Industry.Legal")
+        keys.update(store.queue_activation(f"v{i}", [change], None, time.time()))
+    assert len(keys) == 8
     # The receiver holds the first batch (it has processed it, but has not answered) while
     # the worker is killed: those rows stay claimed until the claim expires.
     with Receiver(lambda n, k: HOLD if n < 4 else OK, hold=1.0) as receiver:
@@ -244,6 +250,8 @@ def test_sigkilled_worker_loses_nothing_and_leaves_nothing_claimed(store_url: st
     status = store.status(now=time.time())
     assert (status.delivered, status.pending, status.in_flight, status.failed) == (8, 0, 0, 0)
     assert receiver.unique == keys
+    kinds = Counter(json.loads(body)["type"] for body in receiver.bodies.values())
+    assert kinds == {"identify": 4, "segment.certain": 2, "audience.entered": 2}
     # The held batch was processed by the receiver before the kill and delivered again
     # after it: at least once, de-duplicated by key.
     assert sum(receiver.received.values()) > len(keys)
