@@ -259,3 +259,33 @@ def test_repeated_units_cost_linear_work(unit: list[bytes], edits: dict[str, Edi
     rw._PAGES.clear()
     rw._EXTENTS.clear()
     assert work(doc, edits) <= rw.WORK_PER_BYTE * len(doc)
+
+
+def test_the_collector_is_paused_only_during_a_large_rewrite() -> None:
+    import gc
+
+    from smartseg_dsl import rewrite as rw
+
+    page = b"<body>" + b'<div data-seg-slot="x"><p>t</p></div>' * 10_000 + b"</body>"
+    assert len(page) >= rw.GC_PAUSE_FROM
+    seen: list[bool] = []
+    real = rw._rewrite_metered
+
+    def spy(*args: object) -> object:
+        seen.append(gc.isenabled())
+        return real(*args)  # type: ignore[arg-type]
+
+    rw._rewrite_metered = spy  # type: ignore[assignment]
+    try:
+        assert gc.isenabled()
+        rw.rewrite(page, {"x": rw.Hide()})
+        assert seen == [False] and gc.isenabled()  # paused, then back on
+        gc.disable()  # an app that runs without the collector keeps it off
+        rw.rewrite(page, {"x": rw.Hide()})
+        assert not gc.isenabled()
+        gc.enable()
+        rw.rewrite(b'<div data-seg-slot="x">small</div>', {"x": rw.Hide()})
+        assert seen[-1] is True  # a small page: not worth touching
+    finally:
+        rw._rewrite_metered = real  # type: ignore[assignment]
+        gc.enable()
