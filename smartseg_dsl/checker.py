@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -604,7 +604,12 @@ def _keys(node: Node, out: set[object]) -> set[object]:
 
 #: Codes that speak of names which a file with a syntax error may define in the
 #: part the parser had to skip: silenced then (SPEC: go on with the other files).
+#: When the names of the skipped text are known (`check(skipped_names=…)`), only a
+#: diagnostic whose name is among them is silenced, and an audience cycle never is
+#: (skipped text can only remove edges of the dependency graph, never add one).
 _NAME_CODES = frozenset({"SEG201", "SEG202", "SEG204", "SEG206", "SEG207", "SEG406"})
+#: The name a name diagnostic is about: the first `quoted` word of its message.
+_QUOTED_NAME = re.compile(r"`([^`]*)`")
 
 
 class _Condition:
@@ -628,9 +633,15 @@ class _Condition:
 class _Checker:
     """One run of every pass over one rule set; `diagnostics` and `sym` are the results."""
 
-    def __init__(self, ruleset: ast.RuleSet, syntax_errors: bool) -> None:
+    def __init__(
+        self,
+        ruleset: ast.RuleSet,
+        syntax_errors: bool,
+        skipped_names: Collection[str] | None = None,
+    ) -> None:
         self.ruleset = ruleset
         self.syntax_errors = syntax_errors
+        self.skipped_names = skipped_names
         self.diagnostics: list[Diagnostic] = []
         self.sym = Symbols(ruleset)
         self.file = ""
@@ -666,11 +677,20 @@ class _Checker:
     ) -> None:
         if CODES[code].severity == "error":
             self.failed = True
-        if self.syntax_errors and code in _NAME_CODES:
+        if self.syntax_errors and code in _NAME_CODES and self.maybe_skipped(code, message):
             return
         if span.line < 1 or span.column < 1:
             span = self.item_span if self.item_span.line >= 1 else ast.Span(1, 1, 1, 1)
         self.diagnostics.append(Diagnostic.at(file or self.file, span, code, message, help=help))
+
+    def maybe_skipped(self, code: str, message: str) -> bool:
+        """Could the text a syntax error made the parser skip change this diagnostic?"""
+        if self.skipped_names is None:
+            return True  # not told what was skipped: anything may have been
+        if code == "SEG206":
+            return False
+        m = _QUOTED_NAME.search(message)
+        return m is None or m.group(1).rsplit(".", 1)[-1] in self.skipped_names
 
     # ------------------------------------------------------------------ run
     def run(self) -> list[Diagnostic]:
@@ -2487,19 +2507,28 @@ def apply_suppressions(diagnostics: Iterable[Diagnostic], ruleset: ast.RuleSet) 
 # ============================================================== entry points
 
 
-def _run(ruleset: ast.RuleSet, syntax_errors: bool) -> _Checker:
-    checker = _Checker(ruleset, syntax_errors)
+def _run(
+    ruleset: ast.RuleSet, syntax_errors: bool, skipped_names: Collection[str] | None = None
+) -> _Checker:
+    checker = _Checker(ruleset, syntax_errors, skipped_names)
     checker.run()
     return checker
 
 
-def check(ruleset: ast.RuleSet, *, syntax_errors: bool = False) -> list[Diagnostic]:
+def check(
+    ruleset: ast.RuleSet,
+    *,
+    syntax_errors: bool = False,
+    skipped_names: Collection[str] | None = None,
+) -> list[Diagnostic]:
     """Every SEG2xx–SEG5xx diagnostic of a parsed rule set, suppressions applied.
 
     With `syntax_errors` some definitions may be missing (the parser skipped
     them), so "unknown name" diagnostics are left out; everything else stays.
+    Given `skipped_names` (the words of the skipped text, `ParseResult.skipped_names`),
+    only those about one of these names are left out.
     """
-    return apply_suppressions(_run(ruleset, syntax_errors).diagnostics, ruleset)
+    return apply_suppressions(_run(ruleset, syntax_errors, skipped_names).diagnostics, ruleset)
 
 
 def resolve(ruleset: ast.RuleSet) -> Symbols:

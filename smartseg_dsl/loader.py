@@ -15,12 +15,20 @@ from typing import TYPE_CHECKING
 
 from . import ast
 from .diagnostics import Diagnostic
-from .parser import parse_file
+from .parser import ParseResult, parse_file
 
 if TYPE_CHECKING:
     from .compiler import CompiledRuleSet
 
-__all__ = ["CheckResult", "PathError", "RuleSetError", "check_paths", "discover", "load_ruleset"]
+__all__ = [
+    "CheckResult",
+    "PathError",
+    "RuleSetError",
+    "check_parsed",
+    "check_paths",
+    "discover",
+    "load_ruleset",
+]
 
 
 class PathError(Exception):
@@ -75,13 +83,27 @@ class CheckResult:
 
 def check_paths(paths: Iterable[str | os.PathLike[str]]) -> CheckResult:
     """Parse and check every file; raises `PathError` for missing paths."""
-    from .checker import check  # the checker is only needed past parsing
+    return check_parsed([parse_file(p) for p in discover(paths)])
 
-    files = discover(paths)
-    results = [parse_file(p) for p in files]
+
+def check_parsed(results: Sequence[ParseResult]) -> CheckResult:
+    """Check parsed files together, as one rule set (in the order given).
+
+    Where a file has a syntax error, only the name diagnostics about names written in
+    the text the parser skipped are left out: the definition may be there.
+    """
+    from .checker import check
+
     ruleset = ast.RuleSet(tuple(r.file for r in results))
     syntax = [d for r in results for d in r.diagnostics]
-    diagnostics = syntax + check(ruleset, syntax_errors=any(not r.ok for r in results))
+    broken = [r for r in results if not r.ok]
+    skipped: set[str] | None = set()
+    for r in broken:
+        if r.skipped_names is None:
+            skipped = None
+            break
+        skipped.update(r.skipped_names)
+    diagnostics = syntax + check(ruleset, syntax_errors=bool(broken), skipped_names=skipped)
     return CheckResult(ruleset, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
 
 
