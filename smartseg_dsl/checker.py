@@ -102,29 +102,100 @@ ArgKind = Literal["segment", "group", "text", "matcher", "count-matcher"]
 
 @dataclass(frozen=True, slots=True)
 class Function:
-    """A built-in function: one argument of `arg` kind; `result` None means segment-of-G."""
+    """A built-in function: one argument of `arg` kind; `result` None means segment-of-G.
+
+    `doc` is one sentence for people (the language server's hover and completion).
+    """
 
     name: str
     arg: ArgKind
     result: Type | None
     example: str
+    doc: str = ""
 
 
 #: The functions of SPEC §1.4. Each takes exactly one argument.
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
-        Function("confidence", "segment", NUMBER, "confidence(Industry.Legal)"),
-        Function("score", "segment", NUMBER, "score(Industry.Legal)"),
-        Function("certain", "segment", BOOL, "certain(Industry.Legal)"),
-        Function("likely", "segment", BOOL, "likely(Industry.Legal)"),
-        Function("most_likely", "group", None, "most_likely(Industry)"),
-        Function("known", "group", BOOL, "known(Industry)"),
-        Function("tagged", "text", BOOL, 'tagged("lawyer")'),
-        Function("viewing", "text", BOOL, 'viewing("/pricing/**")'),
-        Function("attribute", "text", ANY, 'attribute("plan")'),
-        Function("count", "count-matcher", NUMBER, 'count(page "/blog/**" within 7d)'),
-        Function("since", "matcher", Type("duration", nullable=True), 'since(event "purchase")'),
+        Function(
+            "confidence",
+            "segment",
+            NUMBER,
+            "confidence(Industry.Legal)",
+            "How sure we are that the visitor belongs to the segment: 0 to 1 (1 when certain).",
+        ),
+        Function(
+            "score",
+            "segment",
+            NUMBER,
+            "score(Industry.Legal)",
+            "The segment's evidence points: its implicit signals, after caps and decay.",
+        ),
+        Function(
+            "certain",
+            "segment",
+            BOOL,
+            "certain(Industry.Legal)",
+            "True when the visitor told us (an explicit signal or a survey answer).",
+        ),
+        Function(
+            "likely",
+            "segment",
+            BOOL,
+            "likely(Industry.Legal)",
+            "True when the segment is its group's most likely one.",
+        ),
+        Function(
+            "most_likely",
+            "group",
+            None,
+            "most_likely(Industry)",
+            "The group's most likely segment, or none while nothing points anywhere.",
+        ),
+        Function(
+            "known",
+            "group",
+            BOOL,
+            "known(Industry)",
+            'True when the group is answered: certain, or "None of these".',
+        ),
+        Function(
+            "tagged",
+            "text",
+            BOOL,
+            'tagged("lawyer")',
+            "True when the visitor carries the tag.",
+        ),
+        Function(
+            "viewing",
+            "text",
+            BOOL,
+            'viewing("/pricing/**")',
+            "True when the path of the current page matches the pattern.",
+        ),
+        Function(
+            "attribute",
+            "text",
+            ANY,
+            'attribute("plan")',
+            "A value the site supplies for this page: a text, a number or none.",
+        ),
+        Function(
+            "count",
+            "count-matcher",
+            NUMBER,
+            'count(page "/blog/**" within 7d)',
+            "How often a page, category, event or query matcher fired "
+            "(in the last D with `within D`; ever without).",
+        ),
+        Function(
+            "since",
+            "matcher",
+            Type("duration", nullable=True),
+            'since(event "purchase")',
+            "The time since the matcher last fired, or none if it never did.",
+        ),
     )
 }
 

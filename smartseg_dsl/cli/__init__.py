@@ -21,6 +21,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("smartseg_dsl.cli.demo", "demo_command"),
     "report": ("smartseg_dsl.cli.report", "report_command"),
     "events": ("smartseg_dsl.cli.events", "events_group"),
+    "lsp": ("smartseg_dsl.cli.lsp", "lsp_command"),
 }
 
 _HELP = {
@@ -33,6 +34,7 @@ _HELP = {
     "demo": "Run the example site on http://127.0.0.1:8000.",
     "report": "The measurement report: goals, holdout and experiments.",
     "events": "Export recorded measurement events as JSON lines.",
+    "lsp": "Run the language server for editors (stdio).",
 }
 
 
