@@ -8,7 +8,7 @@ raising `RuleSetError`, which carries the diagnostics.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,10 +46,14 @@ class RuleSetError(Exception):
         super().__init__(f"the rule set has {len(errors)} error(s):\n" + "\n".join(lines) + more)
 
 
-def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def discover(
+    paths: Iterable[str | os.PathLike[str]],
+    exclude: Callable[[Path], bool] | None = None,
+) -> list[Path]:
     """Expand arguments to `.seg` files: a directory means every `.seg` file under it.
 
     Files are returned in lexicographic path order (SPEC §1), without duplicates.
+    `exclude` leaves out files found in a directory (a file named itself is kept).
     """
     found: dict[str, Path] = {}
     for raw in paths:
@@ -58,6 +62,10 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             files = [p for p in path.rglob("*.seg") if p.is_file()]
             if not files:
                 raise PathError(f"{path}: no .seg files in this directory")
+            if exclude is not None:
+                files = [p for p in files if not exclude(p)]
+                if not files:
+                    raise PathError(f"{path}: every .seg file in it is excluded by the config")
             for p in files:
                 found.setdefault(p.as_posix(), p)
         elif path.exists():
@@ -81,9 +89,12 @@ class CheckResult:
         return sum(1 for d in self.diagnostics if d.severity == "warning")
 
 
-def check_paths(paths: Iterable[str | os.PathLike[str]]) -> CheckResult:
+def check_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    exclude: Callable[[Path], bool] | None = None,
+) -> CheckResult:
     """Parse and check every file; raises `PathError` for missing paths."""
-    return check_parsed([parse_file(p) for p in discover(paths)])
+    return check_parsed([parse_file(p) for p in discover(paths, exclude)])
 
 
 def check_parsed(results: Sequence[ParseResult]) -> CheckResult:
