@@ -94,7 +94,8 @@ def check_paths(
     exclude: Callable[[Path], bool] | None = None,
 ) -> CheckResult:
     """Parse and check every file; raises `PathError` for missing paths."""
-    return check_parsed([parse_file(p) for p in discover(paths, exclude)])
+    files = discover(paths) if exclude is None else discover(paths, exclude)
+    return check_parsed([parse_file(p) for p in files])
 
 
 def check_parsed(results: Sequence[ParseResult]) -> CheckResult:
