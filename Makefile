@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo demo-dev test bench lint
+.PHONY: demo demo-dev test bench lint vsix
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,7 @@ bench: $(VENV)/.test
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The VS Code extension (editors/vscode/README.md): editors/vscode/smartseg.vsix
+vsix:
+	cd editors/vscode && npm install --no-audit --no-fund && npm run package

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -102,29 +102,100 @@ ArgKind = Literal["segment", "group", "text", "matcher", "count-matcher"]
 
 @dataclass(frozen=True, slots=True)
 class Function:
-    """A built-in function: one argument of `arg` kind; `result` None means segment-of-G."""
+    """A built-in function: one argument of `arg` kind; `result` None means segment-of-G.
+
+    `doc` is one sentence for people (the language server's hover and completion).
+    """
 
     name: str
     arg: ArgKind
     result: Type | None
     example: str
+    doc: str = ""
 
 
 #: The functions of SPEC §1.4. Each takes exactly one argument.
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
-        Function("confidence", "segment", NUMBER, "confidence(Industry.Legal)"),
-        Function("score", "segment", NUMBER, "score(Industry.Legal)"),
-        Function("certain", "segment", BOOL, "certain(Industry.Legal)"),
-        Function("likely", "segment", BOOL, "likely(Industry.Legal)"),
-        Function("most_likely", "group", None, "most_likely(Industry)"),
-        Function("known", "group", BOOL, "known(Industry)"),
-        Function("tagged", "text", BOOL, 'tagged("lawyer")'),
-        Function("viewing", "text", BOOL, 'viewing("/pricing/**")'),
-        Function("attribute", "text", ANY, 'attribute("plan")'),
-        Function("count", "count-matcher", NUMBER, 'count(page "/blog/**" within 7d)'),
-        Function("since", "matcher", Type("duration", nullable=True), 'since(event "purchase")'),
+        Function(
+            "confidence",
+            "segment",
+            NUMBER,
+            "confidence(Industry.Legal)",
+            "How sure we are that the visitor belongs to the segment: 0 to 1 (1 when certain).",
+        ),
+        Function(
+            "score",
+            "segment",
+            NUMBER,
+            "score(Industry.Legal)",
+            "The segment's evidence points: its implicit signals, after caps and decay.",
+        ),
+        Function(
+            "certain",
+            "segment",
+            BOOL,
+            "certain(Industry.Legal)",
+            "True when the visitor told us (an explicit signal or a survey answer).",
+        ),
+        Function(
+            "likely",
+            "segment",
+            BOOL,
+            "likely(Industry.Legal)",
+            "True when the segment is its group's most likely one.",
+        ),
+        Function(
+            "most_likely",
+            "group",
+            None,
+            "most_likely(Industry)",
+            "The group's most likely segment, or none while nothing points anywhere.",
+        ),
+        Function(
+            "known",
+            "group",
+            BOOL,
+            "known(Industry)",
+            'True when the group is answered: certain, or "None of these".',
+        ),
+        Function(
+            "tagged",
+            "text",
+            BOOL,
+            'tagged("lawyer")',
+            "True when the visitor carries the tag.",
+        ),
+        Function(
+            "viewing",
+            "text",
+            BOOL,
+            'viewing("/pricing/**")',
+            "True when the path of the current page matches the pattern.",
+        ),
+        Function(
+            "attribute",
+            "text",
+            ANY,
+            'attribute("plan")',
+            "A value the site supplies for this page: a text, a number or none.",
+        ),
+        Function(
+            "count",
+            "count-matcher",
+            NUMBER,
+            'count(page "/blog/**" within 7d)',
+            "How often a page, category, event or query matcher fired "
+            "(in the last D with `within D`; ever without).",
+        ),
+        Function(
+            "since",
+            "matcher",
+            Type("duration", nullable=True),
+            'since(event "purchase")',
+            "The time since the matcher last fired, or none if it never did.",
+        ),
     )
 }
 
@@ -604,7 +675,12 @@ def _keys(node: Node, out: set[object]) -> set[object]:
 
 #: Codes that speak of names which a file with a syntax error may define in the
 #: part the parser had to skip: silenced then (SPEC: go on with the other files).
+#: When the names of the skipped text are known (`check(skipped_names=…)`), only a
+#: diagnostic whose name is among them is silenced, and an audience cycle never is
+#: (skipped text can only remove edges of the dependency graph, never add one).
 _NAME_CODES = frozenset({"SEG201", "SEG202", "SEG204", "SEG206", "SEG207", "SEG406"})
+#: The name a name diagnostic is about: the first `quoted` word of its message.
+_QUOTED_NAME = re.compile(r"`([^`]*)`")
 
 
 class _Condition:
@@ -628,9 +704,15 @@ class _Condition:
 class _Checker:
     """One run of every pass over one rule set; `diagnostics` and `sym` are the results."""
 
-    def __init__(self, ruleset: ast.RuleSet, syntax_errors: bool) -> None:
+    def __init__(
+        self,
+        ruleset: ast.RuleSet,
+        syntax_errors: bool,
+        skipped_names: Collection[str] | None = None,
+    ) -> None:
         self.ruleset = ruleset
         self.syntax_errors = syntax_errors
+        self.skipped_names = skipped_names
         self.diagnostics: list[Diagnostic] = []
         self.sym = Symbols(ruleset)
         self.file = ""
@@ -666,11 +748,20 @@ class _Checker:
     ) -> None:
         if CODES[code].severity == "error":
             self.failed = True
-        if self.syntax_errors and code in _NAME_CODES:
+        if self.syntax_errors and code in _NAME_CODES and self.maybe_skipped(code, message):
             return
         if span.line < 1 or span.column < 1:
             span = self.item_span if self.item_span.line >= 1 else ast.Span(1, 1, 1, 1)
         self.diagnostics.append(Diagnostic.at(file or self.file, span, code, message, help=help))
+
+    def maybe_skipped(self, code: str, message: str) -> bool:
+        """Could the text a syntax error made the parser skip change this diagnostic?"""
+        if self.skipped_names is None:
+            return True  # not told what was skipped: anything may have been
+        if code == "SEG206":
+            return False
+        m = _QUOTED_NAME.search(message)
+        return m is None or m.group(1).rsplit(".", 1)[-1] in self.skipped_names
 
     # ------------------------------------------------------------------ run
     def run(self) -> list[Diagnostic]:
@@ -2491,19 +2582,28 @@ def apply_suppressions(diagnostics: Iterable[Diagnostic], ruleset: ast.RuleSet) 
 # ============================================================== entry points
 
 
-def _run(ruleset: ast.RuleSet, syntax_errors: bool) -> _Checker:
-    checker = _Checker(ruleset, syntax_errors)
+def _run(
+    ruleset: ast.RuleSet, syntax_errors: bool, skipped_names: Collection[str] | None = None
+) -> _Checker:
+    checker = _Checker(ruleset, syntax_errors, skipped_names)
     checker.run()
     return checker
 
 
-def check(ruleset: ast.RuleSet, *, syntax_errors: bool = False) -> list[Diagnostic]:
+def check(
+    ruleset: ast.RuleSet,
+    *,
+    syntax_errors: bool = False,
+    skipped_names: Collection[str] | None = None,
+) -> list[Diagnostic]:
     """Every SEG2xx–SEG5xx diagnostic of a parsed rule set, suppressions applied.
 
     With `syntax_errors` some definitions may be missing (the parser skipped
     them), so "unknown name" diagnostics are left out; everything else stays.
+    Given `skipped_names` (the words of the skipped text, `ParseResult.skipped_names`),
+    only those about one of these names are left out.
     """
-    return apply_suppressions(_run(ruleset, syntax_errors).diagnostics, ruleset)
+    return apply_suppressions(_run(ruleset, syntax_errors, skipped_names).diagnostics, ruleset)
 
 
 def resolve(ruleset: ast.RuleSet) -> Symbols:

@@ -8,19 +8,27 @@ raising `RuleSetError`, which carries the diagnostics.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import ast
 from .diagnostics import Diagnostic
-from .parser import parse_file
+from .parser import ParseResult, parse_file
 
 if TYPE_CHECKING:
     from .compiler import CompiledRuleSet
 
-__all__ = ["CheckResult", "PathError", "RuleSetError", "check_paths", "discover", "load_ruleset"]
+__all__ = [
+    "CheckResult",
+    "PathError",
+    "RuleSetError",
+    "check_parsed",
+    "check_paths",
+    "discover",
+    "load_ruleset",
+]
 
 
 class PathError(Exception):
@@ -38,10 +46,14 @@ class RuleSetError(Exception):
         super().__init__(f"the rule set has {len(errors)} error(s):\n" + "\n".join(lines) + more)
 
 
-def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def discover(
+    paths: Iterable[str | os.PathLike[str]],
+    exclude: Callable[[Path], bool] | None = None,
+) -> list[Path]:
     """Expand arguments to `.seg` files: a directory means every `.seg` file under it.
 
     Files are returned in lexicographic path order (SPEC §1), without duplicates.
+    `exclude` leaves out files found in a directory (a file named itself is kept).
     """
     found: dict[str, Path] = {}
     for raw in paths:
@@ -50,6 +62,10 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             files = [p for p in path.rglob("*.seg") if p.is_file()]
             if not files:
                 raise PathError(f"{path}: no .seg files in this directory")
+            if exclude is not None:
+                files = [p for p in files if not exclude(p)]
+                if not files:
+                    raise PathError(f"{path}: every .seg file in it is excluded by the config")
             for p in files:
                 found.setdefault(p.as_posix(), p)
         elif path.exists():
@@ -73,15 +89,33 @@ class CheckResult:
         return sum(1 for d in self.diagnostics if d.severity == "warning")
 
 
-def check_paths(paths: Iterable[str | os.PathLike[str]]) -> CheckResult:
+def check_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    exclude: Callable[[Path], bool] | None = None,
+) -> CheckResult:
     """Parse and check every file; raises `PathError` for missing paths."""
-    from .checker import check  # the checker is only needed past parsing
+    files = discover(paths) if exclude is None else discover(paths, exclude)
+    return check_parsed([parse_file(p) for p in files])
 
-    files = discover(paths)
-    results = [parse_file(p) for p in files]
+
+def check_parsed(results: Sequence[ParseResult]) -> CheckResult:
+    """Check parsed files together, as one rule set (in the order given).
+
+    Where a file has a syntax error, only the name diagnostics about names written in
+    the text the parser skipped are left out: the definition may be there.
+    """
+    from .checker import check
+
     ruleset = ast.RuleSet(tuple(r.file for r in results))
     syntax = [d for r in results for d in r.diagnostics]
-    diagnostics = syntax + check(ruleset, syntax_errors=any(not r.ok for r in results))
+    broken = [r for r in results if not r.ok]
+    skipped: set[str] | None = set()
+    for r in broken:
+        if r.skipped_names is None:
+            skipped = None
+            break
+        skipped.update(r.skipped_names)
+    diagnostics = syntax + check(ruleset, syntax_errors=bool(broken), skipped_names=skipped)
     return CheckResult(ruleset, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
 
 

@@ -591,6 +591,10 @@ _BUILDER = _Builder()
 class ParseResult:
     file: ast.RuleFile
     diagnostics: tuple[Diagnostic, ...]
+    #: The names written in text the parser had to skip after a syntax error: a
+    #: definition of one of them may be lost, so the checker keeps quiet about it
+    #: (and only it). None: the file could not be read at all, so any name may be.
+    skipped_names: frozenset[str] | None = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -603,9 +607,10 @@ def parse_source(text: str, path: str = "<string>") -> ParseResult:
     comments = tuple(_comments(text))
     nesting = _nesting_problem(text, path)
     if nesting is not None:
-        return ParseResult(ast.RuleFile(path, (), comments), (nesting,))
+        return ParseResult(ast.RuleFile(path, (), comments), (nesting,), _names_in(text))
 
     items: list[ast.Item] = []
+    skipped: list[str] = []
     offset = 0
     while offset <= len(text):
         try:
@@ -623,14 +628,28 @@ def parse_source(text: str, path: str = "<string>") -> ParseResult:
                     items.extend(parsed)
                     diagnostics.extend(problems)
                 except UnexpectedInput:
-                    pass  # the region before the error did not stand alone; drop it
+                    # the region before the error did not stand alone; drop it
+                    skipped.append(text[offset:item_start])
             restart = _next_item_start(text, max(error_pos, item_start) + 1)
+            skipped.append(text[item_start : len(text) if restart is None else restart])
             if restart is None:
                 break
             if len(diagnostics) >= MAX_SYNTAX_ERRORS:
+                skipped.append(text[restart:])
                 break  # the rest is unlikely to be worth reading before these are fixed
             offset = restart
-    return ParseResult(ast.RuleFile(path, tuple(items), comments), tuple(diagnostics))
+    return ParseResult(
+        ast.RuleFile(path, tuple(items), comments),
+        tuple(diagnostics),
+        _names_in("\n".join(skipped)) if skipped else frozenset(),
+    )
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _names_in(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text))
 
 
 def parse_file(path: str | Path, display_path: str | None = None) -> ParseResult:
@@ -642,6 +661,7 @@ def parse_file(path: str | Path, display_path: str | None = None) -> ParseResult
         return ParseResult(
             ast.RuleFile(shown),
             (_file_problem(shown, f"cannot read the file: {exc.strerror or exc}"),),
+            None,
         )
     if len(data) > MAX_FILE_BYTES:
         size = len(data) / (1024 * 1024)
@@ -655,6 +675,7 @@ def parse_file(path: str | Path, display_path: str | None = None) -> ParseResult
                     help="split the rules into several .seg files in one directory",
                 ),
             ),
+            None,  # nothing of it could be read: any name may be defined there
         )
     try:
         text = data.decode("utf-8")
@@ -678,6 +699,7 @@ def parse_file(path: str | Path, display_path: str | None = None) -> ParseResult
                     "save the file as UTF-8",
                 ),
             ),
+            None,  # nothing of it could be read: any name may be defined there
         )
     if text.startswith("\ufeff"):
         text = text[1:]  # a UTF-8 byte-order mark some editors add

@@ -11,6 +11,7 @@ source is printed without an excerpt.
 - json: exactly the object of SPEC §5.
 - github: `::error file=…,line=…::message` with the documented escaping.
 - sarif: one run; every registered code is a rule (stable ids and indexes).
+- junit: one test case per rule file, one failure per error (CI test reports).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from pathlib import Path, PurePath
 
 from .diagnostics import CODES, HOME_URL, Diagnostic
 
-__all__ = ["render_github", "render_json", "render_sarif", "render_text", "summary_line"]
+__all__ = [
+    "render_github",
+    "render_json",
+    "render_junit",
+    "render_sarif",
+    "render_text",
+    "summary_line",
+]
 
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -288,3 +296,46 @@ def render_sarif(diagnostics: Sequence[Diagnostic], *, base: str | os.PathLike[s
         ],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+# ===================================================================== junit
+
+
+def render_junit(
+    diagnostics: Sequence[Diagnostic], files: Sequence[str], *, strict: bool = False
+) -> str:
+    """JUnit XML: one `<testcase>` per rule file, one `<failure>` per error in it.
+
+    Warnings are failures too with `strict` (as they fail `smartseg check --strict`);
+    otherwise they are listed in the test case's `<system-out>`. `failures` counts
+    the failing test cases.
+    """
+    import xml.etree.ElementTree as ET
+
+    by_file: dict[str, list[Diagnostic]] = {PurePath(f).as_posix(): [] for f in files}
+    for d in diagnostics:
+        by_file.setdefault(PurePath(d.file).as_posix(), []).append(d)
+    failing = sum(
+        1 for found in by_file.values() if any(d.severity == "error" or strict for d in found)
+    )
+    counts = {"tests": str(len(by_file)), "failures": str(failing), "errors": "0"}
+    root = ET.Element("testsuites", {"name": "smartseg check", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": "smartseg check", **counts, "skipped": "0"})
+    for file, found in by_file.items():
+        case = ET.SubElement(suite, "testcase", {"classname": "smartseg.check", "name": file})
+        notes = []
+        for d in found:
+            text = f"{file}:{d.line}:{d.column}: {d.severity} {d.code} {d.message}" + (
+                f"\nhelp: {d.help}" if d.help else ""
+            )
+            if d.severity == "error" or strict:
+                failure = ET.SubElement(
+                    case, "failure", {"type": d.code, "message": f"{d.code} {d.message}"}
+                )
+                failure.text = text
+            else:
+                notes.append(text)
+        if notes:
+            ET.SubElement(case, "system-out").text = "\n".join(notes)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

@@ -72,6 +72,11 @@ MISTAKES: dict[str, dict[str, str | bytes]] = {
         "a.seg": INDUSTRY + "when certain(Industry.Legal), visits > 3 show slot headline\n"
     },
     # ----------------------------------------------------------------- names
+    # a misspelt name is reported even though another file has a syntax error
+    "name-error-beside-syntax-error": {
+        "a.seg": INDUSTRY + "when visits = 3 show slot a\n",
+        "b.seg": "when certain(Industry.Legl) show slot headline\n",
+    },
     "unknown-segment": {"a.seg": INDUSTRY + "when certain(Industry.Legl) show slot headline\n"},
     "segment-without-group": {
         "a.seg": INDUSTRY + "when confidence(Legal) > 30% show slot headline\n"

@@ -479,6 +479,57 @@ def test_unknown_names_are_quiet_after_a_syntax_error() -> None:
     assert [d.code for d in check(rs, syntax_errors=True)] == ["SEG401"]
 
 
+def _check_dir(files: dict[str, str | bytes]) -> list[tuple[str, int, str]]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in files.items():
+            data = text if isinstance(text, bytes) else text.encode("utf-8")
+            (Path(d) / name).write_bytes(data)
+        found = check_paths([d]).diagnostics
+        return [(Path(x.file).name, x.line, x.code) for x in found]
+
+
+GROUP = 'group Industry {\n    segment Legal { explicit tag "lawyer" }\n}\n'
+
+
+def test_name_errors_still_reported_beside_a_syntax_error() -> None:
+    # the misspelt segment is nowhere in the skipped text: it is reported
+    found = _check_dir(
+        {"a.seg": GROUP + "when certain(Industry.Legl) show slot a\nwhen visits = 3 show slot b\n"}
+    )
+    assert found == [("a.seg", 4, "SEG201"), ("a.seg", 5, "SEG101")]
+    # in another file of the rule set too
+    found = _check_dir(
+        {
+            "a.seg": GROUP + "when visits = 3 show slot b\n",
+            "b.seg": "when certain(Industry.Legl) show slot a\nwhen known(Sector) show slot c\n",
+        }
+    )
+    assert found == [("a.seg", 4, "SEG101"), ("b.seg", 1, "SEG201"), ("b.seg", 2, "SEG202")]
+
+
+def test_names_the_skipped_text_may_define_stay_quiet() -> None:
+    # `segment RealEstate` is in the text skipped after the syntax error
+    broken = GROUP.replace("}\n}", "}\n    segment RealEstate { explicit tag = }\n}")
+    found = _check_dir(
+        {"a.seg": broken, "b.seg": "when certain(Industry.RealEstate) show slot a\n"}
+    )
+    assert [code for _, _, code in found] == ["SEG101"]
+    # an unreadable file could define anything
+    found = _check_dir(
+        {"a.seg": "when certain(Industry.Legal) show slot a\n", "b.seg": GROUP.encode() + b"\xff"}
+    )
+    assert found == [("b.seg", 4, "SEG107")]  # and no SEG202 for `Industry`
+
+
+def test_skipped_names_of_the_parser() -> None:
+    result = parse_source(GROUP + "audience A = visits = 3\nwhen A show slot x\n")
+    assert not result.ok
+    assert result.skipped_names == {"audience", "A", "visits"}
+    assert parse_source(GROUP).skipped_names == frozenset()
+
+
 # ================================================================== symbols
 
 

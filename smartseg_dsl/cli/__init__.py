@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("smartseg_dsl.cli.report", "report_command"),
     "events": ("smartseg_dsl.cli.events", "events_group"),
     "inbound": ("smartseg_dsl.cli.inbound", "inbound_command"),
+    "lsp": ("smartseg_dsl.cli.lsp", "lsp_command"),
 }
 
 _HELP = {
@@ -35,6 +36,7 @@ _HELP = {
     "report": "The measurement report: goals, holdout and experiments.",
     "events": "Export recorded measurement events as JSON lines.",
     "inbound": "Store inbound tags, events and attributes from JSON-lines files.",
+    "lsp": "Run the language server for editors (stdio).",
 }
 
 

@@ -1,4 +1,5 @@
-"""`smartseg check PATH... [--format text|json|github|sarif] [--strict] [--templates DIR]`.
+"""`smartseg check PATH... [--format text|json|github|sarif|junit] [--strict] [--templates DIR]
+[--config FILE]`.
 
 Exit codes (SPEC §5): 0 clean (warnings allowed), 1 any error (or any warning
 with `--strict`), 2 a usage or I/O problem: a missing path or a directory
@@ -9,6 +10,10 @@ never as a traceback.
 
 `--templates DIR` (repeatable) also checks that every `with template "t"` names a
 template those folders can load (SEG208, `templates_check.py`).
+
+`--config FILE` reads per-code levels and excluded paths (docs/configuration.md);
+without it, `smartseg.toml` or a `pyproject.toml` with `[tool.smartseg]` is looked
+for from the current directory upward. A bad configuration is a usage error (2).
 
 Imports stay inside the function: `smartseg check` should start fast.
 """
@@ -55,17 +60,29 @@ def _write(text: str) -> None:
     click.echo(text.encode(encoding, "replace").decode(encoding), nl=False, color=True)
 
 
-def run_check(paths: Sequence[str], fmt: str, strict: bool, templates: Sequence[str] = ()) -> int:
+def run_check(
+    paths: Sequence[str],
+    fmt: str,
+    strict: bool,
+    templates: Sequence[str] = (),
+    config_file: str | None = None,
+) -> int:
     """Check `paths` and print the report; returns the exit code."""
+    from ..config import ConfigError, discover_config, load_config
     from ..loader import PathError, check_paths
 
     for folder in templates:
         if not os.path.isdir(folder):
             click.echo(f"smartseg check: error: --templates {folder}: no such directory", err=True)
             return EXIT_USAGE
+    try:
+        config = load_config(config_file) if config_file else discover_config()
+    except ConfigError as exc:
+        click.echo(f"smartseg check: error: {exc}", err=True)
+        return EXIT_USAGE
 
     try:
-        result = check_paths(paths)
+        result = check_paths(paths, exclude=config.excluded if config.exclude else None)
     except PathError as exc:
         click.echo(f"smartseg check: error: {exc}", err=True)
         return EXIT_USAGE
@@ -80,6 +97,7 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool, templates: Sequence[
 
         found = check_templates(result.ruleset, folder_environment(templates))
         diagnostics = tuple(sorted((*diagnostics, *found), key=Diagnostic.sort_key))
+    diagnostics = tuple(config.apply(diagnostics))
     errors = sum(1 for d in diagnostics if d.severity == "error")
     warnings = len(diagnostics) - errors
     files = len(result.ruleset.files)
@@ -95,6 +113,10 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool, templates: Sequence[
         from ..report import render_sarif
 
         _write(render_sarif(diagnostics))
+    elif fmt == "junit":
+        from ..report import render_junit
+
+        _write(render_junit(diagnostics, [f.path for f in result.ruleset.files], strict=strict))
     else:
         from ..report import render_text
 
@@ -111,7 +133,7 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool, templates: Sequence[
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "github", "sarif"]),
+    type=click.Choice(["text", "json", "github", "sarif", "junit"]),
     default="text",
     show_default=True,
     help="Report format.",
@@ -125,12 +147,23 @@ def run_check(paths: Sequence[str], fmt: str, strict: bool, templates: Sequence[
     help="The site's template folder (repeatable): report `with template` names it "
     "cannot load (SEG208).",
 )
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="smartseg.toml or pyproject.toml with per-code levels and excluded paths "
+    "(default: the first found from the current directory upward).",
+)
 def check_command(
-    paths: tuple[str, ...], fmt: str, strict: bool, templates: tuple[str, ...]
+    paths: tuple[str, ...],
+    fmt: str,
+    strict: bool,
+    templates: tuple[str, ...],
+    config_file: str | None,
 ) -> None:
     """Parse and check rule files; a directory means every .seg file under it."""
     try:
-        code = run_check(paths, fmt, strict, templates)
+        code = run_check(paths, fmt, strict, templates, config_file)
     except RecursionError:
         click.echo(
             "smartseg check: internal error: the rules are nested too deeply to check",

@@ -5,8 +5,12 @@ is printed with the expected and the actual value. Then comes the coverage
 list: rules whose condition held in no step of any journey (a bare action
 always holds). A directory argument means every `*.json` under it.
 
+`--coverage` adds the share of rules and experiment variants that fired;
+`--threshold N` (implies `--coverage`) fails when that share is below N %.
+
 Exit codes: 0 when every expectation holds, 1 on any failure — a failed
-expectation, a journey that cannot be played, or a rule set with errors.
+expectation, a journey that cannot be played, a rule set with errors, or a
+coverage below `--threshold`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,17 @@ __all__ = ["test_command"]
 @click.command("test")
 @click.argument("rules", type=click.Path())
 @click.argument("journeys", nargs=-1, required=True, type=click.Path())
-def test_command(rules: str, journeys: tuple[str, ...]) -> None:
+@click.option("--coverage", is_flag=True, help="Print the share of rules that fired.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 100),
+    metavar="N",
+    help="Exit 1 when fewer than N % of the rules and experiment variants fired "
+    "(implies --coverage).",
+)
+def test_command(
+    rules: str, journeys: tuple[str, ...], coverage: bool, threshold: float | None
+) -> None:
     """Play journeys with expectations; report failures and rules never fired."""
     from ..engine import Engine
     from ..journey import JourneyError, check_expect, journey_files, load_journey, play
@@ -85,9 +99,18 @@ def test_command(rules: str, journeys: tuple[str, ...]) -> None:
             click.echo(f"    {where}  {text}")
     else:
         click.echo(f"Every rule fired in some journey ({len(covered)} rules).")
+    below = False
+    if coverage or threshold is not None:
+        fired_count = len(covered) - len(never)
+        share = 100.0 * fired_count / len(covered) if covered else 100.0
+        line = f"Coverage: {fired_count} of {len(covered)} rules and variants fired ({share:.1f} %)"
+        if threshold is not None:
+            below = share < threshold
+            line += f", {'below' if below else 'meets'} the threshold of {threshold:g} %"
+        click.echo(line)
     summary = f"{len(files)} journey(s), {checked} step(s) with expectations, {failures} failed" + (
         f", {broken} could not be played" if broken else ""
     )
     click.echo(summary)
-    if failures or broken:
+    if failures or broken or below:
         raise SystemExit(1)

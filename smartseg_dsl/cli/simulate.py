@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,29 @@ def _load(rules: Sequence[str]) -> Any:
     except RuleSetError as exc:
         print_diagnostics(exc.diagnostics)
         raise SystemExit(1) from None
+
+
+def _why_not(rules: Sequence[str]) -> Callable[[Any, Any], list[str]]:
+    """Why a rule of a step did not fire, from its condition's AST (`explain.py`)."""
+    from ..explain import why_not
+    from ..loader import check_paths
+
+    ruleset = check_paths(list(rules)).ruleset
+    conditions = {
+        f"{f.path}:{rule.span.line}": rule.condition
+        for f, rule in ruleset.rules()
+        if rule.condition is not None
+    }
+    audiences = {a.name.value: a.condition for a in ruleset.audiences}
+
+    def reasons(played: Any, trace: Any) -> list[str]:
+        condition = conditions.get(trace.rule)
+        if condition is None:
+            return []
+        device = getattr(played.request, "device", None)
+        return why_not(condition, played.outcome.view, audiences, device)
+
+    return reasons
 
 
 def print_diagnostics(diagnostics: Sequence[Any]) -> None:
@@ -93,7 +116,12 @@ def _decision_detail(d: Any) -> str:
 
 
 def render_text(
-    played: Sequence[Any], *, explain: bool, title: str, measuring: bool = False
+    played: Sequence[Any],
+    *,
+    explain: bool,
+    title: str,
+    measuring: bool = False,
+    why_not: Callable[[Any, Any], list[str]] | None = None,
 ) -> str:
     lines: list[str] = [title, ""]
     previous = None
@@ -164,6 +192,8 @@ def render_text(
                     notes.append("survey suppressed: " + ", ".join(r.suppressed))
                 note = f"  → {'; '.join(notes)}" if notes else ""
                 lines.append(f"    {mark} {r.rule:<24} {r.text}{note}")
+                if not r.held and why_not is not None:
+                    lines += [f"        why: {reason}" for reason in why_not(p, r)]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -299,5 +329,11 @@ def simulate_command(rules: tuple[str, ...], journey_path: str, fmt: str, explai
         click.echo(render_json(played, explain=explain), nl=False)
     else:
         title = f"Journey {journey_path} — {len(played)} step(s), rules: {', '.join(rules)}"
-        text = render_text(played, explain=explain, title=title, measuring=compiled.measuring)
+        text = render_text(
+            played,
+            explain=explain,
+            title=title,
+            measuring=compiled.measuring,
+            why_not=_why_not(rules) if explain else None,
+        )
         click.echo(text, nl=False)
