@@ -153,6 +153,7 @@ def test_a_tiny_budget_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rw, "WORK_PER_BYTE", 0)
     monkeypatch.setattr(rw, "WORK_BASE", 100)
     rw._PAGES.clear()
+    rw._HEAD_MEMO.clear()  # a head read before would be remembered: no work to bound
     with pytest.raises(WorkLimitExceeded):
         rw.rewrite(doc, {"x": Hide()})
     # The other entry points answer "nothing" instead: their callers cannot fall back.
