@@ -2118,6 +2118,10 @@ def _head_metas(doc: bytes) -> list[_Tag] | None:
     return [tag for tag in scan.found if tag.end <= cut]
 
 
+#: id(slot tag list the page memo returned) → (that list, encoding, its slot names)
+_NAMES: dict[int, tuple[list[tuple[_Tag, bytes]], str, tuple[str, ...]]] = {}
+
+
 def slot_names(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
     """The names of the real slots of ``doc``, each once, in document order."""
     try:
@@ -2133,11 +2137,19 @@ def slot_names(doc: bytes, encoding: str = "utf-8") -> tuple[str, ...]:
             found = (
                 _PAGES.slot_tags(doc) if _MEMO_ON else _slot_tags(doc, _candidates(doc, SLOT_ATTR))
             )
+        # a memo hit hands back the very list it stored: its names are decoded once
+        known = _NAMES.get(id(found))
+        if known is not None and known[0] is found and known[1] == name:
+            return known[2]
         for _tag, raw in found:
             slot = _decode_value(raw, name).strip(" \t\n\r\f")
             if slot not in out:
                 out.append(slot)
-        return tuple(out)
+        names = tuple(out)
+        if len(_NAMES) >= 64:
+            _NAMES.clear()
+        _NAMES[id(found)] = (found, name, names)  # holds `found`: its id stays its own
+        return names
     except WorkLimitExceeded:
         log.warning("smartseg: slots not listed", exc_info=True)
         return ()
