@@ -1948,24 +1948,7 @@ class _Checker:
                     "this rule has no actions",
                     "add an action between the braces, or remove the rule",
                 )
-            slots_seen: dict[str, ast.Action] = {}
-            for action in rule.actions:
-                slot = ast.action_slot(action)
-                if slot in slots_seen:
-                    first = slots_seen[slot]
-                    self.report(
-                        action.span,
-                        "SEG404",
-                        f"slot `{slot}` already gets `{_action_text(first)}` from this rule; "
-                        "only one action per slot can apply",
-                        "keep one of the two actions",
-                    )
-                else:
-                    slots_seen[slot] = action
-                if isinstance(action, ast.ShowSurvey):
-                    self.survey(rule, action, cond)
-                elif isinstance(action, ast.OrderSlot):
-                    self.order_slot(action)
+            slots_seen = self.actions(rule, rule.actions, cond, "rule")
             if cond is not None and cond.never:
                 continue
             if cond is not None and not cond.ok:
@@ -2037,6 +2020,34 @@ class _Checker:
                     return efile, erule
         return None
 
+    def actions(
+        self,
+        rule: ast.Rule,
+        actions: Sequence[ast.Action],
+        cond: _Condition | None,
+        owner: str,
+    ) -> dict[str, ast.Action]:
+        """One slot per action of a rule (or variant, SEG404); surveys and orders checked.
+        Returns each slot's first action."""
+        slots_seen: dict[str, ast.Action] = {}
+        for action in actions:
+            slot = ast.action_slot(action)
+            if slot in slots_seen:
+                self.report(
+                    action.span,
+                    "SEG404",
+                    f"slot `{slot}` already gets `{_action_text(slots_seen[slot])}` from this "
+                    f"{owner}; only one action per slot can apply",
+                    "keep one of the two actions",
+                )
+            else:
+                slots_seen[slot] = action
+            if isinstance(action, ast.ShowSurvey):
+                self.survey(rule, action, cond)
+            elif isinstance(action, ast.OrderSlot):
+                self.order_slot(action)
+        return slots_seen
+
     def experiment_slots(
         self,
         experiment: ast.Experiment,
@@ -2051,23 +2062,7 @@ class _Checker:
         An experiment never shadows a later rule: a control, the traffic share and
         the dates leave its slots to the rules after it."""
         for variant in experiment.variants:
-            slots_seen: dict[str, ast.Action] = {}
-            for action in variant.actions:
-                slot = ast.action_slot(action)
-                if slot in slots_seen:
-                    self.report(
-                        action.span,
-                        "SEG404",
-                        f"slot `{slot}` already gets `{_action_text(slots_seen[slot])}` from "
-                        "this variant; only one action per slot can apply",
-                        "keep one of the two actions",
-                    )
-                else:
-                    slots_seen[slot] = action
-                if isinstance(action, ast.ShowSurvey):
-                    self.survey(rule, action, cond)
-                elif isinstance(action, ast.OrderSlot):
-                    self.order_slot(action)
+            self.actions(rule, variant.actions, cond, "variant")
         slots = experiment.slots()
         if not slots or (cond is not None and (cond.never or not cond.ok)):
             return
