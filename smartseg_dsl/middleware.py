@@ -194,10 +194,12 @@ class SmartSegMiddleware:
         self.csrf = CsrfTokens(self.secret_key, max_age=csrf_max_age)
         self.templates = _template_env(templates, auto_reload=dev)
         self._templates_given = templates is not None
-        #: (decision, root path) → the packaged survey widget rendered with markers;
+        #: (id of the decision, root path) → (the decision, the packaged survey widget
+        #: rendered with markers, cut around them: the parts between which the CSRF
+        #: token and `next` go);
         #: None when the app overrides the widget (its template may use csrf or next in
         #: ways markers cannot stand for) or in dev (templates may change on disk).
-        self._survey_cache: dict[tuple[Any, str], str] | None = (
+        self._survey_cache: dict[tuple[int, str], tuple[Decision, tuple[str, str, str]]] | None = (
             {} if not dev and _is_packaged(self.templates, SURVEY_TEMPLATE) else None
         )
         self._cookie_prefix = cookie_name.encode("latin-1")
@@ -1402,9 +1404,13 @@ class _Exchange:
         csrf, here = self.csrf_token(), self.here()
         cache = self.mw._survey_cache
         if cache is not None:
-            cached = cache.get((decision, root))
-            if cached is not None:
-                return _fill_marks(cached, csrf, here)
+            # keyed by the decision's identity (hashing its fields cost more than the
+            # rest of this): decisions are shared objects; the entry holds its decision,
+            # so the id cannot be reused by another while it is there
+            cached = cache.get((id(decision), root))
+            if cached is not None and cached[0] is decision:
+                before, between, after = cached[1]
+                return "".join((before, str(escape(csrf)), between, str(escape(here)), after))
         about = decision.about
         if "." in about:
             options: list[tuple[str, str]] = [("yes", "Yes"), ("no", "No")]
@@ -1434,7 +1440,11 @@ class _Exchange:
             SURVEY_TEMPLATE, {**context, "csrf": _CSRF_MARK, "next": _NEXT_MARK}
         )
         if marked.count(_CSRF_MARK) == 1 and marked.count(_NEXT_MARK) == 1 and len(cache) < 512:
-            cache[(decision, root)] = marked
+            first, _, rest = marked.partition(_CSRF_MARK)
+            if _NEXT_MARK in first:  # the template printed `next` before `csrf`
+                return _fill_marks(marked, csrf, here)
+            between, _, after = rest.partition(_NEXT_MARK)
+            cache[(id(decision), root)] = (decision, (first, between, after))
         return _fill_marks(marked, csrf, here)
 
     async def _render_debug(self, outcome: Outcome) -> str:
