@@ -444,6 +444,7 @@ def classify_device(user_agent: str) -> str:
     return "desktop"
 
 
+@lru_cache(maxsize=4096)  # a site serves few distinct paths, each on every request
 def path_hash(path: str) -> str:
     """32 bits of a checksum of the path: enough to tell a reload from another page
     (a collision, 1 in 4 billion, would only make one page view count as a reload)."""
@@ -577,6 +578,7 @@ class Engine:
             e.name for e in rules.experiments
         )
         self._answer_facts: dict[tuple[str, str], str] = {}
+        self._holdout_of: dict[str, bool] = {}
         lay = rules.layout
         self._attr_names = {key: name for name, key in lay.attributes.items()}
         self._synced = tuple(
@@ -625,6 +627,18 @@ class Engine:
         if dot and segment not in self.rules.groups[self.rules.group_index[group]].segments:
             return f"unknown segment {about!r}"
         return None
+
+    def _in_holdout(self, visitor_id: str) -> bool:
+        """`in_holdout`, remembered per visitor id (a SHA-256 per request otherwise)."""
+        if self.holdout is None:
+            return False
+        known = self._holdout_of.get(visitor_id)
+        if known is None:
+            known = in_holdout(self.holdout, visitor_id)
+            if len(self._holdout_of) >= 65_536:
+                self._holdout_of.clear()
+            self._holdout_of[visitor_id] = known
+        return known
 
     def validate_variant(self, experiment: str, variant: str) -> str | None:
         """For a forced preview variant: an error message, or None when it exists."""
@@ -985,7 +999,7 @@ class Engine:
                 new_state = replace_state(new_state, goals=new_state.goals | reached)
                 evaluated = new_state
                 changed = True
-        holdout = not preview and in_holdout(self.holdout, state.visitor_id)
+        holdout = not preview and self._in_holdout(state.visitor_id)
         held = rules.evaluate_rules(ctx)
         decisions: dict[str, Decision] = {}
         suppressed: list[tuple[int, str]] = []
