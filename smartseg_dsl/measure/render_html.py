@@ -213,6 +213,7 @@ def _experiment(name: str, experiment: dict[str, Any], report: dict[str, Any]) -
         )
     return {
         "name": name,
+        "label": experiment.get("label"),
         "baseline": baseline,
         "srm_flag": experiment["srm_flag"],
         "srm_p": experiment["srm_p_value"],

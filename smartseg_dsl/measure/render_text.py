@@ -131,7 +131,8 @@ def _holdout(holdout: dict[str, Any], spec: ReportSpec) -> list[str]:
 
 def _experiment(name: str, experiment: dict[str, Any], report: dict[str, Any]) -> list[str]:
     baseline = experiment["baseline"]
-    out = _heading(f"Experiment: {name}")
+    label = experiment.get("label")
+    out = _heading(f"Experiment: {name}" + (f" — {label}" if label else ""))
     srm = experiment["srm_p_value"]
     if experiment["srm_flag"]:
         out.append(

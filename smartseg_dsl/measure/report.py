@@ -181,6 +181,7 @@ def _experiment(
             f" ({n} visitor{'s' if n != 1 else ''}) — renamed or removed from the rules?"
         )
     return {
+        "label": experiment.label,
         "baseline": baseline,
         "srm_p_value": _num(srm),
         "srm_flag": srm is not None and srm < SRM_THRESHOLD,
