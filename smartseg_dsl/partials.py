@@ -72,6 +72,17 @@ class Tracer:
         self._calls.append(((name, (), False), value))
         return value
 
+    # `{{ visitor }}` prints the view: what it prints is an answer like any other
+    def __str__(self) -> str:
+        text = str(self._view)
+        self._calls.append((("__str__", (), True), text))
+        return text
+
+    def __repr__(self) -> str:
+        text = repr(self._view)
+        self._calls.append((("__repr__", (), True), text))
+        return text
+
 
 _UNCACHEABLE = object()
 

@@ -175,3 +175,15 @@ def test_the_middleware_serves_hits_identical_to_renders(tmp_path: Path) -> None
     assert bodies["cached"] == bodies["plain"]
     assert "pro" in bodies["cached"][0].lower()
     assert cached.partials.hits >= 2 and cached.partials.misses == 1
+
+
+def test_printing_the_visitor_itself_is_an_answer_too() -> None:
+    env = jinja2.Environment(loader=jinja2.DictLoader({"t.html": "<{{ visitor }}>"}))
+    cache = PartialCache()
+    assert through_cache(cache, env, "t.html", _View({"G": 1})).startswith("<<")
+    one, two = _View({"G": 1}), _View({"G": 2})
+    one.__class__ = type("One", (_View,), {"__str__": lambda self: "one"})
+    two.__class__ = type("Two", (_View,), {"__str__": lambda self: "two"})
+    assert through_cache(cache, env, "t.html", one) == "<one>"
+    assert through_cache(cache, env, "t.html", two) == "<two>"
+    assert through_cache(cache, env, "t.html", one) == "<one>" and cache.hits >= 1
