@@ -574,6 +574,7 @@ async def distinct_async(seconds: float, rounds: int, visitors: int) -> int:
         ("two processes", pair),
         ("caches off", (off,)),
     ]
+    plans_before = (rewrite._PAGES.plan_hits, rewrite._PAGES.plan_misses)
     for _name, apps in configs:  # warm every instance's memos and caches
         await run(apps, 0.1)
     results: dict[str, list[float]] = {name: [] for name, _ in configs}
@@ -595,6 +596,9 @@ async def distinct_async(seconds: float, rounds: int, visitors: int) -> int:
         f"  one process: partial cache {one.partials.hits} hits / {one.partials.misses} misses; "
         f"decoded-state cache {len(one._rt.codec._recent)} cookies held"
     )
+    hits = rewrite._PAGES.plan_hits - plans_before[0]
+    misses = rewrite._PAGES.plan_misses - plans_before[1]
+    print(f"  all: rewriter plan cache {hits} hits / {misses} misses (rewrite._Plan)")
     return 0
 
 

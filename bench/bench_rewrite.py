@@ -19,7 +19,8 @@ Documents (from the shared corpus, used in place at ../shared/corpus):
 
 Our rewriter is timed cold (its memos off: every call scans the page, as for a page
 seen the first time) and warm (the same page again: the memos' steady state; a real
-page's per-request tokens cost a little more, see bench_middleware.py).
+page's per-request tokens cost a little more, see bench_middleware.py), and warm
+without the plan cache (rewrite._Plan: splice positions per page shape and edits).
 
 Peers apply the same edits through a full parse + DOM edit + serialise: selectolax
 (Lexbor), lxml.html and BeautifulSoup (html.parser).  Times are CPU time of this process
@@ -355,6 +356,15 @@ def main() -> int:
             len(doc),
             cpu_times(lambda doc=doc: rw.rewrite(doc, EDITS), rounds),
         )
+        rw._PLANS_ON = False
+        try:
+            row(
+                "  without the plan cache",
+                len(doc),
+                cpu_times(lambda doc=doc: rw.rewrite(doc, EDITS), rounds),
+            )
+        finally:
+            rw._PLANS_ON = True
         cands = rw._candidates(doc, rw.SLOT_ATTR)
 
         def scan(doc: bytes = doc, cands: list[int] = cands) -> object:
