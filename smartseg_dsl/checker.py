@@ -2415,7 +2415,7 @@ class _Checker:
     def budget_culprit(self, part: str) -> tuple[str, ast.Span]:
         """Where to point a SEG501: the first use of what takes the most room."""
 
-        def wanted(e: ast.Expr) -> bool:
+        def wanted(e: ast.Expr | ast.MatcherArg) -> bool:
             if not isinstance(e, ast.Call) or not e.args:
                 return False
             arg, name = e.args[0], e.func.value
@@ -2440,7 +2440,7 @@ class _Checker:
                 return f.path, _head_span(item)
             cond = item.condition if isinstance(item, (ast.Rule, ast.Audience)) else None
             if cond is not None:
-                for e in _walk(cond):
+                for e in ast.walk(cond):
                     if wanted(e):
                         return f.path, e.span
         items = self.ruleset.items()
@@ -2462,22 +2462,6 @@ _BUDGET_HELP = {
     "facts": "each segment keeps its latest answers: use fewer segments",
     "survey dismissals": "each survey subject keeps a dismissal time: ask about fewer subjects",
 }
-
-
-def _walk(e: ast.Expr) -> Iterator[ast.Expr]:
-    """Every sub-expression, outermost first."""
-    stack: list[ast.Expr] = [e]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.BoolOp):
-            stack.extend(reversed(node.operands))
-        elif isinstance(node, ast.Not):
-            stack.append(node.operand)
-        elif isinstance(node, (ast.Compare, ast.Is)):
-            stack.extend((node.right, node.left))
-        elif isinstance(node, ast.Call):
-            stack.extend(a for a in reversed(node.args) if not isinstance(a, ast.MatcherArg))
 
 
 def _inside(use: tuple[str, ast.Span], aud: ast.Audience, file: str) -> bool:

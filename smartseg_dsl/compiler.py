@@ -976,9 +976,7 @@ class _LazyCondition:
 
 
 def _refs(expr: ast.Expr) -> list[ast.Ref]:
-    from .state import _walk
-
-    return [n for n in _walk(expr) if isinstance(n, ast.Ref)]
+    return [n for n in ast.walk(expr) if isinstance(n, ast.Ref)]
 
 
 # ------------------------------------------------------------------------ helpers
