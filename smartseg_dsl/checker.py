@@ -38,6 +38,7 @@ from typing import Literal
 
 from . import ast, logic
 from .diagnostics import CODES, UNSUPPRESSIBLE_CLASSES, Diagnostic
+from .printer import expr_text, matcher_text, number_text, quote, short
 
 __all__ = [
     "ANY",
@@ -264,59 +265,13 @@ class Symbols:
 # ============================================================ rendering exprs
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _num_text(n: ast.Number) -> str:
-    if n.text:
-        return n.text
-    if n.percent:
-        return f"{n.value * 100:g}%"
-    return f"{n.value:g}"
-
-
-def _matcher_text(m: ast.Matcher) -> str:
-    param = f" {m.param.value}" if m.param is not None else ""
-    return f"{m.kind}{param} {_quote(m.pattern.value)}"
-
-
-def render_expr(e: ast.Expr | ast.MatcherArg, _top: bool = True) -> str:
-    """Source-like text of an expression, for messages."""
-    match e:
-        case ast.Number():
-            return _num_text(e)
-        case ast.Duration():
-            return e.text or f"{e.seconds:g}s"
-        case ast.String():
-            return _quote(e.value)
-        case ast.Boolean():
-            return "true" if e.value else "false"
-        case ast.NoneLit():
-            return "none"
-        case ast.Ref():
-            return e.dotted
-        case ast.MatcherArg():
-            within = f" within {render_expr(e.within)}" if e.within is not None else ""
-            return _matcher_text(e.matcher) + within
-        case ast.Call():
-            return f"{e.func.value}({', '.join(render_expr(a, False) for a in e.args)})"
-        case ast.Not():
-            return f"not {render_expr(e.operand, False)}"
-        case ast.BoolOp():
-            inner = f" {e.op} ".join(render_expr(x, False) for x in e.operands)
-            return inner if _top else f"({inner})"
-        case ast.Compare():
-            return f"{render_expr(e.left, False)} {e.op} {render_expr(e.right, False)}"
-        case ast.Is():
-            neg = " not" if e.negated else ""
-            return f"{render_expr(e.left, False)} is{neg} {render_expr(e.right, False)}"
-    return "?"
+def render_expr(e: ast.Expr | ast.MatcherArg) -> str:
+    """Source-like text of an expression, for messages (`printer.expr_text`, explicit)."""
+    return expr_text(e, explicit=True)
 
 
 def _short(e: ast.Expr, limit: int = 60) -> str:
-    text = render_expr(e)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return short(render_expr(e), limit)
 
 
 # ================================================================== suggestions
@@ -525,8 +480,8 @@ class _Checker:
             self.report(
                 share.span,
                 "SEG315",
-                f"a holdout of {_num_text(share)} is not a share between 0% (excluded) and 100%",
-                f"write `holdout {_num_text(share)}%`"
+                f"a holdout of {number_text(share)} is not a share between 0% (excluded) and 100%",
+                f"write `holdout {number_text(share)}%`"
                 if share.value > 1 and not share.percent
                 else "write a percentage such as `holdout 10%`, or remove the line",
             )
@@ -536,7 +491,7 @@ class _Checker:
             self.report(
                 share.span,
                 "SEG410",
-                f"a holdout of {_num_text(share)} keeps personalization from more than a "
+                f"a holdout of {number_text(share)} keeps personalization from more than a "
                 "fifth of visitors",
                 "5% to 10% is usually enough to measure lift; keep a larger holdout only "
                 "for a short test",
@@ -585,7 +540,7 @@ class _Checker:
                     self.report(
                         part.value.span,
                         "SEG307",
-                        f"the prior must be positive, not {_num_text(part.value)}",
+                        f"the prior must be positive, not {number_text(part.value)}",
                         "leave it out for the default of 10, or give a positive number",
                     )
             elif isinstance(part, ast.Decay):
@@ -638,7 +593,7 @@ class _Checker:
                         "SEG311",
                         f"`{word}` means nothing on an explicit signal: it makes the "
                         "visitor certain",
-                        f"remove `{word} {_num_text(extra)}`, or make the signal `implicit`",
+                        f"remove `{word} {number_text(extra)}`, or make the signal `implicit`",
                     )
             return
         weight = signal.weight.value if signal.weight is not None else 1.0
@@ -646,7 +601,7 @@ class _Checker:
             self.report(
                 signal.weight.span,
                 "SEG305",
-                f"a weight cannot be negative ({_num_text(signal.weight)})",
+                f"a weight cannot be negative ({number_text(signal.weight)})",
                 "give evidence to the competing segments instead",
             )
         cap = signal.cap
@@ -655,14 +610,14 @@ class _Checker:
                 self.report(
                     cap.span,
                     "SEG306",
-                    f"`max {_num_text(cap)}` leaves this signal no contribution at all",
+                    f"`max {number_text(cap)}` leaves this signal no contribution at all",
                     "give a positive cap at least as large as the weight, or drop `max`",
                 )
             elif weight >= 0 and cap.value < weight:
                 self.report(
                     cap.span,
                     "SEG306",
-                    f"`max {_num_text(cap)}` is below the weight {weight:g}: "
+                    f"`max {number_text(cap)}` is below the weight {weight:g}: "
                     "one firing would already exceed it",
                     f"raise `max` to at least {weight:g}",
                 )
@@ -674,8 +629,8 @@ class _Checker:
                 self.report(
                     pattern.span,
                     "SEG313",
-                    f"the path pattern {_quote(text)} never matches: paths start with `/`",
-                    f"write {_quote('/' + text.lstrip('/'))}",
+                    f"the path pattern {quote(text)} never matches: paths start with `/`",
+                    f"write {quote('/' + text.lstrip('/'))}",
                 )
         elif kind == "referrer":
             if "://" in text or "/" in text or not text:
@@ -683,8 +638,8 @@ class _Checker:
                 self.report(
                     pattern.span,
                     "SEG313",
-                    f"the referrer {_quote(text)} never matches: a referrer is a host name",
-                    f"write {_quote(host)}" if host else 'write a host such as "example.com"',
+                    f"the referrer {quote(text)} never matches: a referrer is a host name",
+                    f"write {quote(host)}" if host else 'write a host such as "example.com"',
                 )
         elif kind in ("tag", "category", "event") and not text.strip():
             self.report(pattern.span, "SEG313", f"an empty {kind} name never matches")
@@ -780,7 +735,7 @@ class _Checker:
                 self.report(
                     e.span,
                     "SEG304",
-                    f"{_num_text(e)} is not a percentage between 0% and 100%",
+                    f"{number_text(e)} is not a percentage between 0% and 100%",
                 )
             return NUMBER
         if isinstance(e, ast.Duration):
@@ -996,7 +951,7 @@ class _Checker:
                 if not isinstance(arg, (ast.MatcherArg, ast.Ref)):
                     self.type(arg)  # a bare word is the text without its quotes
                 text = render_expr(arg)
-                help = f"write `{name}({_quote(text)})`" if isinstance(arg, ast.Ref) else None
+                help = f"write `{name}({quote(text)})`" if isinstance(arg, ast.Ref) else None
                 self.report(
                     arg.span,
                     "SEG303",
@@ -1035,16 +990,16 @@ class _Checker:
                 "SEG303",
                 "`since` has no window: it is the time since the matcher last fired",
                 f"drop `within {render_expr(arg.within)}`, or compare: "
-                f"`since({_matcher_text(m)}) < {render_expr(arg.within)}`",
+                f"`since({matcher_text(m)}) < {render_expr(arg.within)}`",
             )
             return ERROR
         if name == "count" and m.kind not in _COUNT_KINDS:
             help = {
-                "tag": f"to test a tag write `tagged({_quote(m.pattern.value)})`",
+                "tag": f"to test a tag write `tagged({quote(m.pattern.value)})`",
                 "referrer": f"a first referrer is recorded once: write "
-                f"`since({_matcher_text(m)}) is not none`",
+                f"`since({matcher_text(m)}) is not none`",
                 "landing": f"a landing page is recorded once: write "
-                f"`since({_matcher_text(m)}) is not none`",
+                f"`since({matcher_text(m)}) is not none`",
             }.get(m.kind)
             self.report(
                 m.span,
@@ -1162,7 +1117,7 @@ class _Checker:
             if {lt.kind, rt.kind} == {"duration", "number"}:
                 num = e.right if rt.kind == "number" else e.left
                 if isinstance(num, ast.Number) and not num.percent:
-                    n = _num_text(num)
+                    n = number_text(num)
                     help = f"durations need a unit: write `{n}s`, `{n}m`, `{n}d`…"
             elif lt.kind == "segment" and rt.kind == "segment" and op in ("==", "!="):
                 help = f"write `{ls} {'is not' if op == '!=' else 'is'} {rs}`"
@@ -1194,11 +1149,12 @@ class _Checker:
             ):
                 help = "write a fraction such as 0.3 or a percentage such as 30%"
                 if 1 < const.value <= 100 and const.value.is_integer() and not const.percent:
-                    help = f"write `{_num_text(const)}%` (or {const.value / 100:g})"
+                    help = f"write `{number_text(const)}%` (or {const.value / 100:g})"
                 self.report(
                     const.span,
                     "SEG304",
-                    f"a confidence is between 0 and 1 (0% and 100%); {_num_text(const)} is outside",
+                    "a confidence is between 0 and 1 (0% and 100%); "
+                    f"{number_text(const)} is outside",
                     help,
                 )
             if (
@@ -1211,7 +1167,7 @@ class _Checker:
                 self.report(
                     const.span,
                     "SEG312",
-                    f'`device` is "mobile", "tablet" or "desktop", never {_quote(const.value)}',
+                    f'`device` is "mobile", "tablet" or "desktop", never {quote(const.value)}',
                     _did_you_mean(const.value, DEVICES) or 'use "mobile", "tablet" or "desktop"',
                 )
             if (
@@ -1227,7 +1183,7 @@ class _Checker:
                     const.span,
                     "SEG502",
                     f"counts within a window are exact only up to {EXACT_COUNT_LIMIT}; "
-                    f"a comparison with {_num_text(const)} may be approximate",
+                    f"a comparison with {number_text(const)} may be approximate",
                     f"compare with {EXACT_COUNT_LIMIT} or less, or drop `within` to count ever",
                 )
 
@@ -1850,9 +1806,9 @@ class _Checker:
                     self.report(
                         share.span,
                         "SEG315",
-                        f"a traffic share of {_num_text(share)} is not a share between 0% "
+                        f"a traffic share of {number_text(share)} is not a share between 0% "
                         "(excluded) and 100%",
-                        f"write `traffic {_num_text(share)}%`"
+                        f"write `traffic {number_text(share)}%`"
                         if share.value > 1 and not share.percent
                         else "write a percentage such as `traffic 50%`, or leave it out for "
                         "everyone eligible",
@@ -1874,7 +1830,7 @@ class _Checker:
                     self.report(
                         weight.span,
                         "SEG316",
-                        f"variant `{vname}` has weight {_num_text(weight)}: a weight is a "
+                        f"variant `{vname}` has weight {number_text(weight)}: a weight is a "
                         "relative share, above 0",
                         "give it a positive weight such as 1, or remove the variant",
                     )
@@ -2192,7 +2148,7 @@ def _action_text(action: ast.Action) -> str:
         case ast.OrderSlot():
             return f"order slot {action.slot.value} by {action.group.value}"
         case ast.ShowSurvey():
-            return f"show survey {_quote(action.question.value)}"
+            return f"show survey {quote(action.question.value)}"
     return "an action"
 
 
