@@ -61,6 +61,7 @@ from .state import (
     canonical,
     replace_state,
 )
+from .symbols import NO, OTHER, YES, answer_choices
 
 __all__ = [
     "Answer",
@@ -587,12 +588,12 @@ class Engine:
         for g in rules.groups:
             other = lay.fact_keys.get(f"~{g.name}")
             if other:
-                self._answer_facts[(g.name, "other")] = other
+                self._answer_facts[(g.name, OTHER)] = other
             for s in g.segments:
                 dotted = f"{g.name}.{s}"
                 pos, neg = lay.fact_keys[f"+{dotted}"], lay.fact_keys[f"-{dotted}"]
-                self._answer_facts[(dotted, "yes")] = pos
-                self._answer_facts[(dotted, "no")] = neg
+                self._answer_facts[(dotted, YES)] = pos
+                self._answer_facts[(dotted, NO)] = neg
                 self._answer_facts[(g.name, s)] = pos
 
     # ---------------------------------------------------------------- public API
@@ -607,16 +608,15 @@ class Engine:
         if group not in self.rules.group_index:
             return f"unknown group {group!r}"
         g = self.rules.groups[self.rules.group_index[group]]
-        if dot:
-            if segment not in g.segments:
-                return f"unknown segment {about!r}"
-            if value not in ("yes", "no"):
-                return f"the answer to a question about {about} is yes or no, not {value!r}"
+        if dot and segment not in g.segments:
+            return f"unknown segment {about!r}"
+        choices = answer_choices(about, g.segments)
+        if value in choices:
             return None
-        if value != "other" and value not in g.segments:
-            choices = ", ".join([*g.segments, "other"])
-            return f"the answer to a question about {group} is one of {choices}, not {value!r}"
-        return None
+        if dot:
+            return f"the answer to a question about {about} is yes or no, not {value!r}"
+        shown = ", ".join(choices)
+        return f"the answer to a question about {group} is one of {shown}, not {value!r}"
 
     def validate_dismissal(self, about: str) -> str | None:
         group, dot, segment = about.partition(".")
