@@ -6,9 +6,9 @@ import re
 import textwrap
 
 from .. import ast
-from ..checker import FUNCTIONS, VALUES, Function
 from ..diagnostics import CODES
 from ..printer import action_text, expr_text
+from ..symbols import FUNCTIONS, VALUES, Function
 from .index import Index, Occurrence
 
 __all__ = ["code_at", "function_signature", "hover_text"]

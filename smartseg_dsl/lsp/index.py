@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from .. import ast
-from ..checker import FUNCTIONS, VALUES
+from ..symbols import FUNCTIONS, VALUES
 
 __all__ = ["Index", "Kind", "Occurrence", "build_index"]
 
