@@ -50,7 +50,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from .compiler import CompiledExperiment, CompiledRuleSet, Decision, MatcherSlot
+from .compiler import CompiledExperiment, CompiledRuleSet, Ctx, Decision, MatcherSlot
 from .measure.buckets import bucket, in_holdout, pick_variant
 from .state import (
     DISMISS_SECONDS,
@@ -206,7 +206,7 @@ class VisitorView:
         self,
         rules: CompiledRuleSet,
         state: VisitorState,
-        ctx: _Ctx,
+        ctx: Ctx,
         groups: Mapping[str, GroupView] | None = None,
     ) -> None:
         self._rules = rules
@@ -388,44 +388,6 @@ class _ExperimentActions(tuple):  # type: ignore[type-arg]
         return self
 
 
-# ------------------------------------------------------------------------ context
-
-
-class _Ctx:
-    """What compiled conditions read (see `compiler`): one per evaluation."""
-
-    __slots__ = (
-        "attrs",
-        "aud",
-        "cert",
-        "conf",
-        "counts",
-        "device",
-        "excluded",
-        "known",
-        "last_fired",
-        "ml",
-        "now",
-        "other",
-        "pageviews",
-        "path",
-        "score",
-        "session_time",
-        "tags",
-        "visits",
-        "windows",
-    )
-
-    conf: list[float]
-    score: list[float]
-    cert: list[int | None]
-    ml: list[int | None]
-    known: list[bool]
-    other: list[bool]
-    excluded: list[bool]
-    aud: list[bool]
-
-
 # ----------------------------------------------------------------------- helpers
 
 _MOBILE = ("Mobi", "iPhone", "iPod", "Windows Phone", "BlackBerry", "Opera Mini", "IEMobile")
@@ -490,7 +452,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def _group_view(rules: CompiledRuleSet, ctx: _Ctx, index: int) -> GroupView:
+def _group_view(rules: CompiledRuleSet, ctx: Ctx, index: int) -> GroupView:
     g = rules.groups[index]
     first, last = g.first, g.first + len(g.segments)
     segs = g.segments
@@ -516,7 +478,7 @@ class _GroupViews(Mapping[str, GroupView]):
 
     __slots__ = ("_ctx", "_made", "_rules")
 
-    def __init__(self, rules: CompiledRuleSet, ctx: _Ctx) -> None:
+    def __init__(self, rules: CompiledRuleSet, ctx: Ctx) -> None:
         self._rules = rules
         self._ctx = ctx
         self._made: dict[str, GroupView] = {}
@@ -538,7 +500,7 @@ class _GroupViews(Mapping[str, GroupView]):
         return repr(dict(self))
 
 
-def _group_views(rules: CompiledRuleSet, ctx: _Ctx) -> Mapping[str, GroupView]:
+def _group_views(rules: CompiledRuleSet, ctx: Ctx) -> Mapping[str, GroupView]:
     return _GroupViews(rules, ctx)
 
 
@@ -1083,7 +1045,7 @@ class Engine:
         return vi
 
     def _goals(
-        self, ctx: _Ctx, state: VisitorState, fired: list[tuple[MatcherSlot, int, bool]]
+        self, ctx: Ctx, state: VisitorState, fired: list[tuple[MatcherSlot, int, bool]]
     ) -> tuple[tuple[GoalHit, ...], frozenset[str]]:
         """Goals reached now (once per visitor) and each firing of a value goal."""
         hits: list[GoalHit] = []
@@ -1113,7 +1075,7 @@ class Engine:
         return tuple(hits), frozenset(reached)
 
     def _survey_suppressed(
-        self, ctx: _Ctx, state: VisitorState, now: int, check: tuple[int, int, str | None]
+        self, ctx: Ctx, state: VisitorState, now: int, check: tuple[int, int, str | None]
     ) -> bool:
         g, seg, key = check
         if ctx.known[g]:
@@ -1155,10 +1117,10 @@ class Engine:
                 cert[g.index] = best
         return cert
 
-    def _evaluate_groups(self, state: VisitorState, now: int) -> _Ctx:
+    def _evaluate_groups(self, state: VisitorState, now: int) -> Ctx:
         """Scores, confidences, certain, most likely and known for every group (SPEC §1.2)."""
         rules = self.rules
-        ctx = _Ctx()
+        ctx = Ctx()
         score = list(self._zeros)
         info = rules.evidence_info
         for key, (value, t) in state.evidence.items():
@@ -1239,7 +1201,7 @@ class Engine:
 
     def _fill_ctx(
         self,
-        ctx: _Ctx,
+        ctx: Ctx,
         state: VisitorState,
         now: int,
         path: str | None,
@@ -1269,7 +1231,7 @@ class Engine:
         ctx.attrs = attributes
         ctx.device = device
 
-    def _audiences(self, ctx: _Ctx) -> None:
+    def _audiences(self, ctx: Ctx) -> None:
         audiences = self.rules.audiences
         aud: list[bool] = [False] * len(audiences)
         ctx.aud = aud
