@@ -98,6 +98,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from smartseg_dsl.measure.events import COLUMNS as EVENT_COLUMNS
 from smartseg_dsl.measure.events import TABLE as EVENT_TABLE
 from smartseg_dsl.measure.events import Event as MeasurementEvent
+from smartseg_dsl.symbols import answer_choices
 
 if TYPE_CHECKING:
     from smartseg_dsl.inbound_items import AppliedItem, InboundItem
@@ -497,12 +498,12 @@ def check_answer(about: str, value: str, groups: Mapping[str, Sequence[str]]) ->
     """
     check_about(about, groups)
     group, _, segment = about.partition(".")
+    choices = answer_choices(about, groups[group])
+    if value in choices:
+        return
     if segment:
-        if value not in ("yes", "no"):
-            raise InvalidInputError(f"answer about {about} must be 'yes' or 'no'")
-    elif value != "other" and value not in groups[group]:
-        choices = ", ".join([*groups[group], "other"])
-        raise InvalidInputError(f"answer about {group} must be one of: {choices}")
+        raise InvalidInputError(f"answer about {about} must be 'yes' or 'no'")
+    raise InvalidInputError(f"answer about {group} must be one of: {', '.join(choices)}")
 
 
 def check_about(about: str, groups: Mapping[str, Sequence[str]]) -> None:

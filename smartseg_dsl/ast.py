@@ -13,6 +13,7 @@ quote it back as written.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal as TypingLiteral
@@ -64,6 +65,7 @@ __all__ = [
     "String",
     "Traffic",
     "Variant",
+    "walk",
 ]
 
 #: Words reserved by the language: none of them may name a group, segment or
@@ -587,3 +589,23 @@ class RuleSet:
     def deciders(self) -> list[tuple[RuleFile, Rule | Experiment]]:
         """Rules and experiments in rule order: together they decide the slots (§1.5, §1.7)."""
         return [(f, i) for f in self.files for i in f.items if isinstance(i, Rule | Experiment)]
+
+
+def walk(expr: Expr | MatcherArg, *, into_calls: bool = True) -> Iterator[Expr | MatcherArg]:
+    """Every sub-expression of `expr`, outermost first, left to right.
+
+    A call's arguments are yielded too (a matcher argument as one node, not
+    entered); with `into_calls=False` a call is yielded but not entered.
+    """
+    stack: list[Expr | MatcherArg] = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, BoolOp):
+            stack.extend(reversed(node.operands))
+        elif isinstance(node, Not):
+            stack.append(node.operand)
+        elif isinstance(node, Compare | Is):
+            stack += [node.right, node.left]
+        elif into_calls and isinstance(node, Call):
+            stack.extend(reversed(node.args))

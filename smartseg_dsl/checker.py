@@ -20,7 +20,8 @@ The passes, in order:
    condition can be true (SEG401), can be false (SEG402), and whether a rule's
    condition implies an earlier rule's on the same slot (shadowing, SEG403).
    The search is exhaustive up to a step budget; past it the answer is "could
-   be", so the checker never claims impossibility it has not proved;
+   be", so the checker never claims impossibility it has not proved (the
+   solver is `logic.py`; the checker builds its atoms);
 5. surveys, unused audiences, segments without signals, and the cookie budget
    (SEG501, computed by `budget.py`, the one size model shared with the engine).
 
@@ -33,10 +34,26 @@ import math
 import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-from . import ast
+from . import ast, logic
 from .diagnostics import CODES, UNSUPPRESSIBLE_CLASSES, Diagnostic
+from .printer import expr_text, matcher_text, number_text, quote, short
+from .symbols import (
+    ANY,
+    BOOL,
+    COUNT_KINDS,
+    DEVICES,
+    DURATION,
+    ERROR,
+    EXACT_COUNT_LIMIT,
+    FUNCTIONS,
+    NONE,
+    NUMBER,
+    STRING,
+    VALUES,
+    Function,
+    Type,
+)
 
 __all__ = [
     "ANY",
@@ -54,163 +71,6 @@ __all__ = [
     "resolve",
     "suppressions",
 ]
-
-
-# ======================================================================= types
-
-TypeKind = Literal["number", "duration", "bool", "string", "segment", "none", "any", "error"]
-
-
-@dataclass(frozen=True, slots=True)
-class Type:
-    """The type of an expression.
-
-    `segment` types carry their group; `nullable` marks values that may be
-    `none` (`since(...)`, `attribute(...)`, `most_likely(G)`); `any` is what
-    `attribute()` returns (a text, a number or none); `error` marks an
-    expression already reported, so no second diagnostic cascades from it.
-    """
-
-    kind: TypeKind
-    group: str | None = None
-    nullable: bool = False
-
-    def describe(self) -> str:
-        base = {
-            "number": "a number",
-            "duration": "a duration",
-            "bool": "a condition (true or false)",
-            "string": "a text",
-            "segment": f"a segment of {self.group}",
-            "none": "none",
-            "any": "an app-supplied value",
-            "error": "an invalid value",
-        }[self.kind]
-        return base + (" or none" if self.nullable and self.kind not in ("none", "any") else "")
-
-
-NUMBER = Type("number")
-DURATION = Type("duration")
-BOOL = Type("bool")
-STRING = Type("string")
-NONE = Type("none")
-ANY = Type("any", nullable=True)
-ERROR = Type("error")
-
-ArgKind = Literal["segment", "group", "text", "matcher", "count-matcher"]
-
-
-@dataclass(frozen=True, slots=True)
-class Function:
-    """A built-in function: one argument of `arg` kind; `result` None means segment-of-G.
-
-    `doc` is one sentence for people (the language server's hover and completion).
-    """
-
-    name: str
-    arg: ArgKind
-    result: Type | None
-    example: str
-    doc: str = ""
-
-
-#: The functions of SPEC §1.4. Each takes exactly one argument.
-FUNCTIONS: dict[str, Function] = {
-    f.name: f
-    for f in (
-        Function(
-            "confidence",
-            "segment",
-            NUMBER,
-            "confidence(Industry.Legal)",
-            "How sure we are that the visitor belongs to the segment: 0 to 1 (1 when certain).",
-        ),
-        Function(
-            "score",
-            "segment",
-            NUMBER,
-            "score(Industry.Legal)",
-            "The segment's evidence points: its implicit signals, after caps and decay.",
-        ),
-        Function(
-            "certain",
-            "segment",
-            BOOL,
-            "certain(Industry.Legal)",
-            "True when the visitor told us (an explicit signal or a survey answer).",
-        ),
-        Function(
-            "likely",
-            "segment",
-            BOOL,
-            "likely(Industry.Legal)",
-            "True when the segment is its group's most likely one.",
-        ),
-        Function(
-            "most_likely",
-            "group",
-            None,
-            "most_likely(Industry)",
-            "The group's most likely segment, or none while nothing points anywhere.",
-        ),
-        Function(
-            "known",
-            "group",
-            BOOL,
-            "known(Industry)",
-            'True when the group is answered: certain, or "None of these".',
-        ),
-        Function(
-            "tagged",
-            "text",
-            BOOL,
-            'tagged("lawyer")',
-            "True when the visitor carries the tag.",
-        ),
-        Function(
-            "viewing",
-            "text",
-            BOOL,
-            'viewing("/pricing/**")',
-            "True when the path of the current page matches the pattern.",
-        ),
-        Function(
-            "attribute",
-            "text",
-            ANY,
-            'attribute("plan")',
-            "A value the site supplies for this page: a text, a number or none.",
-        ),
-        Function(
-            "count",
-            "count-matcher",
-            NUMBER,
-            'count(page "/blog/**" within 7d)',
-            "How often a page, category, event or query matcher fired "
-            "(in the last D with `within D`; ever without).",
-        ),
-        Function(
-            "since",
-            "matcher",
-            Type("duration", nullable=True),
-            'since(event "purchase")',
-            "The time since the matcher last fired, or none if it never did.",
-        ),
-    )
-}
-
-#: Built-in values (names, not calls).
-VALUES: dict[str, Type] = {
-    "visits": NUMBER,
-    "pageviews": NUMBER,
-    "session_time": DURATION,
-    "device": STRING,
-}
-
-DEVICES = ("mobile", "tablet", "desktop")
-_COUNT_KINDS = ("page", "category", "event", "query")
-#: SPEC §1.4: counts must be exact against constants up to this.
-EXACT_COUNT_LIMIT = 50
 
 
 # ===================================================================== symbols
@@ -263,59 +123,13 @@ class Symbols:
 # ============================================================ rendering exprs
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _num_text(n: ast.Number) -> str:
-    if n.text:
-        return n.text
-    if n.percent:
-        return f"{n.value * 100:g}%"
-    return f"{n.value:g}"
-
-
-def _matcher_text(m: ast.Matcher) -> str:
-    param = f" {m.param.value}" if m.param is not None else ""
-    return f"{m.kind}{param} {_quote(m.pattern.value)}"
-
-
-def render_expr(e: ast.Expr | ast.MatcherArg, _top: bool = True) -> str:
-    """Source-like text of an expression, for messages."""
-    match e:
-        case ast.Number():
-            return _num_text(e)
-        case ast.Duration():
-            return e.text or f"{e.seconds:g}s"
-        case ast.String():
-            return _quote(e.value)
-        case ast.Boolean():
-            return "true" if e.value else "false"
-        case ast.NoneLit():
-            return "none"
-        case ast.Ref():
-            return e.dotted
-        case ast.MatcherArg():
-            within = f" within {render_expr(e.within)}" if e.within is not None else ""
-            return _matcher_text(e.matcher) + within
-        case ast.Call():
-            return f"{e.func.value}({', '.join(render_expr(a, False) for a in e.args)})"
-        case ast.Not():
-            return f"not {render_expr(e.operand, False)}"
-        case ast.BoolOp():
-            inner = f" {e.op} ".join(render_expr(x, False) for x in e.operands)
-            return inner if _top else f"({inner})"
-        case ast.Compare():
-            return f"{render_expr(e.left, False)} {e.op} {render_expr(e.right, False)}"
-        case ast.Is():
-            neg = " not" if e.negated else ""
-            return f"{render_expr(e.left, False)} is{neg} {render_expr(e.right, False)}"
-    return "?"
+def render_expr(e: ast.Expr | ast.MatcherArg) -> str:
+    """Source-like text of an expression, for messages (`printer.expr_text`, explicit)."""
+    return expr_text(e, explicit=True)
 
 
 def _short(e: ast.Expr, limit: int = 60) -> str:
-    text = render_expr(e)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return short(render_expr(e), limit)
 
 
 # ================================================================== suggestions
@@ -344,31 +158,6 @@ def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean `{best}`?" if best is not None else None
 
 
-# ============================================================ logic: the atoms
-#
-# A condition in negation normal form is a tree of tuples, built once and never
-# mutated (sharing is safe):
-#   ("T",) / ("F",)                 constant true / false
-#   ("?",)                          something the reasoning does not model
-#   ("and", (node, …)) / ("or", (node, …))
-#   ("num", key, op, value, dom)    term `key` (has a value and) satisfies `op value`
-#   ("null", key, is_none, dom)     term `key` is / is not none
-#   ("disc", key, equal, value)     discrete term `key` == / != value
-#   ("bool", key, value)            opaque flag `key` is true / false
-# `dom` = (low, high, integer, nullable): the values the term can take at all.
-# Every atom carries `src`, the comparison it came from, as its last element.
-
-Node = tuple[object, ...]
-Dom = tuple[float, float, bool, bool]
-
-_T: Node = ("T",)
-_F: Node = ("F",)
-_UNKNOWN: Node = ("?",)
-_INF = math.inf
-
-_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
-_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-
 #: Why a term's domain is what it is, for "can never be true" messages.
 _DOMAIN_WHY = {
     "conf": "a confidence is between 0 and 1",
@@ -382,293 +171,7 @@ _DOMAIN_WHY = {
 }
 
 
-def _cmp(op: str, a: float, b: float) -> bool:
-    return {
-        "<": a < b,
-        "<=": a <= b,
-        ">": a > b,
-        ">=": a >= b,
-        "==": a == b,
-        "!=": a != b,
-    }[op]
-
-
-class _GiveUp(Exception):
-    """The search ran out of steps: the answer is "could be true"."""
-
-
-# A numeric state: (lo, lo_strict, hi, hi_strict, excluded, null) where null is
-# True (must be none), False (must be a value) or None (either).
-NumState = tuple[float, bool, float, bool, frozenset[float], bool | None]
-_UNSET = object()
-
-
-def _num_init(dom: Dom) -> NumState:
-    lo, hi, _integer, nullable = dom
-    return (lo, False, hi, False, frozenset(), None if nullable else False)
-
-
-def _num_add(state: NumState, op: str, c: float, integer: bool) -> NumState | None:
-    lo, los, hi, his, excl, _null = state
-    if op == "!=":
-        excl = excl | {c}
-    else:
-        if op in (">", ">=", "=="):
-            strict = op == ">"
-            if integer:
-                c2 = math.floor(c) + 1 if strict else math.ceil(c)
-                if c2 > lo or (c2 == lo and los):
-                    lo, los = float(c2), False
-            elif c > lo or (c == lo and strict and not los):
-                lo, los = c, strict
-        if op in ("<", "<=", "=="):
-            strict = op == "<"
-            if integer:
-                c2 = math.ceil(c) - 1 if strict else math.floor(c)
-                if c2 < hi or (c2 == hi and his):
-                    hi, his = float(c2), False
-            elif c < hi or (c == hi and strict and not his):
-                hi, his = c, strict
-    new: NumState = (lo, los, hi, his, excl, False)
-    return None if _num_empty(new, integer) else new
-
-
-def _num_empty(state: NumState, integer: bool) -> bool:
-    lo, los, hi, his, excl, _null = state
-    if lo > hi or (lo == hi and (los or his)):
-        return True
-    if lo == hi and lo in excl:
-        return True
-    if integer and excl and hi - lo <= 64:
-        first = math.ceil(lo)
-        return all(float(v) in excl for v in range(first, math.floor(hi) + 1))
-    return False
-
-
-def _num_allows(state: NumState | None, value: float) -> bool:
-    if state is None:
-        return True
-    lo, los, hi, his, excl, null = state
-    if null is True or value in excl:
-        return False
-    above = value > lo or (value == lo and not los)
-    below = value < hi or (value == hi and not his)
-    return above and below
-
-
-class _Env:
-    """One branch of the search: the constraints gathered so far, per term."""
-
-    __slots__ = ("facts", "reasoner")
-
-    def __init__(self, reasoner: _Reasoner, facts: dict[object, object] | None = None) -> None:
-        self.reasoner = reasoner
-        self.facts: dict[object, object] = {} if facts is None else facts
-
-    def copy(self) -> _Env:
-        return _Env(self.reasoner, dict(self.facts))
-
-    def add(self, atom: Node) -> bool:
-        tag = atom[0]
-        key = atom[1]
-        facts = self.facts
-        if tag == "num":
-            _, _, op, value, dom, _src = atom
-            current = facts.get(key)
-            state = _num_init(dom) if current is None else current
-            if state[5] is True:  # type: ignore[index]
-                return False
-            new = _num_add(state, op, value, dom[2])  # type: ignore[arg-type, index]
-            if new is None:
-                return False
-            facts[key] = new
-            return True
-        if tag == "null":
-            _, _, is_none, dom, _src = atom
-            current = facts.get(key)
-            state = _num_init(dom) if current is None else current  # type: ignore[arg-type]
-            lo, los, hi, his, excl, null = state  # type: ignore[misc]
-            if null is not None and null != is_none:
-                return False
-            facts[key] = (lo, los, hi, his, excl, is_none)
-            return True
-        if tag == "disc":
-            _, _, equal, value, _src = atom
-            eq, ne = facts.get(key, (_UNSET, frozenset()))  # type: ignore[misc]
-            if equal:
-                if (eq is not _UNSET and eq != value) or value in ne:
-                    return False
-                eq = value
-            else:
-                if eq is not _UNSET and eq == value:
-                    return False
-                ne = ne | {value}
-                domain = self.reasoner.domain(key)
-                if domain is not None and domain <= ne:
-                    return False
-            facts[key] = (eq, ne)
-            return True
-        if tag == "bool":
-            _, _, value, _src = atom
-            current = facts.get(key)
-            if current is not None and current != value:
-                return False
-            facts[key] = value
-            return True
-        return True
-
-    # -- relations between terms of one group (SPEC §1.2)
-    def consistent(self) -> bool:
-        groups: set[str] = set()
-        for key in self.facts:
-            if isinstance(key, tuple) and key[0] in ("conf", "certain", "ml", "known"):
-                groups.add(key[1])  # type: ignore[arg-type]
-        return all(self._group_ok(g) for g in groups)
-
-    def _group_ok(self, group: str) -> bool:
-        facts = self.facts
-        segments = self.reasoner.segments_of(group)
-        certain_eq, certain_ne = facts.get(("certain", group), (_UNSET, frozenset()))  # type: ignore[misc]
-        forced = certain_eq
-        confs: dict[str, NumState] = {}
-        for seg in segments:
-            st = facts.get(("conf", group, seg))
-            if st is None:
-                continue
-            confs[seg] = st  # type: ignore[assignment]
-            if st[0] >= 1:  # type: ignore[index]
-                # implicit evidence alone never reaches 1: only a certain segment has it
-                if (forced is not _UNSET and forced != seg) or seg in certain_ne:
-                    return False
-                forced = seg
-        known = facts.get(("known", group))
-        ml_eq, ml_ne = facts.get(("ml", group), (_UNSET, frozenset()))  # type: ignore[misc]
-        if forced is not _UNSET and forced is not None:
-            if known is False:
-                return False
-            if not _num_allows(confs.get(forced), 1.0):  # type: ignore[arg-type]
-                return False
-            if any(not _num_allows(st, 0.0) for s, st in confs.items() if s != forced):
-                return False
-            return not ((ml_eq is not _UNSET and ml_eq != forced) or forced in ml_ne)
-        positive = [st for st in confs.values() if st[0] > 0 or (st[0] == 0 and st[1])]
-        if len(positive) >= 2 and sum(st[0] for st in positive) >= 1:
-            # several segments with evidence: nobody is certain, and the shares of a
-            # group add up to less than 1 (the prior takes the rest)
-            return False
-        if ml_eq is not _UNSET and ml_eq is not None:
-            st = confs.get(ml_eq)  # type: ignore[arg-type]
-            if st is not None and st[2] <= 0:  # most likely has a positive score
-                return False
-        return True
-
-
-class _Reasoner:
-    """Satisfiability of NNF conditions within a step budget."""
-
-    MAX_STEPS = 20_000
-
-    def __init__(self, symbols: Symbols) -> None:
-        self.symbols = symbols
-        self._domains: dict[object, frozenset[object] | None] = {}
-
-    def segments_of(self, group: str) -> list[str]:
-        return self.symbols.segments_of(group)
-
-    def domain(self, key: object) -> frozenset[object] | None:
-        if key not in self._domains:
-            dom: frozenset[object] | None = None
-            if isinstance(key, tuple):
-                if key[0] in ("ml", "certain"):
-                    dom = frozenset([*self.segments_of(key[1]), None])
-                elif key[0] == "device":
-                    dom = frozenset(DEVICES)
-            self._domains[key] = dom
-        return self._domains[key]
-
-    def sat(self, nodes: Sequence[Node]) -> bool:
-        """Can all of `nodes` hold at once? (True when unsure.)"""
-        try:
-            return self._search(list(nodes))
-        except _GiveUp:
-            return True
-
-    def _search(self, start: list[Node]) -> bool:
-        steps = 0
-        stack: list[tuple[list[Node], _Env]] = [(start, _Env(self))]
-        while stack:
-            todo, env = stack.pop()
-            ok = True
-            while todo:
-                steps += 1
-                if steps > self.MAX_STEPS:
-                    raise _GiveUp
-                node = todo.pop()
-                tag = node[0]
-                if tag == "and":
-                    todo.extend(node[1])  # type: ignore[arg-type]
-                elif tag == "or":
-                    arms: tuple[Node, ...] = node[1]  # type: ignore[assignment]
-                    for arm in arms[1:]:
-                        stack.append(([*todo, arm], env.copy()))
-                    todo.append(arms[0])
-                elif tag == "F":
-                    ok = False
-                    break
-                elif tag in ("T", "?"):
-                    continue
-                elif not env.add(node):
-                    ok = False
-                    break
-            if ok and env.consistent():
-                return True
-        return False
-
-
-def _and(parts: Sequence[Node]) -> Node:
-    flat: list[Node] = []
-    for p in parts:
-        if p[0] == "F":
-            return _F
-        if p[0] == "T":
-            continue
-        if p[0] == "and":
-            flat.extend(p[1])  # type: ignore[arg-type]
-        else:
-            flat.append(p)
-    if not flat:
-        return _T
-    return flat[0] if len(flat) == 1 else ("and", tuple(flat))
-
-
-def _or(parts: Sequence[Node]) -> Node:
-    flat: list[Node] = []
-    for p in parts:
-        if p[0] == "T":
-            return _T
-        if p[0] == "F":
-            continue
-        if p[0] == "or":
-            flat.extend(p[1])  # type: ignore[arg-type]
-        else:
-            flat.append(p)
-    if not flat:
-        return _F
-    if any(p[0] == "?" for p in flat):
-        return _UNKNOWN  # one unmodelled arm can always be the true one
-    return flat[0] if len(flat) == 1 else ("or", tuple(flat))
-
-
-def _keys(node: Node, out: set[object]) -> set[object]:
-    """The terms a condition constrains."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n[0] in ("and", "or"):
-            stack.extend(n[1])  # type: ignore[arg-type]
-        elif n[0] in ("num", "null", "disc", "bool"):
-            out.add(n[1])
-    return out
+_INF = math.inf
 
 
 # ==================================================================== checker
@@ -692,8 +195,8 @@ class _Condition:
         self.expr = expr
         self.file = file
         self.ok = True  # no error inside: safe to reason about
-        self.nnf: Node = _UNKNOWN
-        self.neg: Node = _UNKNOWN
+        self.nnf: logic.Node = logic.UNKNOWN
+        self.neg: logic.Node = logic.UNKNOWN
         self.keys: set[object] = set()
         self.never = False
         self.always = False
@@ -723,8 +226,8 @@ class _Checker:
         self.rule_conds: list[tuple[ast.RuleFile, ast.Rule, _Condition | None]] = []
         self.goal_conds: dict[str, _Condition] = {}
         self.audience_uses: dict[str, list[tuple[str, ast.Span]]] = {}
-        self.reasoner = _Reasoner(self.sym)
-        self._nnf_cache: dict[tuple[str, bool], Node] = {}
+        self.reasoner = logic.Reasoner(self.sym.segments_of, DEVICES)
+        self._nnf_cache: dict[tuple[str, bool], logic.Node] = {}
         self._expanding: set[str] = set()
         self.current_audience: str | None = None
         #: audiences offered as "did you mean" for a misspelt name: not reported unused
@@ -835,8 +338,8 @@ class _Checker:
             self.report(
                 share.span,
                 "SEG315",
-                f"a holdout of {_num_text(share)} is not a share between 0% (excluded) and 100%",
-                f"write `holdout {_num_text(share)}%`"
+                f"a holdout of {number_text(share)} is not a share between 0% (excluded) and 100%",
+                f"write `holdout {number_text(share)}%`"
                 if share.value > 1 and not share.percent
                 else "write a percentage such as `holdout 10%`, or remove the line",
             )
@@ -846,7 +349,7 @@ class _Checker:
             self.report(
                 share.span,
                 "SEG410",
-                f"a holdout of {_num_text(share)} keeps personalization from more than a "
+                f"a holdout of {number_text(share)} keeps personalization from more than a "
                 "fifth of visitors",
                 "5% to 10% is usually enough to measure lift; keep a larger holdout only "
                 "for a short test",
@@ -895,7 +398,7 @@ class _Checker:
                     self.report(
                         part.value.span,
                         "SEG307",
-                        f"the prior must be positive, not {_num_text(part.value)}",
+                        f"the prior must be positive, not {number_text(part.value)}",
                         "leave it out for the default of 10, or give a positive number",
                     )
             elif isinstance(part, ast.Decay):
@@ -948,7 +451,7 @@ class _Checker:
                         "SEG311",
                         f"`{word}` means nothing on an explicit signal: it makes the "
                         "visitor certain",
-                        f"remove `{word} {_num_text(extra)}`, or make the signal `implicit`",
+                        f"remove `{word} {number_text(extra)}`, or make the signal `implicit`",
                     )
             return
         weight = signal.weight.value if signal.weight is not None else 1.0
@@ -956,7 +459,7 @@ class _Checker:
             self.report(
                 signal.weight.span,
                 "SEG305",
-                f"a weight cannot be negative ({_num_text(signal.weight)})",
+                f"a weight cannot be negative ({number_text(signal.weight)})",
                 "give evidence to the competing segments instead",
             )
         cap = signal.cap
@@ -965,14 +468,14 @@ class _Checker:
                 self.report(
                     cap.span,
                     "SEG306",
-                    f"`max {_num_text(cap)}` leaves this signal no contribution at all",
+                    f"`max {number_text(cap)}` leaves this signal no contribution at all",
                     "give a positive cap at least as large as the weight, or drop `max`",
                 )
             elif weight >= 0 and cap.value < weight:
                 self.report(
                     cap.span,
                     "SEG306",
-                    f"`max {_num_text(cap)}` is below the weight {weight:g}: "
+                    f"`max {number_text(cap)}` is below the weight {weight:g}: "
                     "one firing would already exceed it",
                     f"raise `max` to at least {weight:g}",
                 )
@@ -984,8 +487,8 @@ class _Checker:
                 self.report(
                     pattern.span,
                     "SEG313",
-                    f"the path pattern {_quote(text)} never matches: paths start with `/`",
-                    f"write {_quote('/' + text.lstrip('/'))}",
+                    f"the path pattern {quote(text)} never matches: paths start with `/`",
+                    f"write {quote('/' + text.lstrip('/'))}",
                 )
         elif kind == "referrer":
             if "://" in text or "/" in text or not text:
@@ -993,8 +496,8 @@ class _Checker:
                 self.report(
                     pattern.span,
                     "SEG313",
-                    f"the referrer {_quote(text)} never matches: a referrer is a host name",
-                    f"write {_quote(host)}" if host else 'write a host such as "example.com"',
+                    f"the referrer {quote(text)} never matches: a referrer is a host name",
+                    f"write {quote(host)}" if host else 'write a host such as "example.com"',
                 )
         elif kind in ("tag", "category", "event") and not text.strip():
             self.report(pattern.span, "SEG313", f"an empty {kind} name never matches")
@@ -1090,7 +593,7 @@ class _Checker:
                 self.report(
                     e.span,
                     "SEG304",
-                    f"{_num_text(e)} is not a percentage between 0% and 100%",
+                    f"{number_text(e)} is not a percentage between 0% and 100%",
                 )
             return NUMBER
         if isinstance(e, ast.Duration):
@@ -1306,7 +809,7 @@ class _Checker:
                 if not isinstance(arg, (ast.MatcherArg, ast.Ref)):
                     self.type(arg)  # a bare word is the text without its quotes
                 text = render_expr(arg)
-                help = f"write `{name}({_quote(text)})`" if isinstance(arg, ast.Ref) else None
+                help = f"write `{name}({quote(text)})`" if isinstance(arg, ast.Ref) else None
                 self.report(
                     arg.span,
                     "SEG303",
@@ -1345,16 +848,16 @@ class _Checker:
                 "SEG303",
                 "`since` has no window: it is the time since the matcher last fired",
                 f"drop `within {render_expr(arg.within)}`, or compare: "
-                f"`since({_matcher_text(m)}) < {render_expr(arg.within)}`",
+                f"`since({matcher_text(m)}) < {render_expr(arg.within)}`",
             )
             return ERROR
-        if name == "count" and m.kind not in _COUNT_KINDS:
+        if name == "count" and m.kind not in COUNT_KINDS:
             help = {
-                "tag": f"to test a tag write `tagged({_quote(m.pattern.value)})`",
+                "tag": f"to test a tag write `tagged({quote(m.pattern.value)})`",
                 "referrer": f"a first referrer is recorded once: write "
-                f"`since({_matcher_text(m)}) is not none`",
+                f"`since({matcher_text(m)}) is not none`",
                 "landing": f"a landing page is recorded once: write "
-                f"`since({_matcher_text(m)}) is not none`",
+                f"`since({matcher_text(m)}) is not none`",
             }.get(m.kind)
             self.report(
                 m.span,
@@ -1472,7 +975,7 @@ class _Checker:
             if {lt.kind, rt.kind} == {"duration", "number"}:
                 num = e.right if rt.kind == "number" else e.left
                 if isinstance(num, ast.Number) and not num.percent:
-                    n = _num_text(num)
+                    n = number_text(num)
                     help = f"durations need a unit: write `{n}s`, `{n}m`, `{n}d`…"
             elif lt.kind == "segment" and rt.kind == "segment" and op in ("==", "!="):
                 help = f"write `{ls} {'is not' if op == '!=' else 'is'} {rs}`"
@@ -1504,11 +1007,12 @@ class _Checker:
             ):
                 help = "write a fraction such as 0.3 or a percentage such as 30%"
                 if 1 < const.value <= 100 and const.value.is_integer() and not const.percent:
-                    help = f"write `{_num_text(const)}%` (or {const.value / 100:g})"
+                    help = f"write `{number_text(const)}%` (or {const.value / 100:g})"
                 self.report(
                     const.span,
                     "SEG304",
-                    f"a confidence is between 0 and 1 (0% and 100%); {_num_text(const)} is outside",
+                    "a confidence is between 0 and 1 (0% and 100%); "
+                    f"{number_text(const)} is outside",
                     help,
                 )
             if (
@@ -1521,7 +1025,7 @@ class _Checker:
                 self.report(
                     const.span,
                     "SEG312",
-                    f'`device` is "mobile", "tablet" or "desktop", never {_quote(const.value)}',
+                    f'`device` is "mobile", "tablet" or "desktop", never {quote(const.value)}',
                     _did_you_mean(const.value, DEVICES) or 'use "mobile", "tablet" or "desktop"',
                 )
             if (
@@ -1537,7 +1041,7 @@ class _Checker:
                     const.span,
                     "SEG502",
                     f"counts within a window are exact only up to {EXACT_COUNT_LIMIT}; "
-                    f"a comparison with {_num_text(const)} may be approximate",
+                    f"a comparison with {number_text(const)} may be approximate",
                     f"compare with {EXACT_COUNT_LIMIT} or less, or drop `within` to count ever",
                 )
 
@@ -1681,12 +1185,12 @@ class _Checker:
             # `when true` / `when false` say what they mean on purpose (a rule
             # switched on or off): no diagnostic, but the logic still knows
             cond.always, cond.never = cond.expr.value, not cond.expr.value
-            cond.nnf = _T if cond.expr.value else _F
-            cond.neg = _F if cond.expr.value else _T
+            cond.nnf = logic.T if cond.expr.value else logic.F
+            cond.neg = logic.F if cond.expr.value else logic.T
             return
         cond.nnf = self.nnf(cond.expr, True)
         cond.neg = self.nnf(cond.expr, False)
-        _keys(cond.nnf, cond.keys)
+        logic.keys_of(cond.nnf, cond.keys)
         reasoner = self.reasoner
         self.file = cond.file
         if not reasoner.sat([cond.nnf]):
@@ -1772,7 +1276,7 @@ class _Checker:
         return None
 
     # -- building NNF
-    def term(self, e: ast.Expr) -> tuple[tuple[object, ...], Dom] | None:
+    def term(self, e: ast.Expr) -> tuple[tuple[object, ...], logic.Dom] | None:
         """The term an expression denotes, with its domain; None if not a modelled term."""
         if isinstance(e, ast.Ref) and e.segment is None:
             name = e.group.value
@@ -1801,19 +1305,19 @@ class _Checker:
             return ("attr", arg.value), (-_INF, _INF, False, True)
         return None
 
-    def nnf(self, e: ast.Expr, pos: bool) -> Node:
+    def nnf(self, e: ast.Expr, pos: bool) -> logic.Node:
         if isinstance(e, ast.BoolOp):
             parts = [self.nnf(x, pos) for x in e.operands]
-            return (_and if (e.op == "and") == pos else _or)(parts)
+            return (logic.conj if (e.op == "and") == pos else logic.disj)(parts)
         if isinstance(e, ast.Not):
             return self.nnf(e.operand, not pos)
         if isinstance(e, ast.Boolean):
-            return _T if e.value == pos else _F
+            return logic.T if e.value == pos else logic.F
         if isinstance(e, ast.Ref) and e.segment is None:
             name = e.group.value
             if name in self.sym.audiences:
                 return self.audience_nnf(name, pos)
-            return _UNKNOWN
+            return logic.UNKNOWN
         if isinstance(e, ast.Call) and len(e.args) == 1:
             name, arg = e.func.value, e.args[0]
             if isinstance(arg, ast.Ref) and arg.segment is not None:
@@ -1825,14 +1329,14 @@ class _Checker:
                 return ("bool", ("known", arg.group.value), pos, e)
             if name in ("tagged", "viewing") and isinstance(arg, ast.String):
                 return ("bool", (name, arg.value), pos, e)
-            return _UNKNOWN
+            return logic.UNKNOWN
         if isinstance(e, ast.Compare):
             return self.compare_nnf(e, pos)
         if isinstance(e, ast.Is):
             return self.is_nnf(e, pos)
-        return _UNKNOWN
+        return logic.UNKNOWN
 
-    def audience_nnf(self, name: str, pos: bool) -> Node:
+    def audience_nnf(self, name: str, pos: bool) -> logic.Node:
         cached = self._nnf_cache.get((name, pos))
         if cached is not None:
             return cached
@@ -1845,7 +1349,7 @@ class _Checker:
             or name in self._expanding
             or len(self._expanding) > 32
         ):
-            node: Node = ("bool", ("audience", name), pos, None)
+            node: logic.Node = ("bool", ("audience", name), pos, None)
         else:
             self._expanding.add(name)
             try:
@@ -1855,55 +1359,55 @@ class _Checker:
         self._nnf_cache[(name, pos)] = node
         return node
 
-    def compare_nnf(self, e: ast.Compare, pos: bool) -> Node:
+    def compare_nnf(self, e: ast.Compare, pos: bool) -> logic.Node:
         op = e.op
         left, right = e.left, e.right
         lc, rc = _const(left), _const(right)
         if lc is not None and rc is not None:
             if type(lc) is not type(rc):
-                return _UNKNOWN
+                return logic.UNKNOWN
             if isinstance(lc, str):
                 if op not in ("==", "!="):
-                    return _UNKNOWN
+                    return logic.UNKNOWN
                 result = (lc == rc) == (op == "==")
             else:
-                result = _cmp(op, lc, rc)  # type: ignore[arg-type]
-            return _T if result == pos else _F
+                result = logic.cmp(op, lc, rc)  # type: ignore[arg-type]
+            return logic.T if result == pos else logic.F
         if lc is not None and rc is None:
-            left, right, lc, rc, op = right, left, rc, lc, _FLIP[op]
+            left, right, lc, rc, op = right, left, rc, lc, logic.FLIP[op]
         if rc is None:
-            return _UNKNOWN
+            return logic.UNKNOWN
         if isinstance(left, ast.Ref) and left.group.value == "device" and left.segment is None:
             if isinstance(rc, str) and rc in DEVICES and op in ("==", "!="):
                 return ("disc", ("device",), (op == "==") == pos, rc, e)
-            return _UNKNOWN
+            return logic.UNKNOWN
         if isinstance(rc, str):
-            return _UNKNOWN
+            return logic.UNKNOWN
         term = self.term(left)
         if term is None:
-            return _UNKNOWN
+            return logic.UNKNOWN
         key, dom = term
         nullable = dom[3]
         if not pos:
-            op = _NEGATE[op]
-        atom: Node = ("num", key, op, float(rc), dom, e)
+            op = logic.NEGATE[op]
+        atom: logic.Node = ("num", key, op, float(rc), dom, e)
         if nullable and (not pos or op == "!="):
             # `none` fails every ordering comparison, so the negation may be none
             return ("or", (atom, ("null", key, True, dom, e)))
         return atom
 
-    def is_nnf(self, e: ast.Is, pos: bool) -> Node:
+    def is_nnf(self, e: ast.Is, pos: bool) -> logic.Node:
         pos = pos != e.negated
         left, right = e.left, e.right
         if isinstance(left, ast.NoneLit):
             left, right = right, left
         if isinstance(left, ast.NoneLit) and isinstance(right, ast.NoneLit):
-            return _T if pos else _F
+            return logic.T if pos else logic.F
         if isinstance(left, ast.Ref) and isinstance(right, ast.Ref):
             if left.segment is not None and right.segment is not None:
                 same = left.dotted == right.dotted
-                return _T if same == pos else _F
-            return _UNKNOWN
+                return logic.T if same == pos else logic.F
+            return logic.UNKNOWN
         if isinstance(right, ast.Ref) and not isinstance(left, ast.Ref):
             left, right = right, left
             if isinstance(left, ast.Ref):
@@ -1921,12 +1425,12 @@ class _Checker:
                 return ("disc", ("ml", group), pos, None, e)
             if isinstance(right, ast.Ref) and right.segment is not None:
                 return ("disc", ("ml", group), pos, right.segment.value, e)
-            return _UNKNOWN
+            return logic.UNKNOWN
         if isinstance(right, ast.NoneLit):
             term = self.term(left)
             if term is not None and term[1][3]:
                 return ("null", term[0], pos, term[1], e)
-        return _UNKNOWN
+        return logic.UNKNOWN
 
     # ============================================== 5. surveys, slots, shadows
     def surveys_and_slots(self) -> None:
@@ -2160,9 +1664,9 @@ class _Checker:
                     self.report(
                         share.span,
                         "SEG315",
-                        f"a traffic share of {_num_text(share)} is not a share between 0% "
+                        f"a traffic share of {number_text(share)} is not a share between 0% "
                         "(excluded) and 100%",
-                        f"write `traffic {_num_text(share)}%`"
+                        f"write `traffic {number_text(share)}%`"
                         if share.value > 1 and not share.percent
                         else "write a percentage such as `traffic 50%`, or leave it out for "
                         "everyone eligible",
@@ -2184,7 +1688,7 @@ class _Checker:
                     self.report(
                         weight.span,
                         "SEG316",
-                        f"variant `{vname}` has weight {_num_text(weight)}: a weight is a "
+                        f"variant `{vname}` has weight {number_text(weight)}: a weight is a "
                         "relative share, above 0",
                         "give it a positive weight such as 1, or remove the variant",
                     )
@@ -2307,7 +1811,7 @@ class _Checker:
         if cond is None or not cond.ok or cond.never:
             return
         group = subject.split(".", 1)[0]
-        not_known: Node = ("bool", ("known", group), False, None)
+        not_known: logic.Node = ("bool", ("known", group), False, None)
         if not self.reasoner.sat([cond.nnf, not_known]):
             self.report(
                 action.span,
@@ -2415,7 +1919,7 @@ class _Checker:
     def budget_culprit(self, part: str) -> tuple[str, ast.Span]:
         """Where to point a SEG501: the first use of what takes the most room."""
 
-        def wanted(e: ast.Expr) -> bool:
+        def wanted(e: ast.Expr | ast.MatcherArg) -> bool:
             if not isinstance(e, ast.Call) or not e.args:
                 return False
             arg, name = e.args[0], e.func.value
@@ -2440,7 +1944,7 @@ class _Checker:
                 return f.path, _head_span(item)
             cond = item.condition if isinstance(item, (ast.Rule, ast.Audience)) else None
             if cond is not None:
-                for e in _walk(cond):
+                for e in ast.walk(cond):
                     if wanted(e):
                         return f.path, e.span
         items = self.ruleset.items()
@@ -2462,22 +1966,6 @@ _BUDGET_HELP = {
     "facts": "each segment keeps its latest answers: use fewer segments",
     "survey dismissals": "each survey subject keeps a dismissal time: ask about fewer subjects",
 }
-
-
-def _walk(e: ast.Expr) -> Iterator[ast.Expr]:
-    """Every sub-expression, outermost first."""
-    stack: list[ast.Expr] = [e]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.BoolOp):
-            stack.extend(reversed(node.operands))
-        elif isinstance(node, ast.Not):
-            stack.append(node.operand)
-        elif isinstance(node, (ast.Compare, ast.Is)):
-            stack.extend((node.right, node.left))
-        elif isinstance(node, ast.Call):
-            stack.extend(a for a in reversed(node.args) if not isinstance(a, ast.MatcherArg))
 
 
 def _inside(use: tuple[str, ast.Span], aud: ast.Audience, file: str) -> bool:
@@ -2518,7 +2006,7 @@ def _action_text(action: ast.Action) -> str:
         case ast.OrderSlot():
             return f"order slot {action.slot.value} by {action.group.value}"
         case ast.ShowSurvey():
-            return f"show survey {_quote(action.question.value)}"
+            return f"show survey {quote(action.question.value)}"
     return "an action"
 
 

@@ -20,7 +20,7 @@ request without ever walking the AST again:
 * **Actions** become ready-made `Decision` values: the engine hands out the same
   immutable objects on every request.
 
-The compiled conditions read an evaluation context (`engine._Ctx`): per-segment
+The compiled conditions read an evaluation context (`Ctx`, below): per-segment
 confidence and score lists, per-group certain/most-likely/known lists, the
 audiences already evaluated, the state's counters, and the request's path,
 attributes and device.
@@ -53,6 +53,7 @@ __all__ = [
     "CompiledRule",
     "CompiledRuleSet",
     "CompiledVariant",
+    "Ctx",
     "Decision",
     "MatcherSlot",
     "compile_ruleset",
@@ -304,6 +305,49 @@ def host_matcher(pattern: str) -> Callable[[str], bool]:
         return lambda host: rx.fullmatch(host) is not None
     dotted = "." + p
     return lambda host: host == p or host.endswith(dotted)
+
+
+# ---------------------------------------------------------------------- context
+
+
+class Ctx:
+    """What compiled conditions read: one per evaluation, filled by the engine.
+
+    The code `_Compiler` generates reads these fields as `c.<field>` (and the
+    helpers below as `c.now`, `c.windows`, `c.last_fired`); tests/test_compiler.py
+    checks that every field it names is one of these slots.
+    """
+
+    __slots__ = (
+        "attrs",
+        "aud",
+        "cert",
+        "conf",
+        "counts",
+        "device",
+        "excluded",
+        "known",
+        "last_fired",
+        "ml",
+        "now",
+        "other",
+        "pageviews",
+        "path",
+        "score",
+        "session_time",
+        "tags",
+        "visits",
+        "windows",
+    )
+
+    conf: list[float]
+    score: list[float]
+    cert: list[int | None]
+    ml: list[int | None]
+    known: list[bool]
+    other: list[bool]
+    excluded: list[bool]
+    aud: list[bool]
 
 
 # ------------------------------------------------------------------- compilation
@@ -976,9 +1020,7 @@ class _LazyCondition:
 
 
 def _refs(expr: ast.Expr) -> list[ast.Ref]:
-    from .state import _walk
-
-    return [n for n in _walk(expr) if isinstance(n, ast.Ref)]
+    return [n for n in ast.walk(expr) if isinstance(n, ast.Ref)]
 
 
 # ------------------------------------------------------------------------ helpers

@@ -50,7 +50,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from .compiler import CompiledExperiment, CompiledRuleSet, Decision, MatcherSlot
+from .compiler import CompiledExperiment, CompiledRuleSet, Ctx, Decision, MatcherSlot
 from .measure.buckets import bucket, in_holdout, pick_variant
 from .state import (
     DISMISS_SECONDS,
@@ -61,6 +61,7 @@ from .state import (
     canonical,
     replace_state,
 )
+from .symbols import NO, OTHER, YES, answer_choices
 
 __all__ = [
     "Answer",
@@ -205,7 +206,7 @@ class VisitorView:
         self,
         rules: CompiledRuleSet,
         state: VisitorState,
-        ctx: _Ctx,
+        ctx: Ctx,
         groups: Mapping[str, GroupView] | None = None,
     ) -> None:
         self._rules = rules
@@ -387,44 +388,6 @@ class _ExperimentActions(tuple):  # type: ignore[type-arg]
         return self
 
 
-# ------------------------------------------------------------------------ context
-
-
-class _Ctx:
-    """What compiled conditions read (see `compiler`): one per evaluation."""
-
-    __slots__ = (
-        "attrs",
-        "aud",
-        "cert",
-        "conf",
-        "counts",
-        "device",
-        "excluded",
-        "known",
-        "last_fired",
-        "ml",
-        "now",
-        "other",
-        "pageviews",
-        "path",
-        "score",
-        "session_time",
-        "tags",
-        "visits",
-        "windows",
-    )
-
-    conf: list[float]
-    score: list[float]
-    cert: list[int | None]
-    ml: list[int | None]
-    known: list[bool]
-    other: list[bool]
-    excluded: list[bool]
-    aud: list[bool]
-
-
 # ----------------------------------------------------------------------- helpers
 
 _MOBILE = ("Mobi", "iPhone", "iPod", "Windows Phone", "BlackBerry", "Opera Mini", "IEMobile")
@@ -490,7 +453,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def _group_view(rules: CompiledRuleSet, ctx: _Ctx, index: int) -> GroupView:
+def _group_view(rules: CompiledRuleSet, ctx: Ctx, index: int) -> GroupView:
     g = rules.groups[index]
     first, last = g.first, g.first + len(g.segments)
     segs = g.segments
@@ -516,7 +479,7 @@ class _GroupViews(Mapping[str, GroupView]):
 
     __slots__ = ("_ctx", "_made", "_rules")
 
-    def __init__(self, rules: CompiledRuleSet, ctx: _Ctx) -> None:
+    def __init__(self, rules: CompiledRuleSet, ctx: Ctx) -> None:
         self._rules = rules
         self._ctx = ctx
         self._made: dict[str, GroupView] = {}
@@ -538,7 +501,7 @@ class _GroupViews(Mapping[str, GroupView]):
         return repr(dict(self))
 
 
-def _group_views(rules: CompiledRuleSet, ctx: _Ctx) -> Mapping[str, GroupView]:
+def _group_views(rules: CompiledRuleSet, ctx: Ctx) -> Mapping[str, GroupView]:
     return _GroupViews(rules, ctx)
 
 
@@ -589,12 +552,12 @@ class Engine:
         for g in rules.groups:
             other = lay.fact_keys.get(f"~{g.name}")
             if other:
-                self._answer_facts[(g.name, "other")] = other
+                self._answer_facts[(g.name, OTHER)] = other
             for s in g.segments:
                 dotted = f"{g.name}.{s}"
                 pos, neg = lay.fact_keys[f"+{dotted}"], lay.fact_keys[f"-{dotted}"]
-                self._answer_facts[(dotted, "yes")] = pos
-                self._answer_facts[(dotted, "no")] = neg
+                self._answer_facts[(dotted, YES)] = pos
+                self._answer_facts[(dotted, NO)] = neg
                 self._answer_facts[(g.name, s)] = pos
 
     # ---------------------------------------------------------------- public API
@@ -609,16 +572,15 @@ class Engine:
         if group not in self.rules.group_index:
             return f"unknown group {group!r}"
         g = self.rules.groups[self.rules.group_index[group]]
-        if dot:
-            if segment not in g.segments:
-                return f"unknown segment {about!r}"
-            if value not in ("yes", "no"):
-                return f"the answer to a question about {about} is yes or no, not {value!r}"
+        if dot and segment not in g.segments:
+            return f"unknown segment {about!r}"
+        choices = answer_choices(about, g.segments)
+        if value in choices:
             return None
-        if value != "other" and value not in g.segments:
-            choices = ", ".join([*g.segments, "other"])
-            return f"the answer to a question about {group} is one of {choices}, not {value!r}"
-        return None
+        if dot:
+            return f"the answer to a question about {about} is yes or no, not {value!r}"
+        shown = ", ".join(choices)
+        return f"the answer to a question about {group} is one of {shown}, not {value!r}"
 
     def validate_dismissal(self, about: str) -> str | None:
         group, dot, segment = about.partition(".")
@@ -1097,7 +1059,7 @@ class Engine:
         return vi
 
     def _goals(
-        self, ctx: _Ctx, state: VisitorState, fired: list[tuple[MatcherSlot, int, bool]]
+        self, ctx: Ctx, state: VisitorState, fired: list[tuple[MatcherSlot, int, bool]]
     ) -> tuple[tuple[GoalHit, ...], frozenset[str]]:
         """Goals reached now (once per visitor) and each firing of a value goal."""
         hits: list[GoalHit] = []
@@ -1127,7 +1089,7 @@ class Engine:
         return tuple(hits), frozenset(reached)
 
     def _survey_suppressed(
-        self, ctx: _Ctx, state: VisitorState, now: int, check: tuple[int, int, str | None]
+        self, ctx: Ctx, state: VisitorState, now: int, check: tuple[int, int, str | None]
     ) -> bool:
         g, seg, key = check
         if ctx.known[g]:
@@ -1169,10 +1131,10 @@ class Engine:
                 cert[g.index] = best
         return cert
 
-    def _evaluate_groups(self, state: VisitorState, now: int) -> _Ctx:
+    def _evaluate_groups(self, state: VisitorState, now: int) -> Ctx:
         """Scores, confidences, certain, most likely and known for every group (SPEC §1.2)."""
         rules = self.rules
-        ctx = _Ctx()
+        ctx = Ctx()
         score = list(self._zeros)
         info = rules.evidence_info
         for key, (value, t) in state.evidence.items():
@@ -1253,7 +1215,7 @@ class Engine:
 
     def _fill_ctx(
         self,
-        ctx: _Ctx,
+        ctx: Ctx,
         state: VisitorState,
         now: int,
         path: str | None,
@@ -1283,7 +1245,7 @@ class Engine:
         ctx.attrs = attributes
         ctx.device = device
 
-    def _audiences(self, ctx: _Ctx) -> None:
+    def _audiences(self, ctx: Ctx) -> None:
         audiences = self.rules.audiences
         aud: list[bool] = [False] * len(audiences)
         ctx.aud = aud

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import ast
-from .checker import render_expr
+from .printer import expr_text
 
 __all__ = ["why_not"]
 
@@ -134,26 +134,26 @@ class _Eval:
         if v is _UNKNOWN:
             if isinstance(e, ast.BoolOp):
                 return [r for x in e.operands for r in self.why(x, depth)]
-            return [f"{render_expr(e)}: not known here"]
+            return [f"{_text(e)}: not known here"]
         match e:
             case ast.BoolOp():
                 return [r for x in e.operands for r in self.why(x, depth)]
             case ast.Not():
-                return [f"{render_expr(e.operand)} was true"]
+                return [f"{_text(e.operand)} was true"]
             case ast.Compare():
                 left = self.value(e.left)
                 shown = _show(left, e.right)
-                return [f"{render_expr(e.left)} was {shown}, needs {e.op} {render_expr(e.right)}"]
+                return [f"{_text(e.left)} was {shown}, needs {e.op} {_text(e.right)}"]
             case ast.Is():
                 left = self.value(e.left)
                 seen = "none" if left is None else str(left)
                 neg = "not " if e.negated else ""
-                return [f"{render_expr(e.left)} was {seen}, needs {neg}{render_expr(e.right)}"]
+                return [f"{_text(e.left)} was {seen}, needs {neg}{_text(e.right)}"]
             case ast.Ref() if e.group.value in self.audiences and depth < 8:
                 inner = self.why(self.audiences[e.group.value], depth + 1)
                 head = f"audience {e.group.value} was false"
                 return [head + (": " + "; ".join(inner) if inner else "")]
-        return [f"{render_expr(e)} was {_show(v, None)}"]
+        return [f"{_text(e)} was {_show(v, None)}"]
 
 
 def _show(value: Any, right: ast.Expr | None) -> str:
@@ -180,3 +180,7 @@ def why_not(
 ) -> list[str]:
     """The failing parts of a condition that did not hold, with the values seen."""
     return _Eval(view, audiences, device).why(condition)
+
+
+def _text(e: ast.Expr) -> str:
+    return expr_text(e, explicit=True)

@@ -32,7 +32,6 @@ written too, together with any unit sharing one of its lines.
 from __future__ import annotations
 
 import bisect
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +39,15 @@ from dataclasses import dataclass
 from . import ast
 from .diagnostics import Diagnostic
 from .parser import parse_source
+from .printer import (
+    action_text,
+    bool_operand_text,
+    duration_text,
+    expr_text,
+    matcher_text,
+    number_text,
+    quote,
+)
 
 __all__ = [
     "INDENT",
@@ -109,115 +117,19 @@ def format_ruleset_file(file: ast.RuleFile, text: str) -> str:
 
 # ------------------------------------------------------------------ expressions
 
-_ATOMS = (ast.Number, ast.Duration, ast.String, ast.Boolean, ast.NoneLit, ast.Ref, ast.Call)
-
 
 def format_expr(expr: ast.Expr) -> str:
     """A condition on one line, with parentheses only where precedence needs them."""
-    if isinstance(expr, ast.BoolOp):
-        return f" {expr.op} ".join(_bool_operand(expr.op, x) for x in expr.operands)
-    if isinstance(expr, ast.Not):
-        inner = format_expr(expr.operand)
-        return f"not ({inner})" if isinstance(expr.operand, ast.BoolOp) else f"not {inner}"
-    if isinstance(expr, ast.Compare):
-        return f"{_operand(expr.left)} {expr.op} {_operand(expr.right)}"
-    if isinstance(expr, ast.Is):
-        word = "is not" if expr.negated else "is"
-        return f"{_operand(expr.left)} {word} {_operand(expr.right)}"
-    if isinstance(expr, ast.Number):
-        return _number(expr)
-    if isinstance(expr, ast.Duration):
-        return _duration(expr)
-    if isinstance(expr, ast.String):
-        return _string(expr)
-    if isinstance(expr, ast.Boolean):
-        return "true" if expr.value else "false"
-    if isinstance(expr, ast.NoneLit):
-        return "none"
-    if isinstance(expr, ast.Ref):
-        return expr.dotted
-    if isinstance(expr, ast.Call):
-        args = ", ".join(
-            _matcher_arg(a) if isinstance(a, ast.MatcherArg) else format_expr(a) for a in expr.args
-        )
-        return f"{expr.func.value}({args})"
-    raise TypeError(f"not an expression: {expr!r}")
-
-
-def _operand(expr: ast.Expr) -> str:
-    """Both sides of a comparison are operands: anything else needs parentheses."""
-    text = format_expr(expr)
-    return text if isinstance(expr, _ATOMS) else f"({text})"
-
-
-def _bool_operand(op: str, expr: ast.Expr) -> str:
-    # `and` binds tighter than `or`: an `or` inside an `and` needs parentheses. A
-    # same-operator operand is flattened by the parser; it only appears in a tree
-    # built by hand, and the parentheses keep that tree's shape.
-    text = format_expr(expr)
-    if isinstance(expr, ast.BoolOp) and (expr.op == "or" or expr.op == op):
-        return f"({text})"
-    return text
-
-
-def _number(n: ast.Number) -> str:
-    if n.text:
-        return n.text  # the user's spelling: `30%` stays `30%`, `0.30` stays `0.30`
-    value = n.value * 100 if n.percent else n.value
-    text = _plain(value)
-    return text + "%" if n.percent else text
-
-
-def _duration(d: ast.Duration) -> str:
-    if d.text:
-        return d.text
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if d.seconds >= size and d.seconds % size == 0:
-            return f"{_plain(d.seconds / size)}{unit}"
-    return f"{_plain(d.seconds)}s"
-
-
-def _plain(value: float) -> str:
-    if math.isfinite(value) and value == int(value):
-        return str(int(value))
-    return repr(value)
-
-
-def _string(s: ast.String) -> str:
-    return '"' + s.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _matcher(m: ast.Matcher) -> str:
-    if m.param is not None:
-        return f"{m.kind} {m.param.value} {_string(m.pattern)}"
-    return f"{m.kind} {_string(m.pattern)}"
-
-
-def _matcher_arg(arg: ast.MatcherArg) -> str:
-    text = _matcher(arg.matcher)
-    return f"{text} within {_duration(arg.within)}" if arg.within is not None else text
+    return expr_text(expr)
 
 
 def format_action(action: ast.Action) -> str:
     """One action on one line."""
-    if isinstance(action, ast.ShowSlot):
-        return f"show slot {action.slot.value}"
-    if isinstance(action, ast.HideSlot):
-        return f"hide slot {action.slot.value}"
-    if isinstance(action, ast.ReplaceText):
-        return f"replace slot {action.slot.value} with {_string(action.text)}"
-    if isinstance(action, ast.ReplaceTemplate):
-        return f"replace slot {action.slot.value} with template {_string(action.template)}"
-    if isinstance(action, ast.OrderSlot):
-        return f"order slot {action.slot.value} by {action.group.value}"
-    if isinstance(action, ast.ShowSurvey):
-        text = f"show survey {_string(action.question)}"
-        if action.about is not None:
-            text += f" about {action.about.dotted}"
-        if action.slot is not None:
-            text += f" in slot {action.slot.value}"
-        return text
-    raise TypeError(f"not an action: {action!r}")
+    return action_text(action)
+
+
+def _string(s: ast.String) -> str:
+    return quote(s.value)
 
 
 def _broken(head: str, expr: ast.Expr) -> list[str]:
@@ -225,8 +137,8 @@ def _broken(head: str, expr: ast.Expr) -> list[str]:
     if not isinstance(expr, ast.BoolOp):
         return [head + format_expr(expr)]
     first, *rest = expr.operands
-    lines = [head + _bool_operand(expr.op, first)]
-    lines.extend(f"{INDENT}{expr.op} {_bool_operand(expr.op, x)}" for x in rest)
+    lines = [head + bool_operand_text(expr.op, first)]
+    lines.extend(f"{INDENT}{expr.op} {bool_operand_text(expr.op, x)}" for x in rest)
     return lines
 
 
@@ -497,7 +409,7 @@ class _Printer:
 
     def header(self, unit: _Container) -> list[str]:
         if isinstance(unit, ast.Variant):
-            return [f"variant {unit.name.value} {_number(unit.weight)} {{"]
+            return [f"variant {unit.name.value} {number_text(unit.weight)} {{"]
         if isinstance(unit, ast.Rule):
             assert unit.condition is not None
             one = f"when {format_expr(unit.condition)} {{"
@@ -521,9 +433,9 @@ class _Printer:
         if isinstance(unit, ast.Signal):
             return [pad + _signal(unit, self.align)]
         if isinstance(unit, ast.Prior):
-            return [f"{pad}prior {_number(unit.value)}"]
+            return [f"{pad}prior {number_text(unit.value)}"]
         if isinstance(unit, ast.Decay):
-            return [f"{pad}decay {_duration(unit.half_life)}"]
+            return [f"{pad}decay {duration_text(unit.half_life)}"]
         if isinstance(unit, ast.Audience):
             head = f"{'sync ' if unit.synced else ''}audience {unit.name.value} = "
             one = head + format_expr(unit.condition)
@@ -536,7 +448,7 @@ class _Printer:
             cond = unit.condition
             tail = f" value {format_expr(unit.value)}" if unit.value is not None else ""
             if isinstance(cond, ast.Matcher):
-                return [pad + head + _matcher(cond) + tail]
+                return [pad + head + matcher_text(cond) + tail]
             one = head + format_expr(cond) + tail
             if len(pad + one) <= LINE_LENGTH:
                 return [pad + one]
@@ -544,16 +456,16 @@ class _Printer:
             lines[-1] += tail
             return [pad + line for line in lines]
         if isinstance(unit, ast.Holdout):
-            return [f"{pad}holdout {_number(unit.share)}"]
+            return [f"{pad}holdout {number_text(unit.share)}"]
         if isinstance(unit, ast.Eligibility):
             one = f"when {format_expr(unit.condition)}"
             if len(pad + one) <= LINE_LENGTH:
                 return [pad + one]
             return [pad + line for line in _broken("when ", unit.condition)]
         if isinstance(unit, ast.Traffic):
-            return [f"{pad}traffic {_number(unit.share)}"]
+            return [f"{pad}traffic {number_text(unit.share)}"]
         if isinstance(unit, ast.Variant):  # a control: no block
-            return [f"{pad}variant {unit.name.value} {_number(unit.weight)}"]
+            return [f"{pad}variant {unit.name.value} {number_text(unit.weight)}"]
         if isinstance(unit, ast.ExperimentGoal):
             return [f"{pad}goal {unit.name.value}"]
         if isinstance(unit, ast.Schedule):
@@ -581,11 +493,11 @@ def _children(unit: _Container) -> Sequence[_Unit]:
 
 
 def _signal_prefix(signal: ast.Signal) -> str:
-    return f"{'explicit' if signal.explicit else 'implicit'} {_matcher(signal.matcher)}"
+    return f"{'explicit' if signal.explicit else 'implicit'} {matcher_text(signal.matcher)}"
 
 
 def _weight_part(signal: ast.Signal) -> str:
-    return f"weight {_number(signal.weight)}" if signal.weight is not None else ""
+    return f"weight {number_text(signal.weight)}" if signal.weight is not None else ""
 
 
 def _alignment(signals: Sequence[ast.Signal]) -> tuple[int, int]:
@@ -605,5 +517,5 @@ def _signal(signal: ast.Signal, align: tuple[int, int]) -> str:
     if signal.cap is not None:
         if weight_width:
             line = line.ljust(max(matcher_width, len(prefix)) + 1 + weight_width) + " "
-        line += f"max {_number(signal.cap)}"
+        line += f"max {number_text(signal.cap)}"
     return line

@@ -73,6 +73,7 @@ from .loader import RuleSetError, discover, load_ruleset
 from .measure.events import exposure_events, outcome_events
 from .measure.recorder import EventRecorder
 from .partials import PartialCache, Tracer
+from .symbols import ANSWER_LABELS, OTHER, answer_choices
 
 if TYPE_CHECKING:
     from .compiler import CompiledRuleSet
@@ -1413,11 +1414,13 @@ class _Exchange:
                 return "".join((before, str(escape(csrf)), between, str(escape(here)), after))
         about = decision.about
         if "." in about:
-            options: list[tuple[str, str]] = [("yes", "Yes"), ("no", "No")]
+            options: list[tuple[str, str]] = [
+                (value, ANSWER_LABELS[value]) for value in answer_choices(about, ())
+            ]
         else:
             options = [(str(value), str(label)) for value, label in decision.options]
-            if not any(value == "other" for value, _ in options):
-                options.append(("other", "None of these"))
+            if not any(value == OTHER for value, _ in options):
+                options.append((OTHER, ANSWER_LABELS[OTHER]))
         context = {
             "visitor": outcome.view,
             "question": decision.question,

@@ -31,7 +31,7 @@ import base64
 import hashlib
 import math
 import operator
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -441,25 +441,10 @@ def survey_subject(action: ast.ShowSurvey, condition: ast.Expr | None) -> str | 
 def segments_mentioned(expr: ast.Expr) -> list[str]:
     """Distinct `G.S` references written in a condition (audiences are not expanded)."""
     found: dict[str, None] = {}
-    for node in _walk(expr):
+    for node in ast.walk(expr):
         if isinstance(node, ast.Ref) and node.segment is not None:
             found[node.dotted] = None
     return list(found)
-
-
-def _walk(expr: ast.Expr | ast.MatcherArg) -> Iterator[ast.Expr | ast.MatcherArg]:
-    stack: list[Any] = [expr]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.BoolOp):
-            stack.extend(reversed(node.operands))
-        elif isinstance(node, ast.Not):
-            stack.append(node.operand)
-        elif isinstance(node, ast.Compare | ast.Is):
-            stack += [node.right, node.left]
-        elif isinstance(node, ast.Call):
-            stack.extend(reversed(node.args))
 
 
 class _Uses:
@@ -476,14 +461,14 @@ class _Uses:
 
     def walk(self, expr: ast.Expr, audiences: set[str]) -> None:
         limits: dict[int, int] = {}  # id(count Call) → timestamps needed
-        for node in _walk(expr):
+        for node in ast.walk(expr):
             if isinstance(node, ast.Compare):
                 for call, other in ((node.left, node.right), (node.right, node.left)):
                     if _is_windowed_count(call) and isinstance(other, ast.Number):
                         need = max(1, math.floor(other.value) + 1) if other.value >= 0 else 1
                         need = min(need, MAX_WINDOW_LIMIT)
                         limits[id(call)] = max(limits.get(id(call), 0), need)
-        for node in _walk(expr):
+        for node in ast.walk(expr):
             if isinstance(node, ast.Ref) and node.segment is None:
                 name = node.group.value
                 if name in ("visits", "session_time") and name not in audiences:

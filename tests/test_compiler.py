@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 
 import pytest
@@ -300,3 +301,27 @@ def test_random_valid_programs_compile_run_and_fit_their_worst_case(data) -> Non
         header = set_cookie_header("smartseg", codec.dumps(state), max_age=365 * 86400, secure=True)
         assert len(header) <= bound
         assert codec.loads(codec.dumps(state), t)[0] == state
+
+
+def test_generated_code_reads_only_fields_of_the_context() -> None:
+    """Every `c.<field>` the compiler writes (or its helpers read) is a slot of `Ctx`."""
+    import inspect
+
+    from smartseg_dsl import compiler
+
+    slots = set(compiler.Ctx.__slots__)
+    named = set(re.findall(r"\bc\.([a-z_]+)", inspect.getsource(compiler)))
+    assert named, "the pattern no longer finds the context's fields"
+    assert named <= slots, named - slots
+    rules = rules_from(
+        'group G { segment S { implicit page "/s" } }\n'
+        "audience A = visits > 1 and pageviews > 2 and session_time > 1m\n"
+        'when A and device == "mobile" and confidence(G.S) > 0.5 and score(G.S) > 1 '
+        "and certain(G.S) and likely(G.S) and known(G) and most_likely(G) is G.S "
+        'and tagged("t") and viewing("/x") and attribute("a") == 1 '
+        'and count(page "/s") > 1 and count(page "/s" within 7d) > 1 '
+        'and since(page "/s") < 1d show slot s\n'
+    )
+    generated = " ".join([*(r.source for r in rules.rules), *(a.source for a in rules.audiences)])
+    used = set(re.findall(r"\bc\.([a-z_]+)", generated))
+    assert used and used <= slots, used - slots

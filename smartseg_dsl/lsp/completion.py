@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..ast import KEYWORDS
-from ..checker import FUNCTIONS, VALUES
+from ..symbols import FUNCTIONS, VALUES
 from .hover import VALUE_DOCS, function_signature
 from .index import Index
 

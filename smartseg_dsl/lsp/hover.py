@@ -6,9 +6,9 @@ import re
 import textwrap
 
 from .. import ast
-from ..checker import FUNCTIONS, VALUES, Function
 from ..diagnostics import CODES
-from ..formatter import format_action, format_expr
+from ..printer import action_text, expr_text
+from ..symbols import FUNCTIONS, VALUES, Function
 from .index import Index, Occurrence
 
 __all__ = ["code_at", "function_signature", "hover_text"]
@@ -112,9 +112,9 @@ def hover_text(index: Index, occ: Occurrence, texts: dict[str, str | None]) -> s
             lines.append(f"- `{seg.name.value}`{seg_label}")
         return "\n".join(lines)
     if isinstance(node, ast.Audience):
-        return f"```seg\naudience {node.name.value} = {format_expr(node.condition)}\n```"
+        return f"```seg\naudience {node.name.value} = {expr_text(node.condition)}\n```"
     if isinstance(node, ast.Variant):
-        actions = "\n".join(format_action(a) for a in node.actions) or "(control: no actions)"
+        actions = "\n".join(action_text(a) for a in node.actions) or "(control: no actions)"
         return f"**variant {occ.name}** weight {node.weight.text}\n\n```seg\n{actions}\n```"
     if isinstance(node, ast.Goal | ast.Experiment):
         source = _source(texts.get(file), node)

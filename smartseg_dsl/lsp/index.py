@@ -11,12 +11,12 @@ whatever the parser kept).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from .. import ast
-from ..checker import FUNCTIONS, VALUES
+from ..symbols import FUNCTIONS, VALUES
 
 __all__ = ["Index", "Kind", "Occurrence", "build_index"]
 
@@ -184,7 +184,7 @@ class _Walker:
             self.occ("group", g, ref.group.span)
 
     def expr(self, e: ast.Expr) -> None:
-        for node in _walk(e):
+        for node in ast.walk(e, into_calls=False):
             if isinstance(node, ast.Ref):
                 self.ref(node)
             elif isinstance(node, ast.Call):
@@ -196,17 +196,3 @@ class _Walker:
                         continue
                     else:
                         self.expr(arg)
-
-
-def _walk(e: ast.Expr) -> Iterator[ast.Expr]:
-    """Sub-expressions down to calls (a call's arguments are the caller's business)."""
-    stack: list[ast.Expr] = [e]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.BoolOp):
-            stack.extend(reversed(node.operands))
-        elif isinstance(node, ast.Not):
-            stack.append(node.operand)
-        elif isinstance(node, (ast.Compare, ast.Is)):
-            stack.extend((node.right, node.left))

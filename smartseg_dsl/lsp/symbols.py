@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .. import ast
-from ..checker import render_expr
-from ..formatter import format_action
+from ..printer import action_text, expr_text, short
 
 __all__ = ["Symbol", "outline"]
 
@@ -22,10 +21,6 @@ class Symbol:
     span: ast.Span  # the whole item
     name_span: ast.Span  # what to select
     children: tuple[Symbol, ...] = field(default=())
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _label(label: ast.String | None) -> str:
@@ -55,7 +50,7 @@ def outline(file: ast.RuleFile) -> list[Symbol]:
                 Symbol(
                     item.name.value,
                     "audience",
-                    _short(render_expr(item.condition)),
+                    short(expr_text(item.condition)),
                     item.span,
                     item.name.span,
                 )
@@ -81,10 +76,10 @@ def outline(file: ast.RuleFile) -> list[Symbol]:
             )
         elif isinstance(item, ast.Rule):
             head = (
-                f"when {_short(render_expr(item.condition))}"
+                f"when {short(expr_text(item.condition))}"
                 if item.condition is not None
                 else "always"
             )
-            actions = "; ".join(format_action(a) for a in item.actions)
-            out.append(Symbol(head, "rule", _short(actions), item.span, item.span))
+            actions = "; ".join(action_text(a) for a in item.actions)
+            out.append(Symbol(head, "rule", short(actions), item.span, item.span))
     return out
