@@ -297,3 +297,24 @@ def test_bad_settings_are_refused(store: Store) -> None:
             EventRecorder(store, **kwargs)
     with pytest.raises(TypeError):
         EventRecorder(42)  # type: ignore[arg-type]
+
+
+def test_two_runs_at_once_both_stop_and_nothing_is_lost(store: Store) -> None:
+    """A lazily started task may meet the lifespan's: one `stop` ends both, neither
+    finds the other's state swapped under it, and every event is written once."""
+    recorder = EventRecorder(store, batch_size=10, flush_interval=0.05)
+    evs = events(35)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            await tg.start(recorder.run)
+            await tg.start(recorder.run)  # the second one, as a lazy start would be
+            recorder.record(evs[:20])
+            await anyio.sleep(0.2)
+            recorder.record(evs[20:])
+            with anyio.fail_after(5):  # a hang here is the bug
+                await recorder.aclose()
+
+    anyio.run(main)
+    assert sorted(e.visitor for e in written(store)) == sorted(e.visitor for e in evs)
+    assert recorder.stats()["recorded"] == 35 and recorder.stats()["queued"] == 0

@@ -99,8 +99,11 @@ class EventRecorder:
         self._next_log = 0.0
         self._running = False
         self._closed = False
-        self._stop: anyio.Event | None = None
+        self._stop: anyio.Event | None = None  # the latest run's
         self._stopped: anyio.Event | None = None
+        #: every run still going (a lazily started one may meet the lifespan's): `stop`
+        #: stops them all, and each keeps its own events
+        self._stops: set[anyio.Event] = set()
         self._wake: anyio.Event | None = None
         self._have_store: anyio.Event | None = None
         self._loop_thread = 0
@@ -177,8 +180,9 @@ class EventRecorder:
         self._running = True
         self._closed = False
         self._loop_thread = threading.get_ident()
-        self._stop = anyio.Event()
-        self._stopped = anyio.Event()
+        stop = self._stop = anyio.Event()
+        stopped = self._stopped = anyio.Event()
+        self._stops.add(stop)
         self._have_store = anyio.Event()
         try:
             async with anyio.create_task_group() as tg:
@@ -187,22 +191,25 @@ class EventRecorder:
                 if stop_event is not None:
                     tg.start_soon(self._relay_stop, stop_event)
                 task_status.started()
-                await self._flush_loop()
+                await self._flush_loop(stop)
                 tg.cancel_scope.cancel()
         finally:
             # Shielded: a cancelled task (server shutting down) still gets its
             # bounded chance to write the queue.
             with anyio.CancelScope(shield=True):
                 await self._drain()
-            self._running = False  # a lazily started task that was cancelled restarts
+            self._stops.discard(stop)
+            self._running = bool(self._stops)  # a cancelled lazy task restarts later
             self._lazy_task = None
-            self._stop = None
-            self._stopped.set()
+            if self._stop is stop:
+                self._stop = None
+            stopped.set()
 
     def stop(self) -> None:
         """Ask the running task to flush and stop (returns at once)."""
-        if self._stop is not None:
-            self._stop.set()
+        if self._stops:
+            for stop in list(self._stops):
+                stop.set()
             self._wake_flusher()
 
     async def aclose(self) -> None:
@@ -237,26 +244,27 @@ class EventRecorder:
         await stop_event.wait()
         self.stop()
 
-    async def _flush_loop(self) -> None:
-        assert self._stop is not None
-        while not self._stop.is_set():
-            await self._flush(len(self._queue))
+    async def _flush_loop(self, stop: anyio.Event) -> None:
+        while not stop.is_set():
+            await self._flush(len(self._queue), stop=stop)
             await self._after_flush()
             if len(self._queue) >= self.batch_size:
                 continue  # a full batch is waiting: no pause
             # Woken early by a full batch (`record`) or by `stop`.
             self._wake = wake = anyio.Event()
-            if not self._stop.is_set():  # `stop` may have come while we were writing
+            if not stop.is_set():  # `stop` may have come while we were writing
                 with anyio.move_on_after(self.flush_interval):
                     await wake.wait()
             self._wake = None
 
-    async def _flush(self, count: int, deadline: float | None = None) -> None:
+    async def _flush(
+        self, count: int, deadline: float | None = None, stop: anyio.Event | None = None
+    ) -> None:
         """Write ``count`` queued events (those queued now, not those arriving meanwhile,
         so a steady stream cannot keep this loop from pausing)."""
         queue = self._queue
         while count > 0 and queue:
-            if deadline is None and self._stop is not None and self._stop.is_set():
+            if stop is not None and stop.is_set():
                 return  # stopping: the rest goes to `_drain`, which has a deadline
             size = min(count, self.batch_size, len(queue))
             batch = [queue.popleft() for _ in range(size)]
