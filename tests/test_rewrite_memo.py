@@ -415,7 +415,7 @@ def plan_journeys(
 
 
 @settings(
-    max_examples=500,
+    max_examples=200,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(plan_journeys())
