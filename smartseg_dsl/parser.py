@@ -91,6 +91,11 @@ def _lark() -> Lark:
     )
 
 
+#: `Token(...)` without the wrapper that checks for a deprecated keyword (the lexer
+#: makes one per token: 7 % of a parse); the public constructor if Lark drops it
+_new_token = getattr(Token, "_future_new", Token)
+
+
 class _FastContextualLexer(ContextualLexer):
     """Lark's contextual lexer with a fast path for the common case.
 
@@ -166,7 +171,7 @@ class _FastContextualLexer(ContextualLexer):
             line, column = counter.line, counter.column
             n = len(value)
             # no terminal but the ignored WS spans lines, so no newline to count
-            token = Token(kind, value, pos, line, column, line, column + n, pos + n)
+            token = _new_token(kind, value, pos, line, column, line, column + n, pos + n)
             counter.char_pos = pos + n
             counter.column = column + n
             lexer_state.last_token = token
@@ -790,14 +795,27 @@ def _nesting_problem(text: str, path: str) -> Diagnostic | None:
     return None
 
 
+#: strings (a `#` inside one is text) and comments
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\[\s\S])*"?|#[^\n]*')
+
+
 def _comments(text: str) -> Iterable[ast.Comment]:
     if "#" not in text:
         return
-    for m in _CODE_SCAN.finditer(text):
-        if m.group().startswith("#"):
-            pos = m.start()
-            end = m.end()
-            line, col = line_col(text, pos)
-            yield ast.Comment(
-                text[pos:end].rstrip(), ast.Span(line, col, line, col + end - pos, pos, end)
-            )
+    # lines counted as the scan goes (line_col from the start for each comment made a
+    # file of many comments quadratic)
+    line, line_start, counted = 1, 0, 0
+    for m in _STRING_OR_COMMENT.finditer(text):
+        pos = m.start()
+        if text[pos] != "#":
+            continue
+        newlines = text.count("\n", counted, pos)
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", counted, pos) + 1
+        counted = pos
+        end = m.end()
+        col = pos - line_start + 1
+        yield ast.Comment(
+            text[pos:end].rstrip(), ast.Span(line, col, line, col + end - pos, pos, end)
+        )

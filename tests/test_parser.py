@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import lark
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smartseg_dsl import ast
 from smartseg_dsl.parser import grammar_path, parse_source
@@ -442,3 +444,25 @@ def test_comment_text_drops_trailing_whitespace_and_carriage_returns() -> None:
     file = parse_ok("show slot x  # note  \r\nshow slot y\r\n")
     assert [c.text for c in file.comments] == ["# note"]
     assert len(file.items) == 2
+
+
+# ------------------------------------------------- comments found in one pass
+
+_PIECES = ["#", '"', "\\", "\n", "a", " ", "(", "not ", "x#y", "\\\n", '"s # t"']
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=40))
+def test_comments_are_found_where_a_scan_from_the_start_finds_them(pieces: list[str]) -> None:
+    import re
+
+    from smartseg_dsl.parser import _comments
+    from smartseg_dsl.syntax_errors import line_col
+
+    text = "".join(pieces)
+    oracle = []
+    for m in re.finditer(r'"(?:[^"\\\n]|\\[\s\S])*"?|#[^\n]*', text):
+        if m.group().startswith("#"):
+            line, col = line_col(text, m.start())
+            oracle.append((m.group().rstrip(), line, col, m.start(), m.end()))
+    got = [(c.text, c.span.line, c.span.column, c.span.start, c.span.end) for c in _comments(text)]
+    assert got == oracle
