@@ -33,6 +33,7 @@ from .state import (
     DISMISS_SECONDS,
     Layout,
     VisitorState,
+    decayed,
     replace_state,
     worst_case_document,
 )
@@ -139,12 +140,6 @@ def worst_case_cookie_bytes(ruleset: ast.RuleSet) -> int:
 # ------------------------------------------------------------------------- trimming
 
 
-def _decayed(value: float, t: int, now: int, half_life: float | None) -> float:
-    if not half_life:
-        return value
-    return value * 0.5 ** ((now - t) / half_life)
-
-
 def trim(
     state: VisitorState,
     layout: Layout,
@@ -182,7 +177,7 @@ def trim(
     def contribution(key: str) -> float:
         value, t = state.evidence[key]
         spec = layout.evidence_by_key.get(key)
-        points = _decayed(value, t, now, spec.half_life if spec else None)
+        points = decayed(value, t, now, spec.half_life if spec else None)
         if spec is not None and spec.cap is not None:
             points = min(points, spec.cap)
         return points

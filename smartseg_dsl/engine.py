@@ -57,8 +57,10 @@ from .state import (
     MAX_COUNT,
     MAX_EVIDENCE,
     SESSION_GAP,
+    EvidenceSpec,
     VisitorState,
     canonical,
+    decayed,
     replace_state,
 )
 from .symbols import NO, OTHER, YES, answer_choices
@@ -436,17 +438,29 @@ def _contributions(
         if entry is None:
             continue
         value, t = entry
-        decayed = value * 0.5 ** ((now - t) / spec.half_life) if spec.half_life else value
-        points = min(decayed, spec.cap) if spec.cap is not None else decayed
+        now_value = decayed(value, t, now, spec.half_life)
+        points = min(now_value, spec.cap) if spec.cap is not None else now_value
         text = f"implicit {spec.matcher} weight {_num(spec.weight)}"
         if spec.cap is not None:
             text += f" max {_num(spec.cap)}"
         out.append(
             Contribution(
-                f"{spec.group}.{spec.segment}", text, f"{spec.file}:{spec.line}", points, decayed
+                f"{spec.group}.{spec.segment}", text, f"{spec.file}:{spec.line}", points, now_value
             )
         )
     return tuple(out)
+
+
+def _accumulate(
+    evidence: dict[str, tuple[float, int]], spec: EvidenceSpec, points: float, now: int
+) -> None:
+    """Add `points` (as of `now`) to a signal's accumulator, decaying what it held."""
+    old = evidence.get(spec.key)
+    value = decayed(old[0], old[1], now, spec.half_life) if old is not None else 0.0
+    value = round(min(value + points, MAX_EVIDENCE), 3)
+    if value > 0:
+        # without decay the time is meaningless: 0 keeps states canonical
+        evidence[spec.key] = (value, now if spec.half_life else 0)
 
 
 def _num(x: float) -> str:
@@ -760,16 +774,7 @@ class Engine:
             for spec in slot.evidence:
                 if evidence is None:
                     evidence = dict(state.evidence)
-                old = evidence.get(spec.key)
-                value = 0.0
-                if old is not None:
-                    value, t = old
-                    if spec.half_life and t != now:
-                        value *= 0.5 ** ((now - t) / spec.half_life)
-                value = round(min(value + spec.weight * times, MAX_EVIDENCE), 3)
-                if value > 0:
-                    # without decay the time is meaningless: 0 keeps states canonical
-                    evidence[spec.key] = (value, now if spec.half_life else 0)
+                _accumulate(evidence, spec, spec.weight * times, now)
             if slot.count_key is not None:
                 if counts is None:
                     counts = dict(state.counts)
@@ -791,18 +796,8 @@ class Engine:
             for spec in slot.evidence:
                 if evidence is None:
                     evidence = dict(state.evidence)
-                old = evidence.get(spec.key)
-                value = 0.0
-                if old is not None:
-                    value, t_old = old
-                    if spec.half_life and t_old != now:
-                        value *= 0.5 ** ((now - t_old) / spec.half_life)
-                add = spec.weight
-                if spec.half_life and t != now:
-                    add *= 0.5 ** ((now - t) / spec.half_life)
-                value = round(min(value + add, MAX_EVIDENCE), 3)
-                if value > 0:
-                    evidence[spec.key] = (value, now if spec.half_life else 0)
+                # an event at `t` has decayed since, like the evidence it joins
+                _accumulate(evidence, spec, decayed(spec.weight, t, now, spec.half_life), now)
             if slot.count_key is not None:
                 if counts is None:
                     counts = dict(state.counts)

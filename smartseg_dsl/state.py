@@ -52,6 +52,7 @@ __all__ = [
     "VisitorState",
     "WindowSpec",
     "canonical",
+    "decayed",
     "decode_state",
     "encode_state",
     "replace_state",
@@ -605,6 +606,13 @@ def canonical(state: VisitorState, layout: Layout) -> VisitorState:
 _STATE_FIELDS: tuple[str, ...] = VisitorState.__slots__  # type: ignore[attr-defined]
 _STATE_INDEX = {name: i for i, name in enumerate(_STATE_FIELDS)}
 _STATE_VALUES = operator.attrgetter(*_STATE_FIELDS)
+
+
+def decayed(value: float, t: int, now: int, half_life: float | None) -> float:
+    """An accumulator's points at `now`, from `value` stored at `t` (SPEC §1.2 decay)."""
+    if not half_life or t == now:
+        return value
+    return value * 0.5 ** ((now - t) / half_life)
 
 
 def replace_state(state: VisitorState, **changes: Any) -> VisitorState:
