@@ -233,6 +233,7 @@ class _Checker:
         #: audiences offered as "did you mean" for a misspelt name: not reported unused
         self.suggested: set[str] = set()
         self._goal_files: dict[str, str] = {}
+        self._experiment_files: dict[str, str] = {}
         self._holdout_seen = False
         #: id(the rule standing for an experiment in `rule_conds`) → the experiment
         self.experiment_of: dict[int, ast.Experiment] = {}
@@ -1643,13 +1644,13 @@ class _Checker:
             self.report(
                 item.name.span,
                 "SEG205",
-                f"experiment `{name}` is already defined (line {first.span.line})"
-                if first.span.start != item.span.start
-                else f"experiment `{name}` is already defined",
+                f"experiment `{name}` is already defined at {self._experiment_files[name]}:"
+                f"{first.name.span.line}",
                 "rename this experiment: its name keys the visitors' assignments",
             )
             return None
         self.sym.experiments[name] = item
+        self._experiment_files[name] = f.path
         seen: dict[str, ast.Span] = {}
         variants: dict[str, ast.Variant] = {}
         goals: dict[str, ast.ExperimentGoal] = {}

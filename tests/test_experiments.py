@@ -370,3 +370,15 @@ def test_a_known_effect_is_covered_by_the_reports_interval(tmp_path: Path) -> No
     assert plain["p_value"] < 0.05 and plain["chance_to_beat"] > 0.95
     visitors = {v: headline["variants"][v]["visitors"] for v in rates}
     assert abs(visitors["proof"] / sum(visitors.values()) - 0.5) < 0.02
+
+
+def test_a_duplicate_experiment_names_where_the_first_is(tmp_path: Path) -> None:
+    from smartseg_dsl.loader import check_paths
+
+    block = HEADLINE.removeprefix(GROUPS)
+    (tmp_path / "a.seg").write_text(GROUPS + block, encoding="utf-8")
+    (tmp_path / "b.seg").write_text(block, encoding="utf-8")
+    (dup,) = [d for d in check_paths([tmp_path]).diagnostics if d.code == "SEG205"]
+    assert dup.file.endswith("b.seg") and dup.line == 2
+    assert dup.message.startswith("experiment `Headline` is already defined at ")
+    assert dup.message.endswith("a.seg:8")
