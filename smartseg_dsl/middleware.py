@@ -1180,19 +1180,22 @@ class _Exchange:
             page_view=page_view, categories=categories, answers=answers, dismissals=dismissals
         )
         self._outcome = outcome
-        recorder = self.mw.events
-        # Measuring rule sets only (goals or a holdout: they keep the session counters);
-        # GPC/DNT: no measurement at all (SPEC §6); a preview is not a visit.
-        if (
-            recorder is not None
+        if self._measured():
+            events = outcome_events(outcome, self.now)
+            if events:
+                self.mw.events.record(events)  # type: ignore[union-attr]
+        return outcome
+
+    def _measured(self) -> bool:
+        """Does this request record measurement events? Only for measuring rule sets
+        (goals, a holdout or experiments: they keep the session counters); never under
+        GPC/DNT (SPEC §6); a preview is not a visit."""
+        return (
+            self.mw.events is not None
             and self.rt.rules.measuring
             and not self.gpc
             and not self.previewing
-        ):
-            events = outcome_events(outcome, self.now)
-            if events:
-                recorder.record(events)
-        return outcome
+        )
 
     def _expose(self, outcome: Outcome, body: bytes, encoding: str) -> Outcome:
         """Exposure (SPEC §1.7): an enrolled visitor's experiment slot is on this page."""
@@ -1200,9 +1203,8 @@ class _Exchange:
         if exposed is outcome:
             return outcome
         self._outcome = exposed
-        recorder = self.mw.events
-        if recorder is not None and not self.gpc and not self.previewing:
-            recorder.record(exposure_events(exposed, self.now))
+        if self._measured():
+            self.mw.events.record(exposure_events(exposed, self.now))  # type: ignore[union-attr]
         return exposed
 
     def _set_cookie(self, outcome: Outcome) -> bytes | None:

@@ -23,7 +23,6 @@ template is a new `Template` object, hence a new tree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jinja2
@@ -257,6 +256,3 @@ def _count(node: _Node) -> tuple[int, int]:
             size += len(n.output)
         stack.extend(child for _, child in n.branches)
     return entries, size
-
-
-RenderFn = Callable[[dict[str, Any]], Any]
