@@ -267,6 +267,9 @@ def main() -> None:
     rules = load_ruleset(ROOT / "rules")
     engine = Engine(rules)
     codec = CookieCodec(rules, ["old-key", "current-key"])
+    # the decoded-state cache off: a replayed cookie would be a hit every time; this is
+    # the cost for a visitor whose previous request went to another process
+    codec.recent_limit = 0
     state, cookie, t = demo_journey(rules, engine, codec)
     assert state is not None and cookie is not None
     header = set_cookie_header("smartseg", cookie, max_age=365 * 86400, secure=True)
