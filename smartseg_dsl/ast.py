@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal as TypingLiteral
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 __all__ = [
     "KEYWORDS",
@@ -119,6 +119,18 @@ class Span:
 
 
 NO_SPAN = Span(0, 0, 0, 0)
+
+
+_T = TypeVar("_T")
+
+
+def _last(body: tuple[object, ...], kind: type[_T]) -> _T | None:
+    """The last item of `kind` in a body: a setting written twice counts as written last
+    (the checker reports the repeat, SEG309)."""
+    for item in reversed(body):
+        if isinstance(item, kind):
+            return item
+    return None
 
 
 def _span() -> Span:
@@ -309,13 +321,11 @@ class Group:
     @property
     def prior(self) -> Prior | None:
         """The last `prior` setting (the checker reports duplicates)."""
-        found = [x for x in self.body if isinstance(x, Prior)]
-        return found[-1] if found else None
+        return _last(self.body, Prior)
 
     @property
     def decay(self) -> Decay | None:
-        found = [x for x in self.body if isinstance(x, Decay)]
-        return found[-1] if found else None
+        return _last(self.body, Decay)
 
 
 # ------------------------------------------------------------------ audiences
@@ -508,13 +518,13 @@ class Experiment:
 
     @property
     def when(self) -> Expr | None:
-        found = [x for x in self.body if isinstance(x, Eligibility)]
-        return found[-1].condition if found else None
+        found = _last(self.body, Eligibility)
+        return found.condition if found is not None else None
 
     @property
     def traffic(self) -> Number | None:
-        found = [x for x in self.body if isinstance(x, Traffic)]
-        return found[-1].share if found else None
+        found = _last(self.body, Traffic)
+        return found.share if found is not None else None
 
     @property
     def variants(self) -> tuple[Variant, ...]:
@@ -526,7 +536,7 @@ class Experiment:
 
     def schedule(self, kind: str) -> Date | None:
         found = [x for x in self.body if isinstance(x, Schedule) and x.kind == kind]
-        return found[-1].date if found else None
+        return found[-1].date if found else None  # the last one, as `_last` gives
 
     def slots(self) -> tuple[str, ...]:
         """Every slot some variant acts on, each once, in order."""
