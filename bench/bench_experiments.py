@@ -163,7 +163,7 @@ async def main_async(count: int, rounds: int, block: int) -> int:
 
 
 def engine_loop(count: int = 2000, rounds: int = 7) -> None:
-    """The same comparison for the engine alone (decode-free `Engine.step` + `expose`), in a
+    """The same comparison for the engine alone (decode-free `Engine.step`, given the page's slot names as the middleware gives them), in a
     loop: flatters both sides equally, but its noise is far below the requests'."""
     from smartseg_dsl.engine import Engine, RequestInfo
     from smartseg_dsl.state import replace_state
@@ -177,14 +177,18 @@ def engine_loop(count: int = 2000, rounds: int = 7) -> None:
             fresh = [
                 replace_state(engine.new_state(t0), visitor_id=f"v{i:05d}") for i in range(count)
             ]
-            first = RequestInfo(time=t0, path="/", query={"seg": ["legal"]})
+            # the page's slot names handed to the step, as the middleware does
+            on_page = frozenset().union(*(e.slots for e in engine.rules.experiments))
+            first = RequestInfo(
+                time=t0, path="/", query={"seg": ["legal"]}, page_slots=lambda: on_page
+            )
             start = time.perf_counter_ns()
-            states = [engine.expose(engine.step(s, first)).state for s in fresh]
+            states = [engine.step(s, first).state for s in fresh]
             firsts[flag].append((time.perf_counter_ns() - start) / count / 1000)
-            later = RequestInfo(time=t0 + 60, path="/pricing")
+            later = RequestInfo(time=t0 + 60, path="/pricing", page_slots=lambda: on_page)
             start = time.perf_counter_ns()
             for s in states:
-                engine.expose(engine.step(s, later))
+                engine.step(s, later)
             laters[flag].append((time.perf_counter_ns() - start) / count / 1000)
     print(f"engine alone, {count} eligible visitors × {rounds} rounds (median of rounds):")
     for what, data in (("first page (enrol, expose)", firsts), ("later page", laters)):

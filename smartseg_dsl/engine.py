@@ -44,13 +44,14 @@ import base64
 import math
 import secrets
 import zlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .compiler import CompiledExperiment, CompiledRuleSet, Ctx, Decision, MatcherSlot
+from .frozen import fast_init
 from .measure.buckets import bucket, in_holdout, pick_variant
 from .state import (
     DISMISS_SECONDS,
@@ -93,6 +94,7 @@ class Answer:
     value: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
     """One request as the engine sees it (the middleware or a journey step builds it)."""
@@ -120,6 +122,11 @@ class RequestInfo:
     inbound_attributes: Mapping[str, str | float | int | None] = field(default_factory=dict)
     #: the visitor identified on this request (`identify`): remembered in the state
     identified: bool = False
+    #: the slot names on the page this view renders, when the caller has the page (the
+    #: middleware after the app's render): the step then exposes as `Engine.expose`
+    #: would, in the same state update. Called at most once, only when an enrolled
+    #: visitor is not yet exposed. None: the page is not known (exposure pending).
+    page_slots: Callable[[], Collection[str]] | None = None
 
     @property
     def preview(self) -> bool:
@@ -129,6 +136,7 @@ class RequestInfo:
 # ------------------------------------------------------------------------ results
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GroupView:
     """A group's state for one request: confidences by segment name (declaration order)."""
@@ -312,6 +320,7 @@ class VisitorView:
         return f"<VisitorView {self._state.visitor_id}>"
 
 
+@fast_init
 @dataclass(frozen=True)
 class Outcome:
     """What one step produced. `changed`: the state differs from the input (so the
@@ -996,6 +1005,26 @@ class Engine:
                         continue
                     decisions[d.slot] = d
             index += 1
+        exposures: tuple[tuple[str, str], ...] = ()
+        if pending and request.page_slots is not None:
+            # the page is known: expose now, in the same state update as the assignment
+            on_page = request.page_slots()
+            done = [p for p in pending if not p.slots.isdisjoint(on_page)]
+            pending = []
+            if done:
+                exposures = tuple((p.experiment, p.variant) for p in done)
+                exposed_keys = new_state.exposed.union([p.key for p in done])
+                if assigned:
+                    new_state = replace_state(
+                        new_state,
+                        variants={**new_state.variants, **assigned},
+                        exposed=exposed_keys,
+                    )
+                    assigned = None
+                else:
+                    new_state = replace_state(new_state, exposed=exposed_keys)
+                evaluated = new_state
+                changed = True
         if assigned:
             new_state = replace_state(new_state, variants={**new_state.variants, **assigned})
             evaluated = new_state
@@ -1017,6 +1046,7 @@ class Engine:
             session_started=visits != state.visits,
             experiments=experiments,
             pending_exposures=tuple(pending),
+            exposures=exposures,
             activation=tuple(activation),
         )
 

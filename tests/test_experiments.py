@@ -278,6 +278,42 @@ def test_a_page_without_the_slots_exposes_nobody() -> None:
     assert later.experiments["Headline"] == "proof" and later.pending_exposures == ()
 
 
+@given(
+    visitor=st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=12),
+    on_page=st.sets(st.sampled_from(["headline", "case_study", "survey", "cta"])),
+    lawyer=st.booleans(),
+    exposed_before=st.booleans(),
+)
+def test_a_step_given_the_page_exposes_as_expose_does(
+    visitor: str, on_page: set[str], lawyer: bool, exposed_before: bool
+) -> None:
+    """The middleware hands the step the page's slot names (`RequestInfo.page_slots`)
+    instead of calling `expose` after it: the outcome must be the same."""
+    engine = Engine(rules_from(HEADLINE))
+    state = new_state(engine, visitor)
+    if exposed_before:
+        state = engine.expose(page(engine, state, tags=("lawyer",))).state
+    tags = ("lawyer",) if lawyer else ()
+    asked: list[int] = []
+
+    def page_slots() -> set[str]:
+        asked.append(1)
+        return on_page
+
+    later = T0 + 60
+    without_page = page(engine, state, now=later, tags=tags)
+    two_steps = engine.expose(without_page, on_page)
+    one_step = page(engine, state, now=later, tags=tags, page_slots=page_slots)
+    assert one_step.state == two_steps.state
+    assert one_step.exposures == two_steps.exposures
+    assert one_step.changed == two_steps.changed
+    assert one_step.experiments == two_steps.experiments
+    assert one_step.decisions == two_steps.decisions
+    assert one_step.pending_exposures == ()
+    # the page is read only for an enrolled visitor not yet exposed, and then once
+    assert len(asked) == (1 if without_page.pending_exposures else 0)
+
+
 def test_an_earlier_rule_taking_the_slot_exposes_nobody() -> None:
     text = (
         GROUPS
