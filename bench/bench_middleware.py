@@ -646,15 +646,25 @@ def _timed_attr(spent: dict[str, list[int]], label: str, fn: Callable[..., Any])
     return timed
 
 
-async def parts_async(requests: int) -> int:
-    """Per-step time of the middleware on the page, interleaved with the bare app."""
+async def parts_async(requests: int, visitors: int = 0) -> int:
+    """Per-step time of the middleware on the page, interleaved with the bare app.
+
+    ``visitors`` > 0: each request a different one of that many visitors, each sending
+    the cookie its previous response set (as the distinct-visitors mode); 0: one
+    returning visitor's cookie replayed."""
     import importlib
+    import random
 
     bare, env, rules, path, _ = site_app()
     wrapped = build_smartseg(bare, env, rules)
-    cookie: str | None = None
-    for warm in WARMUP_PATHS:
-        cookie = cookie_from(await call(wrapped, warm, cookie), cookie)
+    rng = random.Random(7)
+    cookies: list[str | None] = []
+    for _ in range(max(visitors, 1)):
+        cookie: str | None = None
+        warmups = rng.sample(WARMUP_PATHS, rng.randint(2, 4)) if visitors else WARMUP_PATHS
+        for warm in warmups:
+            cookie = cookie_from(await call(wrapped, warm, cookie), cookie)
+        cookies.append(cookie)
     spent: dict[str, list[int]] = {label: [] for label, _ in PARTS}
     undo = []
     for label, dotted in PARTS:
@@ -667,18 +677,23 @@ async def parts_async(requests: int) -> int:
         undo.append((owner, attr, original))
     app_ns: list[int] = []
     try:
-        for _ in range(requests):
+        for n in range(requests):
+            i = n % len(cookies)
             t0 = time.perf_counter_ns()
-            await call(bare, path, cookie)
+            await call(bare, path, cookies[i])
             app_ns.append(time.perf_counter_ns() - t0)
-            await call(wrapped, path, cookie)
+            sink = await call(wrapped, path, cookies[i])
+            if visitors:
+                cookies[i] = cookie_from(sink, cookies[i])
     finally:
         for owner, attr, original in reversed(undo):
             setattr(owner, attr, original)
         if wrapped.events is not None:
             await wrapped.events.aclose()  # write what is queued, as the app does at shutdown
+    who = f"{visitors} distinct visitors" if visitors else "one returning visitor replayed"
     print(
-        f"\nper-step time (µs per request, median and best decile of {requests}; timers add ~1 µs)"
+        f"\nper-step time (µs per request, median and best decile of {requests}, {who}; "
+        "timers add ~1 µs)"
     )
     print(f"  {'app alone (for scale)':<34} {_q(app_ns, 0.5):>8.0f} {_q(app_ns, 0.1):>8.0f}")
     for label, _ in PARTS:
@@ -718,12 +733,21 @@ def main() -> int:
         metavar="VISITORS",
         help="also run the distinct-visitors and two-process modes (0: skip)",
     )
+    parser.add_argument(
+        "--parts-only", action="store_true", help="skip the ratio runs, only time the steps"
+    )
     args = parser.parse_args()
-    status = anyio.run(main_async, args.seconds, args.rounds)
-    if args.distinct:
+    if args.parts_only:
+        args.parts = args.parts or 1500
+        status = 0
+    else:
+        status = anyio.run(main_async, args.seconds, args.rounds)
+    if args.distinct and not args.parts_only:
         status = status or anyio.run(distinct_async, args.seconds * 2, args.rounds, args.distinct)
     if args.parts:
         status = status or anyio.run(parts_async, args.parts)
+        if args.distinct:
+            status = status or anyio.run(parts_async, args.parts, args.distinct)
     return status
 
 

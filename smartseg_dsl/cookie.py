@@ -49,10 +49,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from itsdangerous import TimestampSigner
-from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int, int_to_bytes
+from itsdangerous.encoding import base64_decode, bytes_to_int, int_to_bytes
 from itsdangerous.signer import _make_keys_list
 
 from . import budget
+from .signing import HmacSha256, base64_encode
 from .state import Layout, StateError, VisitorState, decode_state, encode_state
 
 if TYPE_CHECKING:
@@ -111,8 +112,8 @@ class CookieCodec:
         # Derive each key once (itsdangerous would on every call); newest first, so
         # current cookies verify at the first try.
         signers = [TimestampSigner(k, salt=salt, digest_method=hashlib.sha256) for k in keys]
-        self._signing_key: bytes = signers[-1].derive_key()
-        self._verify_keys: tuple[bytes, ...] = tuple(s.derive_key() for s in reversed(signers))
+        self._sign_mac = HmacSha256(signers[-1].derive_key())
+        self._verify_macs = tuple(HmacSha256(s.derive_key()) for s in reversed(signers))
         #: the longest cookie VALUE that keeps the header within the limit (Secure counted)
         self.max_value_chars = budget.COOKIE_LIMIT - budget.header_bytes(
             0, name=cookie_name, max_age=self.max_age, secure=True
@@ -135,7 +136,7 @@ class CookieCodec:
 
     def _sign(self, payload: bytes, timestamp: int) -> str:
         value = payload + _SEP + base64_encode(int_to_bytes(max(0, timestamp)))
-        sig = hmac.digest(self._signing_key, value, "sha256")
+        sig = self._sign_mac(value)
         return (value + _SEP + base64_encode(sig)).decode("ascii")
 
     @staticmethod
@@ -206,8 +207,8 @@ class CookieCodec:
         if not sep or not signed:
             return None, "malformed cookie (no signature)"
         # Compare in base64 (canonical, unpadded): no need to decode the signature.
-        for key in self._verify_keys:
-            if hmac.compare_digest(base64_encode(hmac.digest(key, signed, "sha256")), sig_b64):
+        for mac in self._verify_macs:
+            if hmac.compare_digest(base64_encode(mac(signed)), sig_b64):
                 break
         else:
             return None, "bad signature"

@@ -28,13 +28,14 @@ from __future__ import annotations
 import codecs
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -947,6 +948,7 @@ class _Exchange:
         categories: Sequence[str] = (),
         answers: Sequence[Answer] = (),
         dismissals: Sequence[str] = (),
+        page_slots: Callable[[], Collection[str]] | None = None,
     ) -> Outcome:
         info = RequestInfo(
             time=self.now,
@@ -965,6 +967,7 @@ class _Exchange:
             preview_as=self.preview_as,
             preview_variants=self.preview_variants,
             identified=self.identified,
+            page_slots=page_slots,
         )
         if self.inbound:
             info = _with_inbound(info, self.inbound)
@@ -1174,14 +1177,22 @@ class _Exchange:
         categories: Sequence[str] = (),
         answers: Sequence[Answer] = (),
         dismissals: Sequence[str] = (),
+        page_slots: Callable[[], Collection[str]] | None = None,
     ) -> Outcome:
-        """The step whose state this response persists (the provisional one is not)."""
+        """The step whose state this response persists (the provisional one is not).
+        `page_slots`: the page's slot names, for exposure (SPEC §1.7)."""
         outcome = self.step(
-            page_view=page_view, categories=categories, answers=answers, dismissals=dismissals
+            page_view=page_view,
+            categories=categories,
+            answers=answers,
+            dismissals=dismissals,
+            page_slots=page_slots,
         )
         self._outcome = outcome
         if self._measured():
             events = outcome_events(outcome, self.now)
+            if outcome.exposures:
+                events += exposure_events(outcome, self.now)
             if events:
                 self.mw.events.record(events)  # type: ignore[union-attr]
         return outcome
@@ -1196,16 +1207,6 @@ class _Exchange:
             and not self.gpc
             and not self.previewing
         )
-
-    def _expose(self, outcome: Outcome, body: bytes, encoding: str) -> Outcome:
-        """Exposure (SPEC §1.7): an enrolled visitor's experiment slot is on this page."""
-        exposed = self.rt.engine.expose(outcome, rewrite.slot_names(body, encoding))
-        if exposed is outcome:
-            return outcome
-        self._outcome = exposed
-        if self._measured():
-            self.mw.events.record(exposure_events(exposed, self.now))  # type: ignore[union-attr]
-        return exposed
 
     def _set_cookie(self, outcome: Outcome) -> bytes | None:
         """The Set-Cookie value when the state changed (never for a preview)."""
@@ -1272,7 +1273,17 @@ class _Exchange:
                 if page_view and self.rt.reads_categories
                 else ()
             )
-            outcome = self._finish_step(page_view=page_view, categories=categories)
+
+            def page_slots() -> Collection[str]:
+                # exposure (SPEC §1.7): read only for an enrolled visitor not yet exposed
+                try:
+                    return rewrite.slot_names(body, encoding)
+                except rewrite.WorkLimitExceeded:
+                    return ()  # the page goes out unpersonalized: nobody sees a variant
+
+            outcome = self._finish_step(
+                page_view=page_view, categories=categories, page_slots=page_slots
+            )
         except Exception:
             log.exception("smartseg: evaluating %s failed; page sent as is", self.path)
             await self._send(start)
@@ -1287,8 +1298,6 @@ class _Exchange:
                 edits = await self._edits(outcome)
                 if edits:
                     out = rewrite.rewrite(body, edits, encoding)
-            if outcome.pending_exposures and slots:
-                outcome = self._expose(outcome, body, encoding)
             if self.debug:
                 out = _inject_overlay(out, await self._render_debug(outcome), encoding)
         except rewrite.WorkLimitExceeded as exc:
@@ -1996,13 +2005,14 @@ def _headers_out(
         if not any(t == b"*" or t.lower() == b"cookie" for t in tokens):
             tokens.append(b"Cookie")
         out.append((b"vary", b", ".join(tokens)))
-        out.append((b"cache-control", _private_cache_control(cache, no_store)))
+        out.append((b"cache-control", _private_cache_control(tuple(cache), no_store)))
     if set_cookie is not None:
         out.append((b"set-cookie", set_cookie))
     return out
 
 
-def _private_cache_control(values: Sequence[bytes], no_store: bool) -> bytes:
+@functools.lru_cache(maxsize=256)  # an app sends few distinct Cache-Control values
+def _private_cache_control(values: tuple[bytes, ...], no_store: bool) -> bytes:
     """The app's Cache-Control minus what lets shared caches keep the page, plus
     ``private``. (``private="field"`` would only hide that field: made bare.)"""
     kept: list[bytes] = []

@@ -203,6 +203,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import TypeVar
 
+from .frozen import fast_init
 from .memo import SpanMemo, diff_runs
 
 __all__ = [
@@ -355,6 +356,7 @@ class Hide:
     """Remove the slot's elements entirely (start tag to end tag)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Replace:
     """Make ``html`` (already-safe markup) the inner content; ``reveal`` removes ``hidden``."""
@@ -363,6 +365,7 @@ class Replace:
     reveal: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Order:
     """Reorder ``data-seg-segment`` children by descending ``ranking`` (stable)."""

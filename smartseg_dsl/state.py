@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast
+from .frozen import fast_init
 
 __all__ = [
     "DISMISS_SECONDS",
@@ -516,6 +517,7 @@ def _is_windowed_count(node: object) -> bool:
 # ------------------------------------------------------------------------------ state
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VisitorState:
     """Everything smartseg remembers about a visitor (SPEC §2.2). Never mutated.

@@ -1,0 +1,44 @@
+"""HMAC-SHA256 with the key's two padded blocks hashed once.
+
+`hmac.digest(key, msg, "sha256")` sets up an OpenSSL MAC on every call: 1.4 µs in a
+loop and 5–8 µs inside a request, where the cookie and the CSRF token each need one.
+Hashing ``key ⊕ ipad`` and ``key ⊕ opad`` once (RFC 2104) and copying those states
+per message gives the same bytes for 0.7 µs.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+
+__all__ = ["HmacSha256", "base64_encode"]
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+_BLOCK = 64  # SHA-256's block size in bytes
+
+
+class HmacSha256:
+    """``HmacSha256(key)(msg) == hmac.digest(key, msg, "sha256")``."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, msg: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(msg)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+def base64_encode(data: bytes) -> bytes:
+    """`itsdangerous.encoding.base64_encode` for bytes (URL-safe, unpadded), without its
+    three layers of Python calls: it runs five times a request."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
