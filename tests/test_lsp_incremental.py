@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_check import generate  # noqa: E402
 
 _PIECES = [
-    *"abXY_ ()\n{}.\"#%<>=0123456789",
+    *'abXY_ ()\n{}."#%<>=0123456789',
     "when ",
     " and ",
     " or not ",
