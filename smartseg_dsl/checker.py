@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import ast, logic
 from .diagnostics import CODES, UNSUPPRESSIBLE_CLASSES, Diagnostic
@@ -189,7 +190,9 @@ _QUOTED_NAME = re.compile(r"`([^`]*)`")
 class _Condition:
     """A checked condition (of an audience or a rule) and what the logic pass made of it."""
 
-    __slots__ = ("always", "expr", "file", "keys", "neg", "never", "nnf", "ok", "segments")
+    __slots__ = (
+        "always", "expr", "expr_hash", "file", "keys", "neg", "never", "nnf", "ok", "segments",
+    )  # fmt: skip
 
     def __init__(self, expr: ast.Expr, file: str) -> None:
         self.expr = expr
@@ -202,6 +205,13 @@ class _Condition:
         self.always = False
         #: "G.S" → span of each segment the condition mentions directly
         self.segments: dict[str, ast.Span] = {}
+        #: hash(expr), once known (a deep hash: the shadowing pass asks for every rule)
+        self.expr_hash: int | None = None
+
+    def hash(self) -> int:
+        if self.expr_hash is None:
+            self.expr_hash = hash(self.expr)
+        return self.expr_hash
 
 
 class _Checker:
@@ -1489,7 +1499,7 @@ class _Checker:
                     always.setdefault(slot, (f.path, rule))
                 else:
                     entry = (f.path, rule, cond)
-                    by_hash.setdefault(slot, {}).setdefault(hash(cond.expr), []).append(entry)
+                    by_hash.setdefault(slot, {}).setdefault(cond.hash(), []).append(entry)
                     if cond.keys:
                         rep = min(cond.keys, key=repr)
                         by_key.setdefault(slot, {}).setdefault(rep, []).append(entry)
@@ -1507,7 +1517,7 @@ class _Checker:
             return always[slot]
         if cond is None:
             return None
-        for efile, erule, econd in by_hash.get(slot, {}).get(hash(cond.expr), ()):
+        for efile, erule, econd in by_hash.get(slot, {}).get(cond.hash(), ()):
             if econd.expr == cond.expr:
                 return efile, erule
         index = by_key.get(slot)
@@ -1897,7 +1907,7 @@ class _Checker:
         try:
             report = getattr(budget_module, "worst_case_report", None)
             if report is not None:
-                result = report(self.ruleset)
+                result = self.budget_report(report)
                 total, largest = int(result.total), result.largest()
             else:
                 total = int(budget_module.worst_case_cookie_bytes(self.ruleset))
@@ -1916,6 +1926,11 @@ class _Checker:
             _BUDGET_HELP.get(part, "use fewer distinct counters, tags and windows"),
             file=file,
         )
+
+    def budget_report(self, report: Callable[[ast.RuleSet], Any]) -> Any:
+        """`budget.worst_case_report` of this rule set (a hook: the language server's
+        incremental check reuses the previous result when nothing it reads changed)."""
+        return report(self.ruleset)
 
     def budget_culprit(self, part: str) -> tuple[str, ast.Span]:
         """Where to point a SEG501: the first use of what takes the most room."""

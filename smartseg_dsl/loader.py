@@ -101,13 +101,19 @@ def check_paths(
         return check_parsed([parse_file(p) for p in files])
 
 
-def check_parsed(results: Sequence[ParseResult]) -> CheckResult:
+def check_parsed(
+    results: Sequence[ParseResult], check: Callable[..., list[Diagnostic]] | None = None
+) -> CheckResult:
     """Check parsed files together, as one rule set (in the order given).
+
+    `check` replaces `checker.check` (same signature): the language server passes its
+    incremental checker.
 
     Where a file has a syntax error, only the name diagnostics about names written in
     the text the parser skipped are left out: the definition may be there.
     """
-    from .checker import check
+    if check is None:
+        from .checker import check
 
     ruleset = ast.RuleSet(tuple(r.file for r in results))
     syntax = [d for r in results for d in r.diagnostics]

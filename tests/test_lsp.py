@@ -550,6 +550,101 @@ async def test_document_symbols(client: LanguageClient, rules: Path) -> None:
     ]
 
 
+# -------------------------------------------------------------- semantic tokens
+
+TOKENS_DOC = """\
+# smartseg: ignore[SEG406]
+when LegalLead and visits >= 2 show slot legal_banner
+experiment X "𝄞" {
+    variant a 1
+}
+"""
+
+
+def decode(data: list[int], legend: t.SemanticTokensLegend) -> list[tuple[int, int, int, str, str]]:
+    """(line, UTF-16 start, length, type, modifiers) from LSP's relative encoding."""
+    out, line, col = [], 0, 0
+    for i in range(0, len(data), 5):
+        dl, dc, length, kind, mods = data[i : i + 5]
+        line, col = line + dl, (col + dc if dl == 0 else dc)
+        names = [m for b, m in enumerate(legend.token_modifiers) if mods & (1 << b)]
+        out.append((line, col, length, legend.token_types[kind], ",".join(names)))
+    return out
+
+
+@pytest.mark.asyncio
+async def test_semantic_tokens(client: LanguageClient, rules: Path) -> None:
+    path = rules / "c.seg"
+    path.write_text(TOKENS_DOC, encoding="utf-8")
+    u = open_doc(client, path)
+    found = await client.text_document_semantic_tokens_full_async(
+        t.SemanticTokensParams(t.TextDocumentIdentifier(u))
+    )
+    assert found is not None
+    assert list(found.data) == [
+        0, 0, 26, 10, 0,  # the comment
+        1, 0, 4, 0, 0,  # when
+        0, 5, 9, 3, 0,  # LegalLead: an audience (defined in a.seg)
+        0, 10, 3, 0, 0,  # and
+        0, 4, 6, 3, 2,  # visits: a built-in value
+        0, 7, 2, 11, 0,  # >=
+        0, 3, 1, 9, 0,  # 2
+        0, 2, 4, 0, 0,  # show
+        0, 5, 4, 0, 0,  # slot
+        0, 5, 12, 6, 0,  # legal_banner: a slot
+        1, 0, 10, 0, 0,  # experiment
+        0, 11, 1, 5, 1,  # X: an experiment, defined here
+        0, 2, 4, 8, 0,  # "𝄞": 3 characters, 4 UTF-16 units
+        1, 4, 7, 0, 0,  # variant
+        0, 8, 1, 2, 1,  # a: a variant, defined here
+        0, 2, 1, 9, 0,  # 1
+    ]  # fmt: skip
+    result = await client.text_document_semantic_tokens_range_async(
+        t.SemanticTokensRangeParams(t.TextDocumentIdentifier(u), t.Range(pos(2, 0), pos(2, 5)))
+    )
+    assert result is not None
+    assert list(result.data) == [2, 0, 10, 0, 0, 0, 11, 1, 5, 1, 0, 2, 4, 8, 0]
+
+
+@pytest.mark.asyncio
+async def test_semantic_tokens_legend_and_kinds(client: LanguageClient, rules: Path) -> None:
+    u = open_doc(client, rules / "a.seg")
+    found = await client.text_document_semantic_tokens_full_async(
+        t.SemanticTokensParams(t.TextDocumentIdentifier(u))
+    )
+    assert found is not None
+    legend = t.SemanticTokensLegend(
+        token_types=[
+            "keyword", "namespace", "enumMember", "variable", "event", "class", "property",
+            "function", "string", "number", "comment", "operator",
+        ],
+        token_modifiers=["declaration", "defaultLibrary"],
+    )  # fmt: skip
+    tokens = decode(found.data, legend)
+    assert tokens[:9] == [
+        (0, 0, 5, "keyword", ""),
+        (0, 6, 8, "namespace", "declaration"),
+        (0, 15, 10, "string", ""),
+        (1, 4, 7, "keyword", ""),
+        (1, 12, 5, "enumMember", "declaration"),
+        (1, 18, 16, "string", ""),
+        (2, 8, 8, "keyword", ""),
+        (2, 17, 3, "keyword", ""),
+        (2, 21, 8, "string", ""),
+    ]
+    # audience LegalLead = confidence(Industry.Legal) > 50%
+    assert [x for x in tokens if x[0] == 10] == [
+        (10, 0, 8, "keyword", ""),
+        (10, 9, 9, "variable", "declaration"),
+        (10, 19, 1, "operator", ""),
+        (10, 21, 10, "function", "defaultLibrary"),
+        (10, 32, 8, "namespace", ""),
+        (10, 41, 5, "enumMember", ""),
+        (10, 48, 1, "operator", ""),
+        (10, 50, 3, "number", ""),
+    ]
+
+
 # ----------------------------------------------------------------- the command
 
 

@@ -3,9 +3,10 @@
 A document belongs to the rule set of its folder: every `.seg` file under the
 document's directory (as `smartseg check DIR` reads them), minus the paths the
 configuration excludes. Open documents replace their file's text on disk; a file
-is parsed again only when its text changed, and the rule set is checked as a whole
-(names are global across files, so a rename in one file changes the diagnostics of
-the others).
+is parsed again only when its text changed, and then only the top-level items whose
+text changed (`reparse`); the rule set is checked as a whole (names are global across
+files, so a rename in one file changes the diagnostics of the others), reusing the
+previous check's work wherever the edit cannot change it (`recheck`).
 
 Nothing here knows about LSP: positions are the AST's (1-based lines and columns
 counted in characters). `server.py` converts.
@@ -20,9 +21,11 @@ from pathlib import Path
 
 from ..config import Config, ConfigError, discover_config
 from ..diagnostics import Diagnostic
-from ..loader import check_parsed
+from ..loader import gc_paused
 from ..parser import ParseResult, parse_source
 from .index import Index, build_index
+from .recheck import CheckMemo
+from .reparse import BlockParser
 
 __all__ = ["Analysis", "RuleSetModel"]
 
@@ -36,6 +39,10 @@ class Analysis:
     results: tuple[ParseResult, ...]
     config: Config
     config_error: str | None = None
+    #: the previous check of this rule set, reused where the edit cannot matter
+    memo: CheckMemo = field(default_factory=CheckMemo)
+    #: id(item.span) → the item's key for `memo` (see `reparse.BlockParser.origins`)
+    origins: dict[int, tuple[str, int]] = field(default_factory=dict)
     _index: Index | None = None
     _diagnostics: dict[str, list[Diagnostic]] | None = None
 
@@ -48,7 +55,8 @@ class Analysis:
     def diagnostics(self) -> dict[str, list[Diagnostic]]:
         """File → its diagnostics (every file of the rule set has an entry)."""
         if self._diagnostics is None:
-            found = check_parsed(self.results).diagnostics
+            with gc_paused():  # as `smartseg check`: the collector walks the whole tree
+                found = self.memo.check(self.results, self.origins)
             by_file: dict[str, list[Diagnostic]] = {f: [] for f in self.files}
             for d in self.config.apply(found):
                 by_file.setdefault(d.file, []).append(d)
@@ -76,7 +84,11 @@ class RuleSetModel:
     #: explicit rule-set folders (the client's `rules` setting); else a file's own folder
     roots: tuple[str, ...] = ()
     _disk: dict[str, _DiskText] = field(default_factory=dict)
-    _parsed: dict[str, tuple[str, ParseResult]] = field(default_factory=dict)
+    _parsed: dict[str, tuple[str, ParseResult, dict[int, tuple[str, int]]]] = field(
+        default_factory=dict
+    )
+    _parsers: dict[str, BlockParser] = field(default_factory=dict)
+    _memos: dict[str, CheckMemo] = field(default_factory=dict)
     _analyses: dict[str, tuple[tuple[object, ...], Analysis]] = field(default_factory=dict)
     _configs: dict[str, tuple[Config, str | None]] = field(default_factory=dict)
 
@@ -163,15 +175,32 @@ class RuleSetModel:
                 (Diagnostic(path, 1, 1, 1, 1, "error", "SEG107", "cannot read the file"),),
                 None,
             )
+        return self._parse(path, text)[1]
+
+    def _parse(self, path: str, text: str) -> tuple[str, ParseResult, dict[int, tuple[str, int]]]:
+        """The parse of a file's text (cached), with the origins of its items."""
         cached = self._parsed.get(path)
         if cached is not None and cached[0] is text:
-            return cached[1]
+            return cached
         if cached is not None and cached[0] == text:
-            self._parsed[path] = (text, cached[1])
-            return cached[1]
-        result = parse_source(text, path)
-        self._parsed[path] = (text, result)
-        return result
+            cached = (text, cached[1], cached[2])
+            self._parsed[path] = cached
+            return cached
+        parser = self._parsers.get(path)
+        if parser is None:
+            parser = self._parsers[path] = BlockParser(path)
+        result = parser.parse(text)
+        cached = (text, result, parser.origins)
+        self._parsed[path] = cached
+        return cached
+
+    def origins(self, paths: Sequence[str]) -> dict[int, tuple[str, int]]:
+        found: dict[int, tuple[str, int]] = {}
+        for p in paths:
+            cached = self._parsed.get(p)
+            if cached is not None:
+                found.update(cached[2])
+        return found
 
     def analysis(self, path: str) -> Analysis:
         """The current analysis of the rule set that `path` belongs to."""
@@ -180,12 +209,16 @@ class RuleSetModel:
         files = self.files_of(root, config)
         if path not in files:
             files = sorted([*files, path])
-        results = tuple(self.parse(f) for f in files)
+        with gc_paused():
+            results = tuple(self.parse(f) for f in files)
         key = tuple(id(r) for r in results)
         cached = self._analyses.get(root)
         if cached is not None and cached[0] == key and cached[1].config is config:
             return cached[1]
-        analysis = Analysis(root, tuple(files), results, config, error)
+        memo = self._memos.get(root)
+        if memo is None:
+            memo = self._memos[root] = CheckMemo()
+        analysis = Analysis(root, tuple(files), results, config, error, memo, self.origins(files))
         self._analyses[root] = (key, analysis)
         return analysis
 

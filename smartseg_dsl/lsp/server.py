@@ -29,6 +29,7 @@ from .hover import code_at, code_markdown, hover_text
 from .index import NAMED_KINDS, Occurrence
 from .model import Analysis, RuleSetModel
 from .symbols import Symbol, outline
+from .tokens import MODIFIERS, TOKEN_TYPES, encode, semantic_tokens
 
 __all__ = ["SmartsegServer", "create_server"]
 
@@ -398,6 +399,40 @@ def create_server() -> SmartsegServer:
                     )
                 )
         return out
+
+    legend = types.SemanticTokensLegend(
+        token_types=list(TOKEN_TYPES), token_modifiers=list(MODIFIERS)
+    )
+
+    def tokens_of(
+        ls: SmartsegServer, uri: str, first: int = 1, last: int | None = None
+    ) -> types.SemanticTokens:
+        path = _path(uri)
+        text = ls.model.text(path)
+        if text is None:
+            return types.SemanticTokens(data=[])
+        occurrences = ls.model.analysis(path).index.by_file.get(path, ())
+        lines = ls.lines.of(path, text)
+
+        def width(line: int, column: int) -> int:
+            return _utf16(lines[line - 1], column - 1)
+
+        found = semantic_tokens(text, occurrences, first, last)
+        return types.SemanticTokens(data=encode(found, width))
+
+    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, legend)
+    def semantic_tokens_full(
+        ls: SmartsegServer, params: types.SemanticTokensParams
+    ) -> types.SemanticTokens:
+        return tokens_of(ls, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, legend)
+    def semantic_tokens_range(
+        ls: SmartsegServer, params: types.SemanticTokensRangeParams
+    ) -> types.SemanticTokens:
+        # whole lines of the range (a token never spans lines)
+        return tokens_of(ls, params.text_document.uri, params.range.start.line + 1,
+                         params.range.end.line + 1)  # fmt: skip
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def document_symbol(

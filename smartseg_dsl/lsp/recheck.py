@@ -1,0 +1,479 @@
+"""Checking a rule set again after a keystroke: only the work the edit can affect.
+
+`CheckMemo.check(results)` returns exactly what `loader.check_parsed(results)` returns
+as diagnostics. It runs the checker's passes as they are (`checker._Checker`), but the
+three costly parts remember their results from the previous run and reuse them where
+the inputs they read are provably the same:
+
+* typing a condition (`_Checker.condition`): keyed by the item's text (the parse
+  reuses items by text, `reparse.BlockParser`) and valid while every name the
+  condition mentions means the same (audience or not, a group's segments, the groups
+  owning a segment); a condition with an unknown-name diagnostic (whose "did you
+  mean" looks at every name) also needs every name of the rule set unchanged. The
+  replay reports the same diagnostics, records the same audience uses and segments,
+  moved to where the item is now;
+* the logic of a condition (`_Checker.analyse`, SEG401/SEG402): valid while its typing
+  was reused and the audiences it inlines (their text, whether they are cyclic,
+  never true or broken, recursively) and the segments of the groups it constrains are
+  unchanged;
+* satisfiability questions (`Reasoner.sat`, also behind shadowing SEG403/SEG412 and
+  SEG408), keyed by the identity of the reused condition nodes, valid while the
+  groups they constrain keep their segments;
+* the cookie budget (SEG501): recomputed only when what it reads changes — the
+  items other than rules, and of each rule the state its condition and surveys need
+  (`state._Uses`), not its slots or thresholds.
+
+Everything else (declarations, cycles, slots and shadowing order, experiments,
+warnings, suppressions) runs in full: it is cheap once the above is reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from .. import ast, logic
+from ..checker import _Checker, apply_suppressions
+from ..diagnostics import Diagnostic
+from ..loader import check_parsed
+from ..parser import ParseResult
+from .reparse import shift
+
+__all__ = ["CheckMemo"]
+
+#: codes whose help may name any name of the rule set ("did you mean …")
+_SUGGESTING = frozenset({"SEG201", "SEG202", "SEG204"})
+#: audience chains deeper than this make the logic depend on the order of expansion
+#: (`_Checker.audience_nnf` stops at 32): no reuse of the logic then
+_MAX_DEPTH = 30
+_GROUP_KEYS = frozenset({"conf", "score", "ml", "certain", "known"})
+
+
+class _RecordingSet(set):  # type: ignore[type-arg]
+    def __init__(self, base: set[str], log: list[str]) -> None:
+        super().__init__(base)
+        self.log = log
+
+    def add(self, x: str) -> None:
+        self.log.append(x)
+        super().add(x)
+
+
+class _Typed:
+    """A condition's typing as it happened: replayed where the condition is now."""
+
+    __slots__ = (
+        "env", "facts", "hash", "line", "ok", "reports", "segments", "start", "suggested",
+        "uses", "words",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+        self.uses: list[tuple[str, ast.Span]] = []
+        self.suggested: list[str] = []
+        self.segments: dict[str, ast.Span] = {}
+        self.ok = True
+        self.facts: tuple[object, ...] = ()
+        self.words: tuple[str, ...] = ()
+        self.hash = 0
+        self.env: object = None
+        self.line = 0
+        self.start = 0
+
+
+class _Analysed:
+    __slots__ = (
+        "always", "groups", "keys", "line", "neg", "never", "nnf", "reports", "start", "valid",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+
+
+def _words(expr: ast.Expr) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Ref):
+            found[node.group.value] = None
+            if node.segment is not None:
+                found[node.segment.value] = None
+        elif isinstance(node, ast.Call):
+            found[node.func.value] = None
+    return tuple(found)
+
+
+def _groups_of(keys: Collection[object]) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {k[1] for k in keys if isinstance(k, tuple) and len(k) > 1 and k[0] in _GROUP_KEYS}  # type: ignore[misc]
+        )
+    )
+
+
+class _Facts(dict):  # type: ignore[type-arg]
+    """Word → what it names in this rule set: the facts a condition's typing reads."""
+
+    def __init__(self, owner: _IncrementalChecker) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def __missing__(self, word: str) -> object:
+        o = self.owner
+        found = self[word] = (word in o.sym.audiences, o.segs(word), o.owners(word))
+        return found
+
+
+class _MemoReasoner(logic.Reasoner):
+    def __init__(self, owner: _IncrementalChecker) -> None:
+        super().__init__(owner.sym.segments_of, owner.reasoner.devices)
+        self.owner = owner
+
+    def sat(self, nodes: Sequence[logic.Node]) -> bool:
+        owner = self.owner
+        key = tuple(id(n) if id(n) in owner.stable else n for n in nodes)
+        memo = owner.memo
+        found = memo.sat.get(key)
+        if found is not None:
+            groups, segs, answer, _keep = found
+            if owner.segs_of(groups) == segs:
+                memo.sat_next[key] = found
+                return answer  # type: ignore[no-any-return]
+        answer = super().sat(nodes)
+        keys: set[object] = set()
+        for n in nodes:
+            logic.keys_of(n, keys)
+        groups = _groups_of(keys)
+        memo.sat_next[key] = (groups, owner.segs_of(groups), answer, tuple(nodes))
+        return answer
+
+
+class _IncrementalChecker(_Checker):
+    def __init__(
+        self,
+        ruleset: ast.RuleSet,
+        syntax_errors: bool,
+        skipped_names: Collection[str] | None,
+        memo: CheckMemo,
+        origins: dict[int, tuple[str, int]],
+    ) -> None:
+        super().__init__(ruleset, syntax_errors, skipped_names)
+        self.memo = memo
+        self.origins = origins
+        self.reasoner = _MemoReasoner(self)
+        #: ids of the condition nodes reused from the previous run (kept alive by the memo)
+        self.stable: set[int] = set()
+        self._facts = _Facts(self)
+        self._env: object = None
+        self._owners: dict[str, tuple[str, ...]] | None = None
+        self._segs: dict[str, tuple[str, ...]] = {}
+        self._cond_keys: dict[int, tuple[object, ...]] = {}
+        self._typed_hit: set[int] = set()
+        self._sigs: dict[str, object] = {}
+        self._deep = False
+
+    # ------------------------------------------------------------ the names
+    def segs(self, group: str) -> tuple[str, ...] | None:
+        found = self._segs.get(group)
+        if found is None and group not in self._segs:
+            g = self.sym.groups.get(group)
+            found = tuple(s.name.value for s in g.segments) if g is not None else None
+            self._segs[group] = found  # type: ignore[assignment]
+        return found
+
+    def segs_of(self, groups: tuple[str, ...]) -> tuple[object, ...]:
+        return tuple(self.segs(g) for g in groups)
+
+    def owners(self, seg: str) -> tuple[str, ...]:
+        if self._owners is None:
+            table: dict[str, list[str]] = {}
+            for g, grp in self.sym.groups.items():
+                for s in dict.fromkeys(s.name.value for s in grp.segments):
+                    table.setdefault(s, []).append(g)
+            self._owners = {s: tuple(gs) for s, gs in table.items()}
+        return self._owners.get(seg, ())
+
+    def env(self) -> object:
+        if self._env is None:
+            self._env = (
+                tuple(self.sym.audiences),
+                tuple((g, self.segs(g)) for g in self.sym.groups),
+            )
+        return self._env
+
+    def origin(self) -> tuple[str, int] | None:
+        return self.origins.get(id(self.item_span))
+
+    # ---------------------------------------------------------------- typing
+    def condition(
+        self, expr: ast.Expr, file: str, audience: str | None, where: str | None = None
+    ) -> Any:
+        origin = self.origin()
+        if origin is None:
+            return super().condition(expr, file, audience, where)
+        item = self.item_span
+        key = (file, *origin, expr.span.start - item.start, audience, where)
+        memo = self.memo
+        typed = memo.typed.get(key)
+        if typed is not None and (
+            typed.facts == tuple(map(self._facts.__getitem__, typed.words))
+            and (typed.env is None or typed.env == self.env())
+        ):
+            memo.typed_next[key] = typed
+            cond = self.replay_typing(typed, expr, file, audience)
+            self._cond_keys[id(cond)] = key
+            self._typed_hit.add(id(cond))
+            return cond
+        typed = _Typed()
+        report, use = self.report, self.use_audience
+
+        def recording_report(
+            span: ast.Span,
+            code: str,
+            message: str,
+            help: str | None = None,
+            *,
+            file: str | None = None,
+        ) -> None:
+            typed.reports.append((span, code, message, help, file))
+            report(span, code, message, help, file=file)
+
+        def recording_use(name: str, span: ast.Span) -> None:
+            typed.uses.append((name, span))
+            use(name, span)
+
+        suggested = self.suggested
+        self.suggested = _RecordingSet(suggested, typed.suggested)
+        self.report = recording_report  # type: ignore[method-assign]
+        self.use_audience = recording_use  # type: ignore[method-assign]
+        try:
+            cond = super().condition(expr, file, audience, where)
+        finally:
+            del self.report, self.use_audience
+            suggested.update(self.suggested)
+            self.suggested = suggested
+        typed.segments = dict(cond.segments)
+        typed.ok = cond.ok
+        typed.words = _words(expr)
+        typed.facts = tuple(map(self._facts.__getitem__, typed.words))
+        typed.hash = cond.hash()
+        if any(r[1] in _SUGGESTING for r in typed.reports):
+            typed.env = self.env()
+        typed.line, typed.start = item.line, item.start
+        memo.typed_next[key] = typed
+        self._cond_keys[id(cond)] = key
+        return cond
+
+    def replay_typing(self, typed: _Typed, expr: ast.Expr, file: str, audience: str | None) -> Any:
+        from ..checker import _Condition
+
+        item = self.item_span
+        dl, do = item.line - typed.line, item.start - typed.start
+        cond = _Condition(expr, file)
+        self.cond = cond
+        self.current_audience = audience
+        if audience is not None:
+            self.sym.audience_deps.setdefault(audience, set())
+        self.failed = False
+        for name, span in typed.uses:
+            self.use_audience(name, shift(span, dl, do))
+        self.suggested.update(typed.suggested)
+        for span, code, message, help, rfile in typed.reports:
+            self.report(shift(span, dl, do), code, message, help, file=rfile)
+        cond.segments = {k: shift(v, dl, do) for k, v in typed.segments.items()}
+        cond.ok = typed.ok
+        cond.expr_hash = typed.hash
+        self.cond = None
+        return cond
+
+    # ----------------------------------------------------------------- logic
+    def logic(self) -> None:
+        self._deep = self.depth() > _MAX_DEPTH
+        super().logic()
+
+    def depth(self) -> int:
+        deps = self.sym.audience_deps
+        longest: dict[str, int] = {}
+        for name in self.sym.audience_order:  # dependencies first
+            longest[name] = 1 + max(
+                (longest.get(d, 0) for d in deps.get(name, ()) if d in self.sym.audiences),
+                default=0,
+            )
+        return max(longest.values(), default=0)
+
+    def sig(self, name: str, depth: int = 0) -> object:
+        found = self._sigs.get(name)
+        if found is None:
+            aud = self.sym.audiences.get(name)
+            cond = self.audience_conds.get(name)
+            origin = self.origins.get(id(aud.span)) if aud is not None else None
+            if aud is None or cond is None or origin is None or depth > _MAX_DEPTH:
+                found = ("?", id(aud))  # never equal to a stored one: no reuse
+            else:
+                cyclic = name in self.sym.cyclic_audiences
+                deps = () if cyclic else sorted(self.sym.audience_deps.get(name, ()))
+                found = (
+                    origin,
+                    aud.condition.span.start - aud.span.start,
+                    cond.ok,
+                    cond.never,
+                    cyclic,
+                    tuple((d, self.sig(d, depth + 1)) for d in deps if d in self.sym.audiences),
+                )
+            self._sigs[name] = found
+        return found
+
+    def analyse(self, cond: Any, owner: str) -> None:
+        key = self._cond_keys.get(id(cond))
+        if key is None or self._deep or id(cond) not in self._typed_hit:
+            self.analyse_recorded(cond, owner, key)
+            return
+        memo = self.memo
+        entry = memo.analysed.get((key, owner))
+        if entry is not None and entry.valid == self.validity(cond, entry.groups):
+            memo.analysed_next[(key, owner)] = entry
+            self.replay_analysis(cond, entry)
+            return
+        self.analyse_recorded(cond, owner, key)
+
+    def validity(self, cond: Any, groups: tuple[str, ...]) -> object:
+        words = self.memo.typed_next[self._cond_keys[id(cond)]].words
+        return (
+            tuple(self.sig(w) for w in words if w in self.sym.audiences),
+            self.segs_of(groups),
+        )
+
+    def analyse_recorded(self, cond: Any, owner: str, key: tuple[object, ...] | None) -> None:
+        entry = _Analysed()
+        report = self.report
+
+        def recording_report(
+            span: ast.Span,
+            code: str,
+            message: str,
+            help: str | None = None,
+            *,
+            file: str | None = None,
+        ) -> None:
+            entry.reports.append((span, code, message, help, file))
+            report(span, code, message, help, file=file)
+
+        self.report = recording_report  # type: ignore[method-assign]
+        try:
+            super().analyse(cond, owner)
+        finally:
+            del self.report
+        self.mark_stable(cond)
+        if key is None or self._deep:
+            return
+        entry.nnf, entry.neg, entry.keys = cond.nnf, cond.neg, set(cond.keys)
+        entry.never, entry.always = cond.never, cond.always
+        entry.groups = _groups_of(cond.keys)
+        entry.line, entry.start = cond.expr.span.line, cond.expr.span.start
+        entry.valid = self.validity(cond, entry.groups)
+        self.memo.analysed_next[(key, owner)] = entry
+
+    def replay_analysis(self, cond: Any, entry: _Analysed) -> None:
+        span = cond.expr.span  # the same text as when recorded: everything moved alike
+        dl, do = span.line - entry.line, span.start - entry.start
+        cond.nnf, cond.neg, cond.keys = entry.nnf, entry.neg, set(entry.keys)
+        cond.never, cond.always = entry.never, entry.always
+        self.file = cond.file
+        for span, code, message, help, rfile in entry.reports:
+            self.report(shift(span, dl, do), code, message, help, file=rfile)
+        self.mark_stable(cond)
+
+    def mark_stable(self, cond: Any) -> None:
+        self.stable.add(id(cond.nnf))
+        self.stable.add(id(cond.neg))
+
+    # ---------------------------------------------------------------- budget
+    def budget_report(self, report: Callable[[ast.RuleSet], Any]) -> Any:
+        memo = self.memo
+        key = self.budget_key()
+        if memo.budget is not None and memo.budget[0] == key:
+            memo.budget_next = memo.budget
+            return memo.budget[1]
+        result = report(self.ruleset)
+        memo.budget_next = (key, result)
+        return result
+
+    def budget_key(self) -> object:
+        from ..state import _Uses, survey_subject
+
+        audiences = frozenset(a.name.value for a in self.ruleset.audiences)
+        memo = self.memo
+        parts: list[object] = [audiences]
+        for f in self.ruleset.files:
+            for item in f.items:
+                if not isinstance(item, ast.Rule):
+                    parts.append(item)  # compared by meaning (spans are not compared)
+                    continue
+                origin = self.origins.get(id(item.span))
+                key = (origin, audiences) if origin is not None else None
+                found = memo.rule_budget.get(key) if key is not None else None
+                if found is None:
+                    uses = _Uses()
+                    if item.condition is not None:
+                        uses.walk(item.condition, set(audiences))
+                    found = (
+                        tuple(uses.counts),
+                        tuple(uses.since),
+                        tuple(uses.windows.items()),
+                        tuple(uses.tags),
+                        tuple(uses.attributes),
+                        uses.sessions,
+                        uses.pageviews,
+                        tuple(
+                            survey_subject(a, item.condition)
+                            for a in item.actions
+                            if isinstance(a, ast.ShowSurvey)
+                        ),
+                    )
+                if key is not None:
+                    memo.rule_budget_next[key] = found
+                parts.append(found)
+        return tuple(parts)
+
+
+class CheckMemo:
+    """What the previous check of a rule set found, for the next one."""
+
+    def __init__(self) -> None:
+        self.typed: dict[tuple[object, ...], _Typed] = {}
+        self.analysed: dict[tuple[object, ...], _Analysed] = {}
+        self.sat: dict[tuple[object, ...], tuple[Any, ...]] = {}
+        self.rule_budget: dict[object, object] = {}
+        self.budget: tuple[object, Any] | None = None
+        self._next()
+
+    def _next(self) -> None:
+        self.typed_next: dict[tuple[object, ...], _Typed] = {}
+        self.analysed_next: dict[tuple[object, ...], _Analysed] = {}
+        self.sat_next: dict[tuple[object, ...], tuple[Any, ...]] = {}
+        self.rule_budget_next: dict[object, object] = {}
+        self.budget_next: tuple[object, Any] | None = None
+
+    def check(
+        self, results: Sequence[ParseResult], origins: dict[int, tuple[str, int]]
+    ) -> tuple[Diagnostic, ...]:
+        """`check_parsed(results).diagnostics`, reusing the previous run's work."""
+
+        def run(
+            ruleset: ast.RuleSet,
+            *,
+            syntax_errors: bool = False,
+            skipped_names: Collection[str] | None = None,
+        ) -> list[Diagnostic]:
+            checker = _IncrementalChecker(ruleset, syntax_errors, skipped_names, self, origins)
+            return apply_suppressions(checker.run(), ruleset)
+
+        self._next()
+        try:
+            found = check_parsed(results, check=run).diagnostics
+        except BaseException:
+            self.__init__()  # type: ignore[misc]  # a half-made memo is never reused
+            raise
+        self.typed, self.analysed, self.sat = self.typed_next, self.analysed_next, self.sat_next
+        self.rule_budget, self.budget = self.rule_budget_next, self.budget_next
+        self._next()
+        return found
