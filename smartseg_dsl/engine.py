@@ -978,6 +978,11 @@ class Engine:
                 acting[self._experiment_rule[name]] = True
         experiments = self._no_experiments
         assigned: dict[str, str] | None = None
+        # The page known (the middleware's final step): exposure is decided here, in the
+        # same state update as the assignment; unknown: left pending for `expose`.
+        page_slots = request.page_slots
+        on_page: Collection[str] | None = None
+        exposing: list[tuple[str, str, str]] = []  # (experiment, variant, key)
         index = 0
         for ok in acting:
             if ok and not holdout:
@@ -994,9 +999,17 @@ class Engine:
                         experiments[exp.name] = variant.name
                         actions = self._variant_actions[exp.index][vi]
                         if tracking and not preview and exp.key not in evaluated.exposed:
+                            # its slots that no earlier rule took (SPEC §1.7)
                             free = exp.slots.difference(decisions)
-                            if free:
+                            if not free:
+                                pass
+                            elif page_slots is None:
                                 pending.append(Exposure(exp.name, variant.name, exp.key, free))
+                            else:
+                                if on_page is None:
+                                    on_page = page_slots()
+                                if not free.isdisjoint(on_page):
+                                    exposing.append((exp.name, variant.name, exp.key))
                 for d, check in actions:
                     if d.slot in decisions:
                         continue
@@ -1006,27 +1019,14 @@ class Engine:
                     decisions[d.slot] = d
             index += 1
         exposures: tuple[tuple[str, str], ...] = ()
-        if pending and request.page_slots is not None:
-            # the page is known: expose now, in the same state update as the assignment
-            on_page = request.page_slots()
-            done = [p for p in pending if not p.slots.isdisjoint(on_page)]
-            pending = []
-            if done:
-                exposures = tuple((p.experiment, p.variant) for p in done)
-                exposed_keys = new_state.exposed.union([p.key for p in done])
-                if assigned:
-                    new_state = replace_state(
-                        new_state,
-                        variants={**new_state.variants, **assigned},
-                        exposed=exposed_keys,
-                    )
-                    assigned = None
-                else:
-                    new_state = replace_state(new_state, exposed=exposed_keys)
-                evaluated = new_state
-                changed = True
-        if assigned:
-            new_state = replace_state(new_state, variants={**new_state.variants, **assigned})
+        if assigned or exposing:
+            changes: dict[str, Any] = {}
+            if assigned:
+                changes["variants"] = {**new_state.variants, **assigned}
+            if exposing:
+                exposures = tuple((name, variant_name) for name, variant_name, _ in exposing)
+                changes["exposed"] = new_state.exposed.union([key for _, _, key in exposing])
+            new_state = replace_state(new_state, **changes)
             evaluated = new_state
             changed = True
         groups = _group_views(rules, ctx)
