@@ -14,7 +14,9 @@ and store with ``store.store_inbound`` (the answer bank, idempotent by ``id``).
 
 * :func:`parse_item` / :func:`parse_body` — validation, each problem naming its field
   (``items[2].attributes.lead_score: …``), raising :class:`InboundError`;
-* :class:`InboundItem` — a valid item (times as epoch seconds);
+* :class:`InboundItem` — a valid item (times as epoch seconds), and :class:`AppliedItem`,
+  one as the store hands it back: both records of the answer bank
+  (``answers/store.py``), re-exported here;
 * :func:`inbound` — the Python entry point for backends;
 * :class:`PendingInbound` — the middleware's in-memory set of visitor ids with items
   waiting, kept fresh by polling the store's change sequence (no query per request);
@@ -34,10 +36,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .answers import (
+    AppliedItem,
+    AttributeValue,
+    InboundItem,
+    InvalidEmailError,
+    normalize_email,
+)
+from .answers.sql import INBOUND_DELAY
 from .state import INBOUND_TEXT_CHARS
 
 log = logging.getLogger("smartseg.inbound")
@@ -45,6 +54,7 @@ log = logging.getLogger("smartseg.inbound")
 __all__ = [
     "APPLY_DELAY",
     "MAX_BODY_BYTES",
+    "AppliedItem",
     "InboundError",
     "InboundItem",
     "PendingInbound",
@@ -57,7 +67,7 @@ __all__ = [
 
 #: An item takes effect on the visitor's next request more than this many seconds
 #: after it was stored (SPEC §7).
-APPLY_DELAY = 5.0
+APPLY_DELAY = INBOUND_DELAY
 #: The endpoint refuses larger bodies with 413 (SPEC §7).
 MAX_BODY_BYTES = 1024 * 1024
 #: Items per request body (a list); larger batches: split them.
@@ -80,8 +90,6 @@ _VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}\Z")
 _MIN_TIME = 946_684_800.0  # 2000-01-01
 
-AttributeValue = str | int | float | None
-
 
 class InboundError(ValueError):
     """An item (or body) we will not store; ``field`` says where (``tags[1]``), and
@@ -91,52 +99,6 @@ class InboundError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.reason = message
-
-
-@dataclass(frozen=True, slots=True)
-class InboundItem:
-    """A valid inbound item. Exactly one of ``visitor`` and ``email`` is set (the e-mail
-    normalized as the answer bank stores it); ``at`` is None when the item gave no time
-    (the store uses the time it stored the item)."""
-
-    id: str
-    visitor: str | None = None
-    email: str | None = None
-    at: float | None = None
-    tags: tuple[str, ...] = ()
-    events: tuple[str, ...] = ()
-    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
-
-    def content(self) -> str:
-        """The JSON kept in the answer bank (``tags``, ``events``, ``attributes``)."""
-        return json.dumps(
-            {"tags": list(self.tags), "events": list(self.events), "attributes": self.attributes},
-            ensure_ascii=False,
-            separators=(",", ":"),
-            sort_keys=True,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AppliedItem:
-    """An item as the store hands it to the middleware for one visitor (``at`` set)."""
-
-    id: str
-    at: float
-    tags: tuple[str, ...]
-    events: tuple[str, ...]
-    attributes: Mapping[str, AttributeValue]
-
-    @classmethod
-    def from_row(cls, item_id: str, at: float, content: str) -> AppliedItem:
-        data = json.loads(content)
-        return cls(
-            item_id,
-            float(at),
-            tuple(data.get("tags", ())),
-            tuple(data.get("events", ())),
-            dict(data.get("attributes", {})),
-        )
 
 
 # --------------------------------------------------------------------------- parsing
@@ -230,8 +192,6 @@ def parse_item(data: object, *, where: str = "", now: float | None = None) -> In
                 f"{prefix}visitor", "must be a visitor id: 1-64 characters of A-Z a-z 0-9 _ -"
             )
     else:
-        from .answers import InvalidEmailError, normalize_email
-
         try:
             email = normalize_email(data["email"])
         except InvalidEmailError as exc:

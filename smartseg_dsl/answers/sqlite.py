@@ -1,4 +1,4 @@
-"""SQLite backend of the answer bank (the embedded default; see ``answers.py``).
+"""SQLite backend of the answer bank (the embedded default; see ``__init__.py``).
 
 One file, WAL mode (readers never block the writer), a small pool of connections,
 ``BEGIN IMMEDIATE`` for every write so that concurrent writers — threads of one app or
@@ -25,7 +25,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from smartseg_dsl.answers import SqlStore, StoreFileLostError, StoreUnavailableError
+from smartseg_dsl.answers.sql import SqlStore
+from smartseg_dsl.answers.store import StoreFileLostError, StoreUnavailableError
 from smartseg_dsl.measure.events import SQLITE_DDL
 
 # Each entry: (version, statements). Append new versions; never edit a released one.
