@@ -47,6 +47,7 @@ from .answers import (
     normalize_email,
 )
 from .answers.sql import INBOUND_DELAY
+from .polled import PolledSet
 from .state import INBOUND_TEXT_CHARS
 
 log = logging.getLogger("smartseg.inbound")
@@ -307,7 +308,7 @@ async def inbound(store: Any, item: Mapping[str, Any] | InboundItem) -> bool:
 # --------------------------------------------------------------------------- pending set
 
 
-class PendingInbound:
+class PendingInbound(PolledSet):
     """Visitor ids with inbound items waiting to be applied, in memory.
 
     Membership answers "does this visitor have something pending?" without a query:
@@ -323,23 +324,23 @@ class PendingInbound:
     middleware removes a visitor once the store says nothing more is pending for them.
     """
 
+    reader = "inbound_changes"
+    failing = (
+        "smartseg: could not read pending inbound items from the answer bank (%s); they "
+        "are applied once it works again"
+    )
+    recovered = "smartseg: pending inbound items are read again"
+
     def __init__(
         self,
         *,
         interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.interval = interval
-        self._clock = clock
+        super().__init__(interval=interval, clock=clock, log=log)
         self._due: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._refreshing = threading.Lock()
         self._cursor: Any = None
-        self.loaded = False
-        self.supported = True
-        self.next_refresh = 0.0
-        self._good_at = -math.inf
-        self._failing = False
         #: refreshes done, rows read (for tests and the benchmark)
         self.refreshes = 0
         self.rows_read = 0
@@ -369,49 +370,20 @@ class PendingInbound:
             else:
                 self._due[visitor_id] = next_due
 
-    def stale(self, now: float) -> bool:
-        return now - self._good_at > 2 * self.interval
+    # -- the refresh (PolledSet.refresh): read the change feed from the last cursor
+    def _read(self, reader: Callable[[Any], tuple[list[tuple[str, float]], Any]]) -> Any:
+        return reader(self._cursor)
 
-    def refresh(self, store: Any, *, wait: float = 0.0) -> bool:
-        """Read the change feed (blocking; run in a worker thread). Never raises."""
-        acquired = (
-            self._refreshing.acquire(timeout=wait)
-            if wait > 0
-            else self._refreshing.acquire(blocking=False)
-        )
-        if not acquired:
-            return False
-        try:
-            started = self._clock()
-            reader = getattr(store, "inbound_changes", None)
-            if reader is None:
-                self.supported = False
-                return False
-            try:
-                rows, cursor = reader(self._cursor)
-            except Exception as exc:
-                if not self._failing:
-                    log.warning(
-                        "smartseg: could not read pending inbound items from the answer bank "
-                        "(%s); they are applied once it works again",
-                        exc,
-                    )
-                self._failing = True
-                return False
-            if self._failing:
-                log.info("smartseg: pending inbound items are read again")
-            self._failing = False
-            with self._lock:
-                due = self._due
-                for vid, at in rows:
-                    old = due.get(vid)
-                    if old is None or at < old:
-                        due[vid] = at
-            self._cursor = cursor
-            self.loaded = True
-            self._good_at = started
-            self.refreshes += 1
-            self.rows_read += len(rows)
-            return True
-        finally:
-            self._refreshing.release()
+    def _merge(self, result: Any) -> None:
+        rows, cursor = result
+        with self._lock:
+            due = self._due
+            for vid, at in rows:
+                old = due.get(vid)
+                if old is None or at < old:
+                    due[vid] = at
+        self._cursor = cursor
+
+    def _refreshed(self, store: Any, result: Any) -> None:
+        self.refreshes += 1
+        self.rows_read += len(result[0])

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from smartseg_dsl.polled import PolledSet
+
 log = logging.getLogger("smartseg.answers")
 
 
@@ -18,7 +20,7 @@ log = logging.getLogger("smartseg.answers")
 FORGOTTEN_LOOKBACK = 300.0
 
 
-class ForgottenIds:
+class ForgottenIds(PolledSet):
     """The visitor ids forgotten on any server (``POST /smartseg/forget``), in memory.
 
     A forgotten visitor's cookie must never bring them back, on any app server, and the
@@ -34,6 +36,12 @@ class ForgottenIds:
     """
 
     PURGE_EVERY = 3600.0
+    reader = "forgotten_since"
+    failing = (
+        "smartseg: could not read forgotten visitor ids from the answer bank (%s); cookies "
+        "of visitors forgotten on other servers may be honoured until it works"
+    )
+    recovered = "smartseg: forgotten visitor ids are read again"
 
     def __init__(
         self,
@@ -43,20 +51,12 @@ class ForgottenIds:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        self.interval = interval
+        super().__init__(interval=interval, clock=clock, log=log)
         self.retention = retention
-        self._clock = clock
         self._wall = wall
         self._ids: dict[str, float] = {}
         self._ids_lock = threading.Lock()  # add() vs the purge's swap
-        self._refreshing = threading.Lock()  # one refresh at a time
-        self.loaded = False
-        self.supported = True  # False: the store cannot list forgotten ids
-        #: monotonic time at or after which the next refresh is due (set by the caller)
-        self.next_refresh = 0.0
-        self._good_at = -math.inf  # monotonic start of the last successful refresh
         self._next_purge = 0.0  # wall clock
-        self._failing = False
 
     def __contains__(self, visitor_id: object) -> bool:
         return visitor_id in self._ids
@@ -69,67 +69,35 @@ class ForgottenIds:
         with self._ids_lock:
             self._ids[visitor_id] = self._wall() if at is None else at
 
-    def stale(self, now: float) -> bool:
-        """Never loaded, or not refreshed for two intervals (an idle server): the next
-        decision should wait for a refresh rather than trust the set."""
-        return now - self._good_at > 2 * self.interval
+    # -- the refresh (PolledSet.refresh): read, merge, then purge now and then
+    def _read(self, reader: Callable[[float], list[tuple[str, float]]]) -> Any:
+        wall = self._wall()
+        first = not self.loaded
+        since = wall - (self.retention if first else FORGOTTEN_LOOKBACK)
+        return wall, first, reader(since)
 
-    def refresh(self, store: Any, *, wait: float = 0.0) -> bool:
-        """Read the forgotten ids from ``store`` (blocking; run in a worker thread).
+    def _merge(self, result: Any) -> None:
+        _, first, rows = result
+        with self._ids_lock:
+            for vid, at in rows:
+                if at > self._ids.get(vid, -math.inf):
+                    self._ids[vid] = at
+        if first:
+            log.debug("smartseg: %d forgotten visitor ids loaded", len(rows))
 
-        Never raises: a store that is down is logged (once per outage) and the set kept
-        as it is. Returns False when it did not refresh (failed, or another refresh was
-        still running after ``wait`` seconds)."""
-        acquired = (
-            self._refreshing.acquire(timeout=wait)
-            if wait > 0
-            else self._refreshing.acquire(blocking=False)
-        )
-        if not acquired:
-            return False
-        try:
-            started, wall = self._clock(), self._wall()
-            first = not self.loaded
-            since = wall - (self.retention if first else FORGOTTEN_LOOKBACK)
-            reader = getattr(store, "forgotten_since", None)
-            if reader is None:
-                if self.supported:
-                    log.warning(
-                        "answer bank %s cannot list forgotten visitors (no forgotten_since): "
-                        "a forgotten visitor's saved cookie is honoured by other servers",
-                        getattr(store, "description", type(store).__name__),
-                    )
-                self.supported = False
-                return False
-            try:
-                rows = reader(since)
-            except Exception as exc:
-                if not self._failing:
-                    log.warning(
-                        "smartseg: could not read forgotten visitor ids from the answer bank "
-                        "(%s); cookies of visitors forgotten on other servers may be honoured "
-                        "until it works",
-                        exc,
-                    )
-                self._failing = True
-                return False
-            if self._failing:
-                log.info("smartseg: forgotten visitor ids are read again")
-            self._failing = False
-            with self._ids_lock:
-                for vid, at in rows:
-                    if at > self._ids.get(vid, -math.inf):
-                        self._ids[vid] = at
-            if first:
-                log.debug("smartseg: %d forgotten visitor ids loaded", len(rows))
-            self.loaded = True
-            self._good_at = started
-            if wall >= self._next_purge:
-                self._next_purge = wall + self.PURGE_EVERY
-                self._purge(store, wall - self.retention)
-            return True
-        finally:
-            self._refreshing.release()
+    def _refreshed(self, store: Any, result: Any) -> None:
+        wall = result[0]
+        if wall >= self._next_purge:
+            self._next_purge = wall + self.PURGE_EVERY
+            self._purge(store, wall - self.retention)
+
+    def _unsupported(self, store: Any) -> None:
+        if self.supported:
+            log.warning(
+                "answer bank %s cannot list forgotten visitors (no forgotten_since): "
+                "a forgotten visitor's saved cookie is honoured by other servers",
+                getattr(store, "description", type(store).__name__),
+            )
 
     def _purge(self, store: Any, before: float) -> None:
         with self._ids_lock:
