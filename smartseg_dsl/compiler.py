@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -570,10 +570,8 @@ class _Compiler:
             return _lit(e.value)
         if isinstance(e, ast.Duration):
             return _lit(e.seconds)
-        if isinstance(e, ast.String):
-            return repr(e.value)
-        if isinstance(e, ast.Boolean):
-            return "True" if e.value else "False"
+        if isinstance(e, ast.String | ast.Boolean):
+            return repr(e.value)  # 'a text', True or False
         if isinstance(e, ast.NoneLit):
             return "None"
         if isinstance(e, ast.Ref):
@@ -764,19 +762,9 @@ class _Compiler:
                 src = self._truth(rule.condition)
                 fn = _LazyCondition(src, where, self.namespace)
             sources.append(src)
-            decisions: list[Decision] = []
-            checks: list[tuple[int, int, str | None] | None] = []
-            for action in rule.actions:
-                d, check = self._action(action, rule, where)
-                decisions.append(d)
-                checks.append(check)
-                if d.kind == "survey" and d.about:
-                    surveys.append(d.about)
-            rules.append(
-                CompiledRule(
-                    index, where, fn, tuple(decisions), tuple(checks), src, _rule_text(rule)
-                )
-            )
+            decisions, checks = self._actions(rule.actions, rule.condition, where)
+            surveys.extend(d.about for d in decisions if d.kind == "survey" and d.about)
+            rules.append(CompiledRule(index, where, fn, decisions, checks, src, _rule_text(rule)))
         self.rules = tuple(rules)
         self.experiments = tuple(experiments)
         self.surveys = tuple(dict.fromkeys(surveys))
@@ -787,8 +775,15 @@ class _Compiler:
             raise CompileError(f"the rules are too complex to compile together ({exc})") from exc
         self.evaluate_rules = eval(code, self.namespace)
 
+    def _actions(
+        self, actions: Sequence[ast.Action], condition: ast.Expr | None, where: str
+    ) -> tuple[tuple[Decision, ...], tuple[tuple[int, int, str | None] | None, ...]]:
+        """The decisions of a rule's (or a variant's) actions, and each one's survey check."""
+        compiled = [self._action(action, condition, where) for action in actions]
+        return tuple(d for d, _ in compiled), tuple(check for _, check in compiled)
+
     def _action(
-        self, action: ast.Action, rule: ast.Rule, where: str
+        self, action: ast.Action, condition: ast.Expr | None, where: str
     ) -> tuple[Decision, tuple[int, int, str | None] | None]:
         if isinstance(action, ast.ShowSlot):
             return Decision(action.slot.value, "show", where), None
@@ -808,7 +803,7 @@ class _Compiler:
         if isinstance(action, ast.ShowSurvey):
             about = self.sym.about(action)
             if about is None:
-                mentioned = segments_mentioned(rule.condition) if rule.condition else []
+                mentioned = segments_mentioned(condition) if condition else []
                 raise CompileError(
                     f"{where}: the survey needs `about`: its condition mentions "
                     f"{len(mentioned)} segments"
@@ -846,7 +841,6 @@ class _Compiler:
             src, fn = "True", None
         else:
             src, fn = self._condition(when, where)
-        as_rule = ast.Rule(when, (), True, item.span)
         variants: list[CompiledVariant] = []
         seen: set[str] = set()
         for v in item.variants:
@@ -854,12 +848,7 @@ class _Compiler:
                 continue
             seen.add(v.name.value)
             vwhere = f"{file.path}:{v.span.line}"
-            decisions: list[Decision] = []
-            checks: list[tuple[int, int, str | None] | None] = []
-            for action in v.actions:
-                d, check = self._action(action, as_rule, vwhere)
-                decisions.append(d)
-                checks.append(check)
+            decisions, checks = self._actions(v.actions, when, vwhere)
             weight = v.weight.value
             if not (math.isfinite(weight) and weight > 0):
                 raise CompileError(f"{vwhere}: variant weight {weight} is not above 0")
@@ -869,8 +858,8 @@ class _Compiler:
                     weight,
                     self.layout.variants[(name, v.name.value)],
                     vwhere,
-                    tuple(decisions),
-                    tuple(checks),
+                    decisions,
+                    checks,
                 )
             )
         if not variants:
