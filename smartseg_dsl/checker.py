@@ -2,8 +2,10 @@
 
 `check(ruleset)` returns every diagnostic the rule set deserves beyond its
 syntax; `resolve(ruleset)` returns the `Symbols` the compiler needs (the
-definitions by name, every expression's type, every survey's subject), so the
-compiler never re-derives them.
+definitions by name, every expression's type, the audiences in dependency
+order, every survey's subject, the state layout), so the compiler never
+re-derives them; the list `check` returns carries them too (`Checked.symbols`), so
+the loader checks once and compiles from that run.
 
 The passes, in order:
 
@@ -33,7 +35,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import ast, logic
@@ -53,6 +54,7 @@ from .symbols import (
     STRING,
     VALUES,
     Function,
+    Symbols,
     Type,
 )
 
@@ -64,6 +66,7 @@ __all__ = [
     "NUMBER",
     "STRING",
     "VALUES",
+    "Checked",
     "Symbols",
     "Type",
     "apply_suppressions",
@@ -72,53 +75,6 @@ __all__ = [
     "resolve",
     "suppressions",
 ]
-
-
-# ===================================================================== symbols
-
-
-@dataclass(slots=True)
-class Symbols:
-    """What name resolution and type inference found; the compiler's input.
-
-    Types and survey subjects are keyed by `id()` of the AST node, so they are
-    valid as long as `ruleset` (kept here) is alive. Where a name is defined
-    twice, the first definition wins (the second is a SEG205 error).
-    """
-
-    ruleset: ast.RuleSet
-    groups: dict[str, ast.Group] = field(default_factory=dict)
-    #: "Group.Segment" → segment
-    segments: dict[str, ast.Segment] = field(default_factory=dict)
-    audiences: dict[str, ast.Audience] = field(default_factory=dict)
-    #: where each group/audience is defined: name → (file path, span of its name)
-    defined_at: dict[str, tuple[str, ast.Span]] = field(default_factory=dict)
-    #: audience name → the audiences its condition uses directly
-    audience_deps: dict[str, set[str]] = field(default_factory=dict)
-    #: audiences in dependency order (an audience after those it uses); cyclic ones left out
-    audience_order: list[str] = field(default_factory=list)
-    cyclic_audiences: set[str] = field(default_factory=set)
-    types: dict[int, Type] = field(default_factory=dict)
-    #: id(ShowSurvey) → "Group.Segment" (a yes/no survey) or "Group" (pick a segment)
-    survey_about: dict[int, str] = field(default_factory=dict)
-    #: goal name → its first definition
-    goals: dict[str, ast.Goal] = field(default_factory=dict)
-    #: the rule set's holdout share (the first `holdout`), None without one
-    holdout: float | None = None
-    #: experiment name → its first definition
-    experiments: dict[str, ast.Experiment] = field(default_factory=dict)
-
-    def type_of(self, expr: ast.Expr) -> Type:
-        """The inferred type of an expression of this rule set (ERROR if unknown)."""
-        return self.types.get(id(expr), ERROR)
-
-    def about(self, survey: ast.ShowSurvey) -> str | None:
-        """The resolved subject of a survey action, or None if it has none."""
-        return self.survey_about.get(id(survey))
-
-    def segments_of(self, group: str) -> list[str]:
-        g = self.groups.get(group)
-        return [s.name.value for s in g.segments] if g is not None else []
 
 
 # ============================================================ rendering exprs
@@ -1898,6 +1854,7 @@ class _Checker:
     def budget(self) -> None:
         # Runs even when other errors were found: the size model takes any parsed
         # rule set, and a partial one can only be smaller, so an overflow is real.
+        # The layout it measures is kept in the symbols: the compiler needs the same one.
         try:
             from . import budget as budget_module
         except ImportError:
@@ -1927,10 +1884,14 @@ class _Checker:
             file=file,
         )
 
-    def budget_report(self, report: Callable[[ast.RuleSet], Any]) -> Any:
-        """`budget.worst_case_report` of this rule set (a hook: the language server's
-        incremental check reuses the previous result when nothing it reads changed)."""
-        return report(self.ruleset)
+    def budget_report(self, report: Callable[[Any], Any]) -> Any:
+        """`budget.worst_case_report` of this rule set's state layout, which the symbols
+        keep for the compiler (a hook: the language server's incremental check reuses
+        the previous result when nothing it reads changed, and compiles nothing)."""
+        from .state import Layout
+
+        layout = self.sym.layout = Layout.from_ruleset(self.ruleset)
+        return report(layout)
 
     def budget_culprit(self, part: str) -> tuple[str, ast.Span]:
         """Where to point a SEG501: the first use of what takes the most room."""
@@ -2089,22 +2050,36 @@ def _run(
     return checker
 
 
+class Checked(list[Diagnostic]):
+    """What `check` returns: the diagnostics (a list), and in `symbols` what the same
+    run of the checker resolved, for `compiler.compile_ruleset(ruleset, symbols)`."""
+
+    __slots__ = ("symbols",)
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], symbols: Symbols) -> None:
+        super().__init__(diagnostics)
+        self.symbols = symbols
+
+
 def check(
     ruleset: ast.RuleSet,
     *,
     syntax_errors: bool = False,
     skipped_names: Collection[str] | None = None,
-) -> list[Diagnostic]:
-    """Every SEG2xx–SEG5xx diagnostic of a parsed rule set, suppressions applied.
+) -> Checked:
+    """Every SEG2xx–SEG5xx diagnostic of a parsed rule set, suppressions applied; the
+    list also carries the run's `Symbols` (`Checked.symbols`), so a loader checks once.
 
     With `syntax_errors` some definitions may be missing (the parser skipped
     them), so "unknown name" diagnostics are left out; everything else stays.
     Given `skipped_names` (the words of the skipped text, `ParseResult.skipped_names`),
     only those about one of these names are left out.
     """
-    return apply_suppressions(_run(ruleset, syntax_errors, skipped_names).diagnostics, ruleset)
+    checker = _run(ruleset, syntax_errors, skipped_names)
+    return Checked(apply_suppressions(checker.diagnostics, ruleset), checker.sym)
 
 
 def resolve(ruleset: ast.RuleSet) -> Symbols:
-    """Names, types and survey subjects of a rule set (for the compiler)."""
+    """Names, types, audience order, survey subjects and layout of a rule set (for the
+    compiler), without the diagnostics."""
     return _run(ruleset, False).sym

@@ -1,11 +1,15 @@
 """Compiling a checked rule set into plain Python callables, once per load.
 
-`compile_ruleset(ruleset)` returns a `CompiledRuleSet` the engine runs per
-request without ever walking the AST again:
+`compile_ruleset(ruleset, symbols)` returns a `CompiledRuleSet` the engine runs per
+request without ever walking the AST again. `symbols` is what the checker resolved
+(`symbols.Symbols`: first definitions, every expression's type, the audiences in
+dependency order, survey subjects, the state layout); the compiler reads them
+there rather than working them out again:
 
-* **Feature analysis** (`state.Layout.from_ruleset`): which facts, evidence
-  accumulators, counters, windows, tags and dismissals the visitor state must
-  hold — only what the rules can observe.
+* **Feature analysis** (`state.Layout.from_ruleset`, which the checker already ran
+  for the cookie budget: `Symbols.layout`): which facts, evidence accumulators,
+  counters, windows, tags and dismissals the visitor state must hold — only what
+  the rules can observe.
 * **Matchers** become dispatch tables: exact page paths and categories are
   dictionary look-ups, page globs compiled regular expressions, events and tags
   dictionaries of name → matcher, so a request only touches matchers that fire.
@@ -30,19 +34,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import ast
+from .checker import resolve
 from .measure.buckets import cumulative_bounds
 from .state import (
     EvidenceSpec,
     Layout,
     MatcherId,
     segments_mentioned,
-    survey_subject,
 )
+from .symbols import Symbols, Type
 
 __all__ = [
     "CompileError",
@@ -353,18 +358,45 @@ class Ctx:
 # ------------------------------------------------------------------- compilation
 
 
-def compile_ruleset(ruleset: ast.RuleSet) -> CompiledRuleSet:
-    """Compile a checked rule set. Raises `CompileError` for what the checker rejects."""
-    return _Compiler(ruleset).build()
+def compile_ruleset(ruleset: ast.RuleSet, symbols: Symbols | None = None) -> CompiledRuleSet:
+    """Compile a checked rule set. Raises `CompileError` for what the checker rejects.
+
+    `symbols`: what the checker resolved for this very `ruleset` (`load_ruleset` passes
+    those of its `checker.check` run); without them the checker runs here first.
+    """
+    if symbols is None:
+        symbols = resolve(ruleset)
+    elif symbols.ruleset is not ruleset:
+        raise ValueError("the symbols were resolved for another rule set")
+    return _Compiler(ruleset, symbols).build()
 
 
+#: What the generated code may assume of a value (`optnum`: a number or None).
 _Type = Literal["num", "optnum", "bool", "seg", "str", "none", "any"]
 
-_BUILTIN_VALUES: dict[str, tuple[str, _Type]] = {
-    "visits": ("c.visits", "num"),
-    "pageviews": ("c.pageviews", "num"),
-    "session_time": ("c.session_time", "num"),
-    "device": ("c.device", "str"),
+#: The checker's type kinds as the code generator's; an `error` (never in a rule set
+#: the loader accepts) is compiled as any value, through the helpers.
+_KINDS: dict[str, _Type] = {
+    "bool": "bool",
+    "string": "str",
+    "segment": "seg",
+    "none": "none",
+    "any": "any",
+    "error": "any",
+}
+
+
+def _kind(t: Type) -> _Type:
+    if t.kind in ("number", "duration"):
+        return "optnum" if t.nullable else "num"
+    return _KINDS[t.kind]
+
+
+_BUILTIN_VALUES: dict[str, str] = {
+    "visits": "c.visits",
+    "pageviews": "c.pageviews",
+    "session_time": "c.session_time",
+    "device": "c.device",
 }
 
 
@@ -395,9 +427,11 @@ def _rule_text(rule: ast.Rule) -> str:
 
 
 class _Compiler:
-    def __init__(self, ruleset: ast.RuleSet) -> None:
+    def __init__(self, ruleset: ast.RuleSet, symbols: Symbols) -> None:
         self.ruleset = ruleset
-        self.layout = Layout.from_ruleset(ruleset)
+        self.sym = symbols
+        layout = symbols.layout
+        self.layout = layout if layout is not None else Layout.from_ruleset(ruleset)
         self.namespace: dict[str, Any] = dict(_HELPERS)
         self.regex_count = 0
 
@@ -407,11 +441,7 @@ class _Compiler:
         seg_index: dict[str, int] = {}
         seg_group: list[int] = []
         names: list[str] = []
-        seen: set[str] = set()
-        for g in self.ruleset.groups:
-            if g.name.value in seen:
-                continue
-            seen.add(g.name.value)
+        for g in self.sym.groups.values():  # first definitions
             segs: list[str] = []
             labels: list[str] = []
             for s in g.segments:
@@ -532,26 +562,28 @@ class _Compiler:
 
     # -------------------------------------------------------------- conditions
     def _expr(self, e: ast.Expr | ast.MatcherArg) -> tuple[str, _Type]:
+        """Python source for an expression, and its type (the checker's, `Symbols.types`)."""
+        return self._source(e), _kind(self.sym.type_of(e))
+
+    def _source(self, e: ast.Expr | ast.MatcherArg) -> str:
         if isinstance(e, ast.Number):
-            return _lit(e.value), "num"
+            return _lit(e.value)
         if isinstance(e, ast.Duration):
-            return _lit(e.seconds), "num"
-        if isinstance(e, ast.String):
-            return repr(e.value), "str"
-        if isinstance(e, ast.Boolean):
-            return ("True" if e.value else "False"), "bool"
+            return _lit(e.seconds)
+        if isinstance(e, ast.String | ast.Boolean):
+            return repr(e.value)  # 'a text', True or False
         if isinstance(e, ast.NoneLit):
-            return "None", "none"
+            return "None"
         if isinstance(e, ast.Ref):
             return self._ref(e)
         if isinstance(e, ast.Not):
             src, _ = self._expr(e.operand)
-            return f"(not {src})", "bool"
+            return f"(not {src})"
         if isinstance(e, ast.BoolOp):
             parts = [self._truth(o) for o in e.operands]
-            return "(" + f" {e.op} ".join(parts) + ")", "bool"
+            return "(" + f" {e.op} ".join(parts) + ")"
         if isinstance(e, ast.Compare):
-            return self._compare(e.op, e.left, e.right), "bool"
+            return self._compare(e.op, e.left, e.right)
         if isinstance(e, ast.Is):
             left, lt = self._expr(e.left)
             right, rt = self._expr(e.right)
@@ -562,7 +594,7 @@ class _Compiler:
                 src = f"({left} == {right})"
             else:
                 src = f"_eq({left}, {right})"
-            return (f"(not {src})" if e.negated else src), "bool"
+            return f"(not {src})" if e.negated else src
         if isinstance(e, ast.Call):
             return self._call(e)
         raise CompileError(f"cannot compile {type(e).__name__} here")
@@ -587,12 +619,12 @@ class _Compiler:
             raise CompileError(f"unknown group {ref.group.value}")
         return index
 
-    def _ref(self, ref: ast.Ref) -> tuple[str, _Type]:
+    def _ref(self, ref: ast.Ref) -> str:
         if ref.segment is not None:
-            return str(self._segment(ref)), "seg"
+            return str(self._segment(ref))
         name = ref.group.value
         if name in self.audience_index:
-            return f"c.aud[{self.audience_index[name]}]", "bool"
+            return f"c.aud[{self.audience_index[name]}]"
         if name in _BUILTIN_VALUES:
             return _BUILTIN_VALUES[name]
         raise CompileError(f"unknown name {name}")
@@ -603,39 +635,39 @@ class _Compiler:
         self.namespace[name] = glob_regex(pattern).fullmatch
         return name
 
-    def _call(self, call: ast.Call) -> tuple[str, _Type]:
+    def _call(self, call: ast.Call) -> str:
         func = call.func.value
         args = call.args
         if func in ("confidence", "score", "certain", "likely") and len(args) == 1:
             i = self._segment(args[0])
             g = self.seg_group[i]
             if func == "confidence":
-                return f"c.conf[{i}]", "num"
+                return f"c.conf[{i}]"
             if func == "score":
-                return f"c.score[{i}]", "num"
+                return f"c.score[{i}]"
             if func == "certain":
-                return f"(c.cert[{g}] == {i})", "bool"
-            return f"(c.ml[{g}] == {i})", "bool"
+                return f"(c.cert[{g}] == {i})"
+            return f"(c.ml[{g}] == {i})"
         if func in ("most_likely", "known") and len(args) == 1:
             g = self._group(args[0])
-            return (f"c.ml[{g}]", "seg") if func == "most_likely" else (f"c.known[{g}]", "bool")
+            return f"c.ml[{g}]" if func == "most_likely" else f"c.known[{g}]"
         if func == "tagged" and len(args) == 1 and isinstance(args[0], ast.String):
             key = self.layout.tags.get(args[0].value)
-            return (f"({key!r} in c.tags)" if key else "False"), "bool"
+            return f"({key!r} in c.tags)" if key else "False"
         if func == "viewing" and len(args) == 1 and isinstance(args[0], ast.String):
             rx = self._regex(args[0].value)
-            return f"(c.path is not None and {rx}(c.path) is not None)", "bool"
+            return f"(c.path is not None and {rx}(c.path) is not None)"
         if func == "attribute" and len(args) == 1 and isinstance(args[0], ast.String):
-            return f"c.attrs.get({args[0].value!r})", "any"
+            return f"c.attrs.get({args[0].value!r})"
         if func in ("count", "since") and len(args) == 1 and isinstance(args[0], ast.MatcherArg):
             mid = MatcherId.of(args[0].matcher)
             within = args[0].within
             if func == "since":
-                return f"_since(c, {self.layout.since[mid]!r})", "optnum"
+                return f"_since(c, {self.layout.since[mid]!r})"
             if within is None:
-                return f"c.counts.get({self.layout.counts[mid]!r}, 0)", "num"
+                return f"c.counts.get({self.layout.counts[mid]!r}, 0)"
             key = next(w.key for w in self.layout.windows if w.matcher == mid)
-            return f"_win(c, {key!r}, {_lit(within.seconds)})", "num"
+            return f"_win(c, {key!r}, {_lit(within.seconds)})"
         raise CompileError(f"unknown function {func}() or wrong arguments")
 
     def _compare(self, op: str, left_e: ast.Expr, right_e: ast.Expr) -> str:
@@ -663,46 +695,19 @@ class _Compiler:
 
     # --------------------------------------------------------------- audiences
     def _audiences(self) -> None:
-        audiences = self.ruleset.audiences
-        self.audience_index = {}
-        for a in audiences:
-            self.audience_index.setdefault(a.name.value, len(self.audience_index))
-        deps: dict[int, set[int]] = {}
-        nodes: dict[int, tuple[ast.Audience, str]] = {}
-        for file, item in self.ruleset.items():
-            if isinstance(item, ast.Audience):
-                index = self.audience_index[item.name.value]
-                if index in nodes:
-                    continue
-                nodes[index] = (item, f"{file.path}:{item.span.line}")
-                deps[index] = {
-                    self.audience_index[n.group.value]
-                    for n in _refs(item.condition)
-                    if n.segment is None and n.group.value in self.audience_index
-                }
-        order: list[int] = []
-        state: dict[int, int] = {}
-
-        def visit(i: int, path: tuple[int, ...]) -> None:
-            if state.get(i) == 2:
-                return
-            if state.get(i) == 1:
-                raise CompileError("audiences refer to each other in a cycle")
-            state[i] = 1
-            for d in sorted(deps.get(i, ())):
-                visit(d, (*path, i))
-            state[i] = 2
-            order.append(i)
-
-        for i in sorted(nodes):
-            visit(i, ())
+        sym = self.sym
+        if sym.cyclic_audiences:
+            raise CompileError("audiences refer to each other in a cycle")
+        # first definitions, indexed in definition order; evaluated in the checker's
+        # dependency order (an audience after those it uses)
+        self.audience_index = {name: i for i, name in enumerate(sym.audiences)}
         compiled: list[CompiledAudience] = []
-        for i in sorted(nodes):
-            item, where = nodes[i]
+        for name, item in sym.audiences.items():
+            where = f"{sym.defined_at[name][0]}:{item.span.line}"
             src, fn = self._condition(item.condition, where)
-            compiled.append(CompiledAudience(item.name.value, i, fn, where, src))
+            compiled.append(CompiledAudience(name, len(compiled), fn, where, src))
         self.audiences = tuple(compiled)
-        self.audience_order = tuple(order)
+        self.audience_order = tuple(self.audience_index[name] for name in sym.audience_order)
 
     # ------------------------------------------------------------------ rules
     def _rules(self) -> None:
@@ -757,19 +762,9 @@ class _Compiler:
                 src = self._truth(rule.condition)
                 fn = _LazyCondition(src, where, self.namespace)
             sources.append(src)
-            decisions: list[Decision] = []
-            checks: list[tuple[int, int, str | None] | None] = []
-            for action in rule.actions:
-                d, check = self._action(action, rule, where)
-                decisions.append(d)
-                checks.append(check)
-                if d.kind == "survey" and d.about:
-                    surveys.append(d.about)
-            rules.append(
-                CompiledRule(
-                    index, where, fn, tuple(decisions), tuple(checks), src, _rule_text(rule)
-                )
-            )
+            decisions, checks = self._actions(rule.actions, rule.condition, where)
+            surveys.extend(d.about for d in decisions if d.kind == "survey" and d.about)
+            rules.append(CompiledRule(index, where, fn, decisions, checks, src, _rule_text(rule)))
         self.rules = tuple(rules)
         self.experiments = tuple(experiments)
         self.surveys = tuple(dict.fromkeys(surveys))
@@ -780,8 +775,15 @@ class _Compiler:
             raise CompileError(f"the rules are too complex to compile together ({exc})") from exc
         self.evaluate_rules = eval(code, self.namespace)
 
+    def _actions(
+        self, actions: Sequence[ast.Action], condition: ast.Expr | None, where: str
+    ) -> tuple[tuple[Decision, ...], tuple[tuple[int, int, str | None] | None, ...]]:
+        """The decisions of a rule's (or a variant's) actions, and each one's survey check."""
+        compiled = [self._action(action, condition, where) for action in actions]
+        return tuple(d for d, _ in compiled), tuple(check for _, check in compiled)
+
     def _action(
-        self, action: ast.Action, rule: ast.Rule, where: str
+        self, action: ast.Action, condition: ast.Expr | None, where: str
     ) -> tuple[Decision, tuple[int, int, str | None] | None]:
         if isinstance(action, ast.ShowSlot):
             return Decision(action.slot.value, "show", where), None
@@ -799,9 +801,9 @@ class _Compiler:
                 raise CompileError(f"{where}: unknown group {action.group.value}")
             return Decision(action.slot.value, "order", where, group=action.group.value), None
         if isinstance(action, ast.ShowSurvey):
-            about = survey_subject(action, rule.condition)
+            about = self.sym.about(action)
             if about is None:
-                mentioned = segments_mentioned(rule.condition) if rule.condition else []
+                mentioned = segments_mentioned(condition) if condition else []
                 raise CompileError(
                     f"{where}: the survey needs `about`: its condition mentions "
                     f"{len(mentioned)} segments"
@@ -839,7 +841,6 @@ class _Compiler:
             src, fn = "True", None
         else:
             src, fn = self._condition(when, where)
-        as_rule = ast.Rule(when, (), True, item.span)
         variants: list[CompiledVariant] = []
         seen: set[str] = set()
         for v in item.variants:
@@ -847,12 +848,7 @@ class _Compiler:
                 continue
             seen.add(v.name.value)
             vwhere = f"{file.path}:{v.span.line}"
-            decisions: list[Decision] = []
-            checks: list[tuple[int, int, str | None] | None] = []
-            for action in v.actions:
-                d, check = self._action(action, as_rule, vwhere)
-                decisions.append(d)
-                checks.append(check)
+            decisions, checks = self._actions(v.actions, when, vwhere)
             weight = v.weight.value
             if not (math.isfinite(weight) and weight > 0):
                 raise CompileError(f"{vwhere}: variant weight {weight} is not above 0")
@@ -862,8 +858,8 @@ class _Compiler:
                     weight,
                     self.layout.variants[(name, v.name.value)],
                     vwhere,
-                    tuple(decisions),
-                    tuple(checks),
+                    decisions,
+                    checks,
                 )
             )
         if not variants:
@@ -1017,10 +1013,6 @@ class _LazyCondition:
             code = compile(f"lambda c: {self._src}", f"<smartseg {self._where}>", "eval")
             fn = self._fn = eval(code, self._namespace)
         return fn(c)
-
-
-def _refs(expr: ast.Expr) -> list[ast.Ref]:
-    return [n for n in ast.walk(expr) if isinstance(n, ast.Ref)]
 
 
 # ------------------------------------------------------------------------ helpers

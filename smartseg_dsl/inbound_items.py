@@ -14,7 +14,9 @@ and store with ``store.store_inbound`` (the answer bank, idempotent by ``id``).
 
 * :func:`parse_item` / :func:`parse_body` — validation, each problem naming its field
   (``items[2].attributes.lead_score: …``), raising :class:`InboundError`;
-* :class:`InboundItem` — a valid item (times as epoch seconds);
+* :class:`InboundItem` — a valid item (times as epoch seconds), and :class:`AppliedItem`,
+  one as the store hands it back: both records of the answer bank
+  (``answers/store.py``), re-exported here;
 * :func:`inbound` — the Python entry point for backends;
 * :class:`PendingInbound` — the middleware's in-memory set of visitor ids with items
   waiting, kept fresh by polling the store's change sequence (no query per request);
@@ -34,10 +36,18 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .answers import (
+    AppliedItem,
+    AttributeValue,
+    InboundItem,
+    InvalidEmailError,
+    normalize_email,
+)
+from .answers.sql import INBOUND_DELAY
+from .polled import PolledSet
 from .state import INBOUND_TEXT_CHARS
 
 log = logging.getLogger("smartseg.inbound")
@@ -45,6 +55,7 @@ log = logging.getLogger("smartseg.inbound")
 __all__ = [
     "APPLY_DELAY",
     "MAX_BODY_BYTES",
+    "AppliedItem",
     "InboundError",
     "InboundItem",
     "PendingInbound",
@@ -57,7 +68,7 @@ __all__ = [
 
 #: An item takes effect on the visitor's next request more than this many seconds
 #: after it was stored (SPEC §7).
-APPLY_DELAY = 5.0
+APPLY_DELAY = INBOUND_DELAY
 #: The endpoint refuses larger bodies with 413 (SPEC §7).
 MAX_BODY_BYTES = 1024 * 1024
 #: Items per request body (a list); larger batches: split them.
@@ -80,8 +91,6 @@ _VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}\Z")
 _MIN_TIME = 946_684_800.0  # 2000-01-01
 
-AttributeValue = str | int | float | None
-
 
 class InboundError(ValueError):
     """An item (or body) we will not store; ``field`` says where (``tags[1]``), and
@@ -91,52 +100,6 @@ class InboundError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.reason = message
-
-
-@dataclass(frozen=True, slots=True)
-class InboundItem:
-    """A valid inbound item. Exactly one of ``visitor`` and ``email`` is set (the e-mail
-    normalized as the answer bank stores it); ``at`` is None when the item gave no time
-    (the store uses the time it stored the item)."""
-
-    id: str
-    visitor: str | None = None
-    email: str | None = None
-    at: float | None = None
-    tags: tuple[str, ...] = ()
-    events: tuple[str, ...] = ()
-    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
-
-    def content(self) -> str:
-        """The JSON kept in the answer bank (``tags``, ``events``, ``attributes``)."""
-        return json.dumps(
-            {"tags": list(self.tags), "events": list(self.events), "attributes": self.attributes},
-            ensure_ascii=False,
-            separators=(",", ":"),
-            sort_keys=True,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AppliedItem:
-    """An item as the store hands it to the middleware for one visitor (``at`` set)."""
-
-    id: str
-    at: float
-    tags: tuple[str, ...]
-    events: tuple[str, ...]
-    attributes: Mapping[str, AttributeValue]
-
-    @classmethod
-    def from_row(cls, item_id: str, at: float, content: str) -> AppliedItem:
-        data = json.loads(content)
-        return cls(
-            item_id,
-            float(at),
-            tuple(data.get("tags", ())),
-            tuple(data.get("events", ())),
-            dict(data.get("attributes", {})),
-        )
 
 
 # --------------------------------------------------------------------------- parsing
@@ -230,8 +193,6 @@ def parse_item(data: object, *, where: str = "", now: float | None = None) -> In
                 f"{prefix}visitor", "must be a visitor id: 1-64 characters of A-Z a-z 0-9 _ -"
             )
     else:
-        from .answers import InvalidEmailError, normalize_email
-
         try:
             email = normalize_email(data["email"])
         except InvalidEmailError as exc:
@@ -347,7 +308,7 @@ async def inbound(store: Any, item: Mapping[str, Any] | InboundItem) -> bool:
 # --------------------------------------------------------------------------- pending set
 
 
-class PendingInbound:
+class PendingInbound(PolledSet):
     """Visitor ids with inbound items waiting to be applied, in memory.
 
     Membership answers "does this visitor have something pending?" without a query:
@@ -363,23 +324,23 @@ class PendingInbound:
     middleware removes a visitor once the store says nothing more is pending for them.
     """
 
+    reader = "inbound_changes"
+    failing = (
+        "smartseg: could not read pending inbound items from the answer bank (%s); they "
+        "are applied once it works again"
+    )
+    recovered = "smartseg: pending inbound items are read again"
+
     def __init__(
         self,
         *,
         interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.interval = interval
-        self._clock = clock
+        super().__init__(interval=interval, clock=clock, log=log)
         self._due: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._refreshing = threading.Lock()
         self._cursor: Any = None
-        self.loaded = False
-        self.supported = True
-        self.next_refresh = 0.0
-        self._good_at = -math.inf
-        self._failing = False
         #: refreshes done, rows read (for tests and the benchmark)
         self.refreshes = 0
         self.rows_read = 0
@@ -409,49 +370,20 @@ class PendingInbound:
             else:
                 self._due[visitor_id] = next_due
 
-    def stale(self, now: float) -> bool:
-        return now - self._good_at > 2 * self.interval
+    # -- the refresh (PolledSet.refresh): read the change feed from the last cursor
+    def _read(self, reader: Callable[[Any], tuple[list[tuple[str, float]], Any]]) -> Any:
+        return reader(self._cursor)
 
-    def refresh(self, store: Any, *, wait: float = 0.0) -> bool:
-        """Read the change feed (blocking; run in a worker thread). Never raises."""
-        acquired = (
-            self._refreshing.acquire(timeout=wait)
-            if wait > 0
-            else self._refreshing.acquire(blocking=False)
-        )
-        if not acquired:
-            return False
-        try:
-            started = self._clock()
-            reader = getattr(store, "inbound_changes", None)
-            if reader is None:
-                self.supported = False
-                return False
-            try:
-                rows, cursor = reader(self._cursor)
-            except Exception as exc:
-                if not self._failing:
-                    log.warning(
-                        "smartseg: could not read pending inbound items from the answer bank "
-                        "(%s); they are applied once it works again",
-                        exc,
-                    )
-                self._failing = True
-                return False
-            if self._failing:
-                log.info("smartseg: pending inbound items are read again")
-            self._failing = False
-            with self._lock:
-                due = self._due
-                for vid, at in rows:
-                    old = due.get(vid)
-                    if old is None or at < old:
-                        due[vid] = at
-            self._cursor = cursor
-            self.loaded = True
-            self._good_at = started
-            self.refreshes += 1
-            self.rows_read += len(rows)
-            return True
-        finally:
-            self._refreshing.release()
+    def _merge(self, result: Any) -> None:
+        rows, cursor = result
+        with self._lock:
+            due = self._due
+            for vid, at in rows:
+                old = due.get(vid)
+                if old is None or at < old:
+                    due[vid] = at
+        self._cursor = cursor
+
+    def _refreshed(self, store: Any, result: Any) -> None:
+        self.refreshes += 1
+        self.rows_read += len(result[0])

@@ -2,7 +2,8 @@
 
 `check_paths` is what `smartseg check` runs; `load_ruleset` is what the
 middleware and the journey commands run: it refuses a rule set with errors by
-raising `RuleSetError`, which carries the diagnostics.
+raising `RuleSetError`, which carries the diagnostics. The checker runs once:
+what it resolved (`CheckResult.symbols`) is what the compiler compiles from.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import gc
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from .parser import ParseResult, parse_file
 
 if TYPE_CHECKING:
     from .compiler import CompiledRuleSet
+    from .symbols import Symbols
 
 __all__ = [
     "CheckResult",
@@ -81,6 +83,8 @@ def discover(
 class CheckResult:
     ruleset: ast.RuleSet
     diagnostics: tuple[Diagnostic, ...]
+    #: what the checker resolved, for `compiler.compile_ruleset(ruleset, symbols)`
+    symbols: Symbols | None = field(default=None, compare=False, repr=False)
 
     @property
     def errors(self) -> int:
@@ -112,8 +116,11 @@ def check_parsed(
     Where a file has a syntax error, only the name diagnostics about names written in
     the text the parser skipped are left out: the definition may be there.
     """
+    from .checker import Checked
+    from .checker import check as full_check
+
     if check is None:
-        from .checker import check
+        check = full_check
 
     ruleset = ast.RuleSet(tuple(r.file for r in results))
     syntax = [d for r in results for d in r.diagnostics]
@@ -124,14 +131,17 @@ def check_parsed(
             skipped = None
             break
         skipped.update(r.skipped_names)
-    diagnostics = syntax + check(ruleset, syntax_errors=bool(broken), skipped_names=skipped)
-    return CheckResult(ruleset, tuple(sorted(diagnostics, key=Diagnostic.sort_key)))
+    found = check(ruleset, syntax_errors=bool(broken), skipped_names=skipped)
+    symbols = found.symbols if isinstance(found, Checked) else None
+    diagnostics = syntax + found
+    return CheckResult(ruleset, tuple(sorted(diagnostics, key=Diagnostic.sort_key)), symbols)
 
 
 def load_ruleset(
     path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
 ) -> CompiledRuleSet:
-    """Parse, check and compile once; raise `RuleSetError` if anything is an error."""
+    """Parse, check and compile once (the compiler reads what the checker resolved);
+    raise `RuleSetError` if anything is an error."""
     from .compiler import compile_ruleset
 
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
@@ -144,7 +154,7 @@ def load_ruleset(
             ) from exc
         if result.errors:
             raise RuleSetError(result.diagnostics)
-        return compile_ruleset(result.ruleset)
+        return compile_ruleset(result.ruleset, result.symbols)
 
 
 @contextlib.contextmanager

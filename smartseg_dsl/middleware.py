@@ -47,7 +47,6 @@ import jinja2
 from markupsafe import Markup, escape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import answers as answer_bank
 from . import links, rewrite
 from .answers import (
     AnswerBankError,
@@ -57,6 +56,7 @@ from .answers import (
     StoreUnavailableError,
     normalize_email,
 )
+from .answers import sql as answer_sql
 from .api import SCOPE_KEY
 from .cookie import CookieCodec, delete_cookie_header, set_cookie_header
 from .csrf import CsrfError, CsrfTokens
@@ -1692,7 +1692,7 @@ async def _serve_inbound(
     stored = sum(1 for r in results if r)
     if mw.pending is not None:
         # This server knows at once; the others within their polling interval.
-        due = time.time() + answer_bank.INBOUND_DELAY  # as the store computes it
+        due = time.time() + answer_sql.INBOUND_DELAY  # as the store computes it
         for item, new in zip(items, results, strict=True):
             if new and item.visitor is not None:
                 mw.pending.add(item.visitor, due)

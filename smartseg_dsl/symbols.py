@@ -5,17 +5,25 @@
   (`VALUES`) of SPEC §1.4; `docs/language.md` lists the same names and types
   (tests/test_symbols.py keeps the two in step);
 * the matcher kinds `count` and `since` take (`COUNT_KINDS`) and the devices;
-* `answer_choices`: the one rule for the answers a survey accepts.
+* `answer_choices`: the one rule for the answers a survey accepts;
+* `Symbols`: what the checker resolved in one rule set (definitions by name, every
+  expression's type, audience dependency order, survey subjects, the state layout),
+  handed to the compiler so it never re-derives them.
 
-Kept free of any other smartseg module, so the engine, the answer bank, the
-middleware, the checker and the language server can all import it.
+Free of any other smartseg module at run time (the AST and state types are named
+for type checkers only), so the engine, the answer bank, the middleware, the
+checker, the compiler and the language server can all import it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from . import ast
+    from .state import Layout
 
 __all__ = [
     "ANSWER_LABELS",
@@ -35,6 +43,7 @@ __all__ = [
     "VALUES",
     "YES",
     "Function",
+    "Symbols",
     "Type",
     "answer_choices",
 ]
@@ -214,3 +223,58 @@ def answer_choices(about: str, segments: Sequence[str]) -> tuple[str, ...]:
     group or segment that exists; callers check that first.
     """
     return (YES, NO) if "." in about else (*segments, OTHER)
+
+
+# ==================================================================== a rule set
+
+
+@dataclass(slots=True)
+class Symbols:
+    """What the checker resolved in one rule set; the compiler's input.
+
+    Built by one run of the checker (`checker.check` returns them with the
+    diagnostics, as `Checked.symbols`; `checker.resolve` alone) and handed to
+    `compiler.compile_ruleset`, which reads the definitions, types, audience order
+    and survey subjects from here instead of working them out again.
+
+    Types and survey subjects are keyed by `id()` of the AST node, so they are
+    valid as long as `ruleset` (kept here) is alive. Where a name is defined
+    twice, the first definition wins (the second is a SEG205 error).
+    """
+
+    ruleset: ast.RuleSet
+    groups: dict[str, ast.Group] = field(default_factory=dict)
+    #: "Group.Segment" → segment
+    segments: dict[str, ast.Segment] = field(default_factory=dict)
+    audiences: dict[str, ast.Audience] = field(default_factory=dict)
+    #: where each group/audience is defined: name → (file path, span of its name)
+    defined_at: dict[str, tuple[str, ast.Span]] = field(default_factory=dict)
+    #: audience name → the audiences its condition uses directly
+    audience_deps: dict[str, set[str]] = field(default_factory=dict)
+    #: audiences in dependency order (an audience after those it uses); cyclic ones left out
+    audience_order: list[str] = field(default_factory=list)
+    cyclic_audiences: set[str] = field(default_factory=set)
+    types: dict[int, Type] = field(default_factory=dict)
+    #: id(ShowSurvey) → "Group.Segment" (a yes/no survey) or "Group" (pick a segment)
+    survey_about: dict[int, str] = field(default_factory=dict)
+    #: goal name → its first definition
+    goals: dict[str, ast.Goal] = field(default_factory=dict)
+    #: the rule set's holdout share (the first `holdout`), None without one
+    holdout: float | None = None
+    #: experiment name → its first definition
+    experiments: dict[str, ast.Experiment] = field(default_factory=dict)
+    #: what the visitor state must hold (`state.Layout.from_ruleset`), built once for the
+    #: cookie budget (SEG501); None if it could not be built
+    layout: Layout | None = None
+
+    def type_of(self, expr: ast.Expr | ast.MatcherArg) -> Type:
+        """The inferred type of an expression of this rule set (ERROR if unknown)."""
+        return self.types.get(id(expr), ERROR)
+
+    def about(self, survey: ast.ShowSurvey) -> str | None:
+        """The resolved subject of a survey action, or None if it has none."""
+        return self.survey_about.get(id(survey))
+
+    def segments_of(self, group: str) -> list[str]:
+        g = self.groups.get(group)
+        return [s.name.value for s in g.segments] if g is not None else []

@@ -22,7 +22,6 @@ from answers_fixtures import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartseg_dsl import answers_postgres, answers_sqlite
 from smartseg_dsl.answers import (
     EventDrops,
     GuardedStore,
@@ -31,6 +30,8 @@ from smartseg_dsl.answers import (
     StoreUnavailableError,
     open_store,
 )
+from smartseg_dsl.answers import postgres as answers_postgres
+from smartseg_dsl.answers import sqlite as answers_sqlite
 from smartseg_dsl.measure.events import TABLE, Event, EventFormatError, parse_event
 
 NOW = 1_800_000_000.0

@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 from middleware_helpers import SECRET, client, make_app, write_rules
 
 import smartseg_dsl
-from smartseg_dsl import answers_postgres, answers_sqlite
 from smartseg_dsl.answers import Store, open_store
+from smartseg_dsl.answers import postgres as answers_postgres
+from smartseg_dsl.answers import sqlite as answers_sqlite
 from smartseg_dsl.cli import main
 from smartseg_dsl.inbound_items import (
     MAX_BODY_BYTES,

@@ -23,7 +23,7 @@ from starlette.routing import Route
 import smartseg_dsl
 from smartseg_dsl import budget
 from smartseg_dsl.answers import GuardedStore, Store, open_store
-from smartseg_dsl.answers_sqlite import SqliteStore
+from smartseg_dsl.answers.sqlite import SqliteStore
 from smartseg_dsl.cookie import CookieCodec
 from smartseg_dsl.engine import Engine, RequestInfo
 from smartseg_dsl.inbound_items import parse_item

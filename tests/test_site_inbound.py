@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from site_example.app import DEFAULT_SECRET_KEY, DEMO_INBOUND_SECRET, create_app
 from site_example.crm_receiver import create_receiver, sign
 from site_example.send_inbound import items_for
-from smartseg_dsl import answers
+from smartseg_dsl.answers import sql as answers
 from smartseg_dsl.cookie import CookieCodec
 from smartseg_dsl.inbound_items import sign_body
 from smartseg_dsl.loader import load_ruleset

@@ -387,13 +387,13 @@ class _IncrementalChecker(_Checker):
         self.stable.add(id(cond.neg))
 
     # ---------------------------------------------------------------- budget
-    def budget_report(self, report: Callable[[ast.RuleSet], Any]) -> Any:
+    def budget_report(self, report: Callable[[Any], Any]) -> Any:
         memo = self.memo
         key = self.budget_key()
         if memo.budget is not None and memo.budget[0] == key:
             memo.budget_next = memo.budget
             return memo.budget[1]
-        result = report(self.ruleset)
+        result = super().budget_report(report)
         memo.budget_next = (key, result)
         return result
 

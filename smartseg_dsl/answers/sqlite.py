@@ -1,4 +1,4 @@
-"""SQLite backend of the answer bank (the embedded default; see ``answers.py``).
+"""SQLite backend of the answer bank (the embedded default; see ``__init__.py``).
 
 One file, WAL mode (readers never block the writer), a small pool of connections,
 ``BEGIN IMMEDIATE`` for every write so that concurrent writers — threads of one app or
@@ -25,7 +25,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from smartseg_dsl.answers import SqlStore, StoreFileLostError, StoreUnavailableError
+from smartseg_dsl.answers.sql import SqlStore
+from smartseg_dsl.answers.store import StoreFileLostError, StoreUnavailableError
 from smartseg_dsl.measure.events import SQLITE_DDL
 
 # Each entry: (version, statements). Append new versions; never edit a released one.
@@ -296,21 +297,14 @@ class SqliteStore(SqlStore):
             conn.close()
 
     @contextmanager
-    def _write(self) -> Iterator[_Tx]:
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection of the pool for one transaction: SQLite errors become
+        `StoreUnavailableError`, a broken connection is closed instead of pooled, and
+        the WAL is salvaged when the file was lost."""
         conn = self._acquire()
         broken = False
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield _Tx(conn)
-                # Last thing before COMMIT: a file removed or replaced while we ran must
-                # not take (and acknowledge) this write.
-                self._check_file()
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
-            conn.execute("COMMIT")
+            yield conn
         except StoreUnavailableError as exc:
             broken = exc.reopen
             if isinstance(exc, StoreFileLostError):
@@ -327,10 +321,23 @@ class SqliteStore(SqlStore):
             self._release(conn, broken=broken)
 
     @contextmanager
+    def _write(self) -> Iterator[_Tx]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Tx(conn)
+                # Last thing before COMMIT: a file removed or replaced while we ran must
+                # not take (and acknowledge) this write.
+                self._check_file()
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
     def _read(self) -> Iterator[_Tx]:
-        conn = self._acquire()
-        broken = False
-        try:
+        with self._connection() as conn:
             self._check_file()  # the file we read is the store's file
             conn.execute("BEGIN")  # one snapshot for multi-query reads
             try:
@@ -338,17 +345,6 @@ class SqliteStore(SqlStore):
             finally:
                 if conn.in_transaction:
                     conn.rollback()
-        except StoreUnavailableError as exc:
-            broken = exc.reopen
-            if isinstance(exc, StoreFileLostError):
-                self._salvage(conn)
-            raise
-        except sqlite3.Error as exc:
-            error = self._translate(exc)
-            broken = error.reopen
-            raise error from exc
-        finally:
-            self._release(conn, broken=broken)
 
     def _salvage(self, conn: sqlite3.Connection) -> None:
         """The file went while we had it open: move what the WAL holds into it (through

@@ -1,4 +1,4 @@
-"""PostgreSQL backend of the answer bank (see ``answers.py``), for sites running several
+"""PostgreSQL backend of the answer bank (see ``__init__.py``), for sites running several
 app servers that share one answer bank.
 
 Tables are named ``smartseg_*`` and created in the connection's current schema (set
@@ -18,7 +18,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from smartseg_dsl.answers import SqlStore, StoreUnavailableError, redact_url
+from smartseg_dsl.answers.sql import SqlStore
+from smartseg_dsl.answers.store import StoreUnavailableError, redact_url
 from smartseg_dsl.measure.events import POSTGRES_DDL
 
 try:
