@@ -29,9 +29,10 @@ the neighbours, not the code):
   page edited the usual way: parse the whole document, change the tree, serialise.
 
 Prints requests per second and each configuration's ratio to ``app``. The target
-for ``smartseg`` is ≥ 0.85. ``--parts`` then times the middleware's steps one by one
-(cookie, engine, categories, templates, rewriter, headers) over interleaved requests:
-where the added time goes.
+for ``smartseg`` is ≥ 0.80 with a replayed cookie and ≥ 0.78 for distinct visitors
+(issue 17; issue 4 asked 0.85 and ended blocked). ``--parts`` then times the
+middleware's steps one by one (cookie, engine, categories, templates, rewriter, headers)
+over interleaved requests: where the added time goes.
 """
 
 from __future__ import annotations
@@ -484,7 +485,14 @@ async def main_async(seconds: float, rounds: int) -> int:
         print(f"{name:<14} {rps:>10.0f} {rps / baseline:>7.3f}   {1000 / rps:>10.3f}")
     ratio = max(results["smartseg"]) / baseline
     overhead_us = (1 / max(results["smartseg"]) - 1 / baseline) * 1e6
-    print(f"\nsmartseg ratio {ratio:.3f} (target ≥ 0.85); added per request ≈ {overhead_us:.0f} µs")
+    rounds_ratio = sorted(
+        on / off for on, off in zip(results["smartseg"], results["app"], strict=True)
+    )
+    print(
+        f"\nsmartseg ratio {ratio:.3f} (target ≥ {REPLAY_TARGET}); added per request ≈ "
+        f"{overhead_us:.0f} µs; round by round {rounds_ratio[len(rounds_ratio) // 2]:.3f} median "
+        f"[{rounds_ratio[0]:.3f} … {rounds_ratio[-1]:.3f}]"
+    )
     in_rewriter = min(rewriter_us)
     print(
         f"  of which in rewrite.rewrite ≈ {in_rewriter:.0f} µs; everything else (cookie, "
@@ -509,11 +517,15 @@ async def main_async(seconds: float, rounds: int) -> int:
         f"requests through the recording middleware ({events_timed * 1000 / recorded_requests:.2f}"
         f" per 1,000); recorder stats at the end: {stats}"
     )
-    print("target met" if ratio >= 0.85 else "TARGET MISSED: see the attribution above")
+    print("target met" if ratio >= REPLAY_TARGET else "TARGET MISSED: see the attribution above")
     return 0
 
 
 # ------------------------------------------------------------ distinct visitors
+
+#: issue 17's targets for the demo home page (one process for distinct visitors)
+REPLAY_TARGET = 0.80
+DISTINCT_TARGET = 0.78
 
 #: the pages distinct visitors read (the home page most often, as on a real site)
 DISTINCT_PAGES = ("/", "/", "/", "/pricing", "/blog/trust-accounting-basics", "/legal/")
@@ -587,6 +599,7 @@ async def distinct_async(seconds: float, rounds: int, visitors: int) -> int:
             for name, apps in configs[turn:] + configs[:turn]:
                 results[name].append(await run(apps, seconds, paths))
         base = max(results["app"])
+        target = {"one process": DISTINCT_TARGET} if mode == "home page" else {}
         shown = ["/"] if mode == "home page" else sorted(set(DISTINCT_PAGES))
         print(
             f"\ndistinct visitors, {mode}: {visitors} visitors, each request a different one, "
@@ -595,7 +608,13 @@ async def distinct_async(seconds: float, rounds: int, visitors: int) -> int:
         print(f"{'configuration':<16} {'req/s':>8} {'ratio':>7}")
         for name, _ in configs:
             best = max(results[name])
-            print(f"{name:<16} {best:>8.0f} {best / base:>7.3f}")
+            per_round = sorted(r / a for r, a in zip(results[name], results["app"], strict=True))
+            note = f"   round by round {per_round[len(per_round) // 2]:.3f} median" + (
+                f" [{per_round[0]:.3f} … {per_round[-1]:.3f}]" if name != "app" else ""
+            )
+            if name in target:
+                note += f"   (target ≥ {target[name]})"
+            print(f"{name:<16} {best:>8.0f} {best / base:>7.3f}{note if name != 'app' else ''}")
     assert one.partials is not None
     print(
         f"  one process: partial cache {one.partials.hits} hits / {one.partials.misses} misses; "
