@@ -630,12 +630,15 @@ async def distinct_async(seconds: float, rounds: int, visitors: int) -> int:
 PARTS = [
     ("whole middleware (_finish_html)", "middleware._Exchange._finish_html"),
     ("cookie decode", "cookie.CookieCodec.loads"),
+    ("step (RequestInfo + engine)", "middleware._Exchange.step"),
     ("engine step", "engine.Engine.step"),
     ("page_categories", "rewrite.page_categories"),
     ("measurement events", "middleware.outcome_events"),
     ("actions (_edits)", "middleware._Exchange._edits"),
     ("  of which Jinja partials", "middleware._Exchange._render"),
     ("rewrite.rewrite", "rewrite.rewrite"),
+    ("has_slots", "rewrite.has_slots"),
+    ("Set-Cookie (encode + header)", "middleware._Exchange._set_cookie"),
     ("cookie encode", "cookie.CookieCodec.dumps"),
     ("response headers", "middleware._headers_out"),
 ]

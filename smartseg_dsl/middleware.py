@@ -38,6 +38,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -731,6 +732,10 @@ class RequestVisitor:
 _WAIT, _BUFFER, _PASS = 0, 1, 2
 
 
+#: the attributes of a request that set none (read-only: the engine never writes them)
+_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+
+
 class _Exchange:
     """One HTTP request: the app API's target, and the responder wrapping ``send``."""
 
@@ -950,6 +955,7 @@ class _Exchange:
         dismissals: Sequence[str] = (),
         page_slots: Callable[[], Collection[str]] | None = None,
     ) -> Outcome:
+        # (empty tuples and dict shared: most page views carry none of these)
         info = RequestInfo(
             time=self.now,
             path=self.path if page_view else None,
@@ -957,12 +963,12 @@ class _Exchange:
             referrer=self.referrer,
             host=self.host or "localhost",
             user_agent=self.user_agent,
-            categories=tuple(categories),
-            events=tuple(self.events),
-            tags=(*self.link_tags, *self.tags),
-            attributes=dict(self.attributes),
-            answers=tuple(answers),
-            dismissals=tuple(dismissals),
+            categories=tuple(categories) if categories else (),
+            events=tuple(self.events) if self.events else (),
+            tags=(*self.link_tags, *self.tags) if self.link_tags or self.tags else (),
+            attributes=dict(self.attributes) if self.attributes else _NO_ATTRIBUTES,
+            answers=tuple(answers) if answers else (),
+            dismissals=tuple(dismissals) if dismissals else (),
             gpc=self.gpc,
             preview_as=self.preview_as,
             preview_variants=self.preview_variants,
