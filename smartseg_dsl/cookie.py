@@ -46,6 +46,7 @@ import math
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING
 
 from itsdangerous import TimestampSigner
@@ -76,6 +77,18 @@ _COMPRESS_FROM = 64
 _SEP = b"."
 #: One encoder for every cookie (json.dumps would build a new one per call).
 _encode_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+if c_make_encoder is not None:
+    # JSONEncoder.encode also builds its C encoder on every call; built once here, with
+    # the arguments encode() passes for these options (ASCII output, NaN allowed).
+    def _no_default(o: object) -> object:
+        raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+    _c_encoder = c_make_encoder(
+        None, _no_default, encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def _encode_json(doc: object) -> str:  # type: ignore[misc]
+        return "".join(_c_encoder(doc, 0))
 
 
 def set_cookie_header(name: str, value: str, *, max_age: int, secure: bool, path: str = "/") -> str:

@@ -405,3 +405,33 @@ def test_a_cached_value_still_expires(rules, state) -> None:
     assert c.loads(value, state.updated + 3601) == codec(rules, max_age=3600).loads(
         value, state.updated + 3601
     )
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(doc=_JSON)
+def test_the_cookie_json_is_what_json_dumps_writes(doc: object) -> None:
+    """The codec's prebuilt C encoder writes exactly what ``json.dumps`` with the same
+    options writes (ASCII, compact): the cookie bytes do not depend on the shortcut."""
+    from smartseg_dsl.cookie import _encode_json
+
+    assert _encode_json(doc) == json.dumps(doc, separators=(",", ":"), check_circular=False)
+
+
+def test_the_cookie_json_refuses_what_json_refuses() -> None:
+    from smartseg_dsl.cookie import _encode_json
+
+    with pytest.raises(TypeError):
+        _encode_json({"x": object()})
+    assert _encode_json({"x": float("nan")}) == "{\"x\":NaN}"
