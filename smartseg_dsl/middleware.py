@@ -189,6 +189,7 @@ class SmartSegMiddleware:
         self.cookie_name = cookie_name
         self.max_age = max_age
         self.https_only = https_only
+        self._cookie_parts: tuple[tuple[str, int, bool], bytes, bytes] | None = None
         self.dev = dev
         self.preview_max_age = preview_max_age
         self.link_max_age = link_max_age
@@ -555,9 +556,15 @@ class SmartSegMiddleware:
         return f"{path.name}:{line}"
 
     def cookie_header(self, value: str) -> bytes:
-        return set_cookie_header(
-            self.cookie_name, value, max_age=self.max_age, secure=self.https_only
-        ).encode("latin-1")
+        # `set_cookie_header`'s text, its fixed parts encoded once per setting
+        key = (self.cookie_name, self.max_age, self.https_only)
+        parts = self._cookie_parts
+        if parts is None or parts[0] != key:
+            head, _, tail = set_cookie_header(
+                self.cookie_name, "\0", max_age=self.max_age, secure=self.https_only
+            ).partition("\0")
+            parts = self._cookie_parts = (key, head.encode("latin-1"), tail.encode("latin-1"))
+        return parts[1] + value.encode("latin-1") + parts[2]
 
     def clear_cookie_header(self) -> bytes:
         return delete_cookie_header(self.cookie_name, secure=self.https_only).encode("latin-1")
