@@ -147,7 +147,8 @@ class _Condition:
     """A checked condition (of an audience or a rule) and what the logic pass made of it."""
 
     __slots__ = (
-        "always", "expr", "expr_hash", "file", "keys", "neg", "never", "nnf", "ok", "segments",
+        "always", "expr", "expr_hash", "file", "key_rep", "keys", "neg", "never", "nnf", "ok",
+        "segments",
     )  # fmt: skip
 
     def __init__(self, expr: ast.Expr, file: str) -> None:
@@ -163,11 +164,19 @@ class _Condition:
         self.segments: dict[str, ast.Span] = {}
         #: hash(expr), once known (a deep hash: the shadowing pass asks for every rule)
         self.expr_hash: int | None = None
+        #: min(keys, key=repr), once known (the shadowing pass's index key)
+        self.key_rep: object = None
 
     def hash(self) -> int:
         if self.expr_hash is None:
             self.expr_hash = hash(self.expr)
         return self.expr_hash
+
+    def rep(self) -> object:
+        """The key the shadowing pass files this condition under (`keys` not empty)."""
+        if self.key_rep is None:
+            self.key_rep = min(self.keys, key=repr)
+        return self.key_rep
 
 
 class _Checker:
@@ -1155,6 +1164,7 @@ class _Checker:
             cond.nnf = logic.T if cond.expr.value else logic.F
             cond.neg = logic.F if cond.expr.value else logic.T
             return
+        cond.key_rep = None
         cond.nnf = self.nnf(cond.expr, True)
         cond.neg = self.nnf(cond.expr, False)
         logic.keys_of(cond.nnf, cond.keys)
@@ -1457,8 +1467,7 @@ class _Checker:
                     entry = (f.path, rule, cond)
                     by_hash.setdefault(slot, {}).setdefault(cond.hash(), []).append(entry)
                     if cond.keys:
-                        rep = min(cond.keys, key=repr)
-                        by_key.setdefault(slot, {}).setdefault(rep, []).append(entry)
+                        by_key.setdefault(slot, {}).setdefault(cond.rep(), []).append(entry)
 
     def shadowing_rule(
         self,

@@ -81,6 +81,31 @@ class _Typed:
         self.start = 0
 
 
+class _Same:
+    """A condition node of the previous run, with its condition object and its typing
+    where the node is (reused as they are while the node is the same object)."""
+
+    __slots__ = ("cond", "context", "expr", "key", "reports", "typed", "uses")
+
+    def __init__(
+        self,
+        expr: ast.Expr,
+        context: tuple[object, ...],
+        typed: _Typed,
+        cond: Any,
+        key: tuple[object, ...],
+        uses: list[tuple[str, ast.Span]],
+        reports: list[tuple[ast.Span, str, str, str | None, str | None]],
+    ) -> None:
+        self.expr = expr
+        self.context = context
+        self.typed = typed
+        self.cond = cond
+        self.key = key
+        self.uses = uses
+        self.reports = reports
+
+
 class _Analysed:
     __slots__ = (
         "always", "groups", "keys", "line", "neg", "never", "nnf", "reports", "start", "valid",
@@ -207,19 +232,33 @@ class _IncrementalChecker(_Checker):
     def condition(
         self, expr: ast.Expr, file: str, audience: str | None, where: str | None = None
     ) -> Any:
+        memo = self.memo
+        same = memo.conds.get(id(expr))
+        if same is not None and same.expr is expr and same.context == (file, audience, where):
+            # the very node of the previous run (not moved): its condition object, as is
+            typed = same.typed
+            if typed.facts == tuple(map(self._facts.__getitem__, typed.words)) and (
+                typed.env is None or typed.env == self.env()
+            ):
+                memo.conds_next[id(expr)] = same
+                memo.typed_next[same.key] = typed
+                cond = same.cond
+                self.reuse_typing(same, audience)
+                self._cond_keys[id(cond)] = same.key
+                self._typed_hit.add(id(cond))
+                return cond
         origin = self.origin()
         if origin is None:
             return super().condition(expr, file, audience, where)
         item = self.item_span
         key = (file, *origin, expr.span.start - item.start, audience, where)
-        memo = self.memo
         typed = memo.typed.get(key)
         if typed is not None and (
             typed.facts == tuple(map(self._facts.__getitem__, typed.words))
             and (typed.env is None or typed.env == self.env())
         ):
             memo.typed_next[key] = typed
-            cond = self.replay_typing(typed, expr, file, audience)
+            cond = self.replay_typing(typed, expr, file, audience, key, (file, audience, where))
             self._cond_keys[id(cond)] = key
             self._typed_hit.add(id(cond))
             return cond
@@ -261,29 +300,58 @@ class _IncrementalChecker(_Checker):
         typed.line, typed.start = item.line, item.start
         memo.typed_next[key] = typed
         self._cond_keys[id(cond)] = key
+        memo.conds_next[id(expr)] = _Same(
+            expr, (file, audience, where), typed, cond, key, typed.uses, typed.reports
+        )
         return cond
 
-    def replay_typing(self, typed: _Typed, expr: ast.Expr, file: str, audience: str | None) -> Any:
+    def replay_typing(
+        self,
+        typed: _Typed,
+        expr: ast.Expr,
+        file: str,
+        audience: str | None,
+        key: tuple[object, ...],
+        context: tuple[object, ...],
+    ) -> Any:
         from ..checker import _Condition
 
         item = self.item_span
         dl, do = item.line - typed.line, item.start - typed.start
         cond = _Condition(expr, file)
-        self.cond = cond
+        if dl or do:
+            uses = [(name, shift(span, dl, do)) for name, span in typed.uses]
+            reports = [(shift(r[0], dl, do), *r[1:]) for r in typed.reports]
+            cond.segments = {k: shift(v, dl, do) for k, v in typed.segments.items()}
+        else:
+            uses, reports = typed.uses, typed.reports
+            cond.segments = dict(typed.segments)
+        cond.expr_hash = typed.hash
+        same = _Same(expr, context, typed, cond, key, uses, reports)  # type: ignore[arg-type]
+        self.memo.conds_next[id(expr)] = same
+        self.reuse_typing(same, audience)
+        return cond
+
+    def reuse_typing(self, same: _Same, audience: str | None) -> None:
+        """Replay a condition's typing: its audience uses, suggestions and diagnostics."""
         self.current_audience = audience
         if audience is not None:
             self.sym.audience_deps.setdefault(audience, set())
         self.failed = False
-        for name, span in typed.uses:
-            self.use_audience(name, shift(span, dl, do))
-        self.suggested.update(typed.suggested)
-        for span, code, message, help, rfile in typed.reports:
-            self.report(shift(span, dl, do), code, message, help, file=rfile)
-        cond.segments = {k: shift(v, dl, do) for k, v in typed.segments.items()}
-        cond.ok = typed.ok
-        cond.expr_hash = typed.hash
-        self.cond = None
-        return cond
+        for name, span in same.uses:
+            self.use_audience(name, span)
+        typed = same.typed
+        if typed.suggested:
+            self.suggested.update(typed.suggested)
+        for span, code, message, help, rfile in same.reports:
+            self.report(span, code, message, help, file=rfile)
+        cond = same.cond
+        cond.ok = typed.ok  # the cycle pass may have changed it in the previous run
+        if not cond.ok:  # not analysed in this run: no analysis of an earlier one either
+            cond.nnf = cond.neg = logic.UNKNOWN
+            cond.keys = set()
+            cond.never = cond.always = False
+            cond.key_rep = None
 
     # ----------------------------------------------------------------- logic
     def logic(self) -> None:
@@ -331,6 +399,15 @@ class _IncrementalChecker(_Checker):
         entry = memo.analysed.get((key, owner))
         if entry is not None and entry.valid == self.validity(cond, entry.groups):
             memo.analysed_next[(key, owner)] = entry
+            applied = memo.applied.get(id(cond))
+            if applied is not None and applied[0] is cond and applied[1] is entry:
+                # the same condition object, analysed so already: only its diagnostics
+                memo.applied_next[id(cond)] = applied
+                self.file = cond.file
+                for span, code, message, help, rfile in applied[2]:
+                    self.report(span, code, message, help, file=rfile)
+                self.mark_stable(cond)
+                return
             self.replay_analysis(cond, entry)
             return
         self.analyse_recorded(cond, owner, key)
@@ -357,6 +434,11 @@ class _IncrementalChecker(_Checker):
             entry.reports.append((span, code, message, help, file))
             report(span, code, message, help, file=file)
 
+        # a condition object of the previous run holds that run's analysis: start afresh
+        cond.nnf = cond.neg = logic.UNKNOWN
+        cond.keys = set()
+        cond.never = cond.always = False
+        cond.key_rep = None
         self.report = recording_report  # type: ignore[method-assign]
         try:
             super().analyse(cond, owner)
@@ -371,15 +453,19 @@ class _IncrementalChecker(_Checker):
         entry.line, entry.start = cond.expr.span.line, cond.expr.span.start
         entry.valid = self.validity(cond, entry.groups)
         self.memo.analysed_next[(key, owner)] = entry
+        self.memo.applied_next[id(cond)] = (cond, entry, entry.reports)
 
     def replay_analysis(self, cond: Any, entry: _Analysed) -> None:
         span = cond.expr.span  # the same text as when recorded: everything moved alike
         dl, do = span.line - entry.line, span.start - entry.start
         cond.nnf, cond.neg, cond.keys = entry.nnf, entry.neg, set(entry.keys)
         cond.never, cond.always = entry.never, entry.always
+        cond.key_rep = None
         self.file = cond.file
-        for span, code, message, help, rfile in entry.reports:
-            self.report(shift(span, dl, do), code, message, help, file=rfile)
+        reports = [(shift(r[0], dl, do), *r[1:]) for r in entry.reports] if dl or do else entry.reports
+        for span, code, message, help, rfile in reports:
+            self.report(span, code, message, help, file=rfile)
+        self.memo.applied_next[id(cond)] = (cond, entry, reports)
         self.mark_stable(cond)
 
     def mark_stable(self, cond: Any) -> None:
@@ -440,6 +526,10 @@ class CheckMemo:
 
     def __init__(self) -> None:
         self.typed: dict[tuple[object, ...], _Typed] = {}
+        #: id(condition node) → the node, its condition object and typing (`_Same`)
+        self.conds: dict[int, _Same] = {}
+        #: id(condition object) → (it, the `_Analysed` its fields hold, its diagnostics there)
+        self.applied: dict[int, tuple[Any, _Analysed, list[Any]]] = {}
         self.analysed: dict[tuple[object, ...], _Analysed] = {}
         self.sat: dict[tuple[object, ...], tuple[Any, ...]] = {}
         self.rule_budget: dict[object, object] = {}
@@ -448,6 +538,8 @@ class CheckMemo:
 
     def _next(self) -> None:
         self.typed_next: dict[tuple[object, ...], _Typed] = {}
+        self.conds_next: dict[int, _Same] = {}
+        self.applied_next: dict[int, tuple[Any, _Analysed, list[Any]]] = {}
         self.analysed_next: dict[tuple[object, ...], _Analysed] = {}
         self.sat_next: dict[tuple[object, ...], tuple[Any, ...]] = {}
         self.rule_budget_next: dict[object, object] = {}
@@ -474,6 +566,7 @@ class CheckMemo:
             self.__init__()  # type: ignore[misc]  # a half-made memo is never reused
             raise
         self.typed, self.analysed, self.sat = self.typed_next, self.analysed_next, self.sat_next
+        self.conds, self.applied = self.conds_next, self.applied_next
         self.rule_budget, self.budget = self.rule_budget_next, self.budget_next
         self._next()
         return found
