@@ -462,7 +462,9 @@ class _IncrementalChecker(_Checker):
         cond.never, cond.always = entry.never, entry.always
         cond.key_rep = None
         self.file = cond.file
-        reports = [(shift(r[0], dl, do), *r[1:]) for r in entry.reports] if dl or do else entry.reports
+        reports = (
+            [(shift(r[0], dl, do), *r[1:]) for r in entry.reports] if dl or do else entry.reports
+        )
         for span, code, message, help, rfile in reports:
             self.report(span, code, message, help, file=rfile)
         self.memo.applied_next[id(cond)] = (cond, entry, reports)
@@ -484,41 +486,61 @@ class _IncrementalChecker(_Checker):
         return result
 
     def budget_key(self) -> object:
-        from ..state import _Uses, survey_subject
-
         audiences = frozenset(a.name.value for a in self.ruleset.audiences)
         memo = self.memo
         parts: list[object] = [audiences]
         for f in self.ruleset.files:
-            for item in f.items:
-                if not isinstance(item, ast.Rule):
-                    parts.append(item)  # compared by meaning (spans are not compared)
-                    continue
-                origin = self.origins.get(id(item.span))
-                key = (origin, audiences) if origin is not None else None
-                found = memo.rule_budget.get(key) if key is not None else None
-                if found is None:
-                    uses = _Uses()
-                    if item.condition is not None:
-                        uses.walk(item.condition, set(audiences))
-                    found = (
-                        tuple(uses.counts),
-                        tuple(uses.since),
-                        tuple(uses.windows.items()),
-                        tuple(uses.tags),
-                        tuple(uses.attributes),
-                        uses.sessions,
-                        uses.pageviews,
-                        tuple(
-                            survey_subject(a, item.condition)
-                            for a in item.actions
-                            if isinstance(a, ast.ShowSurvey)
-                        ),
-                    )
-                if key is not None:
-                    memo.rule_budget_next[key] = found
-                parts.append(found)
+            # a file parsed as before (the same object) reads as before
+            cached = memo.file_budget.get(id(f))
+            if cached is not None and cached[0] is f and cached[1] == audiences:
+                memo.file_budget_next[id(f)] = cached
+                memo.rule_budget_next.update(cached[3])
+                parts.append(cached[2])
+                continue
+            file_parts, rules = self.file_budget_key(f, audiences)
+            memo.file_budget_next[id(f)] = (f, audiences, file_parts, rules)
+            parts.append(file_parts)
         return tuple(parts)
+
+    def file_budget_key(
+        self, f: ast.RuleFile, audiences: frozenset[str]
+    ) -> tuple[tuple[object, ...], dict[object, object]]:
+        from ..state import _Uses, survey_subject
+
+        memo = self.memo
+        parts: list[object] = []
+        rules: dict[object, object] = {}
+        for item in f.items:
+            origin = self.origins.get(id(item.span))
+            if not isinstance(item, ast.Rule):
+                # the same text means the same item; else compared by meaning (not spans)
+                parts.append(item if origin is None else origin)
+                continue
+            key = (origin, audiences) if origin is not None else None
+            found = memo.rule_budget.get(key) if key is not None else None
+            if found is None:
+                uses = _Uses()
+                if item.condition is not None:
+                    uses.walk(item.condition, set(audiences))
+                found = (
+                    tuple(uses.counts),
+                    tuple(uses.since),
+                    tuple(uses.windows.items()),
+                    tuple(uses.tags),
+                    tuple(uses.attributes),
+                    uses.sessions,
+                    uses.pageviews,
+                    tuple(
+                        survey_subject(a, item.condition)
+                        for a in item.actions
+                        if isinstance(a, ast.ShowSurvey)
+                    ),
+                )
+            if key is not None:
+                rules[key] = found
+            parts.append(found)
+        memo.rule_budget_next.update(rules)
+        return tuple(parts), rules
 
 
 class CheckMemo:
@@ -533,6 +555,8 @@ class CheckMemo:
         self.analysed: dict[tuple[object, ...], _Analysed] = {}
         self.sat: dict[tuple[object, ...], tuple[Any, ...]] = {}
         self.rule_budget: dict[object, object] = {}
+        #: id(file) → (the file, the audiences, its part of the budget's key)
+        self.file_budget: dict[int, tuple[Any, ...]] = {}
         self.budget: tuple[object, Any] | None = None
         self._next()
 
@@ -543,6 +567,7 @@ class CheckMemo:
         self.analysed_next: dict[tuple[object, ...], _Analysed] = {}
         self.sat_next: dict[tuple[object, ...], tuple[Any, ...]] = {}
         self.rule_budget_next: dict[object, object] = {}
+        self.file_budget_next: dict[int, tuple[Any, ...]] = {}
         self.budget_next: tuple[object, Any] | None = None
 
     def check(
@@ -568,5 +593,6 @@ class CheckMemo:
         self.typed, self.analysed, self.sat = self.typed_next, self.analysed_next, self.sat_next
         self.conds, self.applied = self.conds_next, self.applied_next
         self.rule_budget, self.budget = self.rule_budget_next, self.budget_next
+        self.file_budget = self.file_budget_next
         self._next()
         return found
