@@ -196,6 +196,12 @@ class _IncrementalChecker(_Checker):
         self._sigs: dict[str, object] = {}
         self._deep = False
 
+    def untie(self) -> None:
+        """Break the checker's reference cycles: freed at once, not by a collection
+        that would walk this run's objects after the keystroke (a few ms)."""
+        self.reasoner.owner = None  # type: ignore[assignment]
+        self._facts.owner = None  # type: ignore[assignment]
+
     # ------------------------------------------------------------ the names
     def segs(self, group: str) -> tuple[str, ...] | None:
         found = self._segs.get(group)
@@ -582,7 +588,10 @@ class CheckMemo:
             skipped_names: Collection[str] | None = None,
         ) -> list[Diagnostic]:
             checker = _IncrementalChecker(ruleset, syntax_errors, skipped_names, self, origins)
-            return apply_suppressions(checker.run(), ruleset)
+            try:
+                return apply_suppressions(checker.run(), ruleset)
+            finally:
+                checker.untie()
 
         self._next()
         try:
