@@ -64,7 +64,7 @@ class _Typed:
 
     __slots__ = (
         "env", "facts", "hash", "line", "ok", "reports", "segments", "start", "suggested",
-        "uses", "words",
+        "token", "uses", "words",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -79,6 +79,8 @@ class _Typed:
         self.env: object = None
         self.line = 0
         self.start = 0
+        #: the names' state (`CheckMemo.type_token`) this typing was last found valid in
+        self.token: object = None
 
 
 class _Same:
@@ -108,11 +110,14 @@ class _Same:
 
 class _Analysed:
     __slots__ = (
-        "always", "groups", "keys", "line", "neg", "never", "nnf", "reports", "start", "valid",
+        "always", "groups", "keys", "line", "neg", "never", "nnf", "reports", "start", "token",
+        "valid",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+        #: the audiences' state (`CheckMemo.logic_token`) this was last found valid in
+        self.token: object = None
 
 
 def _words(expr: ast.Expr) -> tuple[str, ...]:
@@ -195,6 +200,8 @@ class _IncrementalChecker(_Checker):
         self._typed_hit: set[int] = set()
         self._sigs: dict[str, object] = {}
         self._deep = False
+        self.type_token: object = object()
+        self.logic_token: object = object()
 
     def untie(self) -> None:
         """Break the checker's reference cycles: freed at once, not by a collection
@@ -243,9 +250,7 @@ class _IncrementalChecker(_Checker):
         if same is not None and same.expr is expr and same.context == (file, audience, where):
             # the very node of the previous run (not moved): its condition object, as is
             typed = same.typed
-            if typed.facts == tuple(map(self._facts.__getitem__, typed.words)) and (
-                typed.env is None or typed.env == self.env()
-            ):
+            if self.typing_valid(typed):
                 memo.conds_next[id(expr)] = same
                 memo.typed_next[same.key] = typed
                 cond = same.cond
@@ -259,10 +264,7 @@ class _IncrementalChecker(_Checker):
         item = self.item_span
         key = (file, *origin, expr.span.start - item.start, audience, where)
         typed = memo.typed.get(key)
-        if typed is not None and (
-            typed.facts == tuple(map(self._facts.__getitem__, typed.words))
-            and (typed.env is None or typed.env == self.env())
-        ):
+        if typed is not None and self.typing_valid(typed):
             memo.typed_next[key] = typed
             cond = self.replay_typing(typed, expr, file, audience, key, (file, audience, where))
             self._cond_keys[id(cond)] = key
@@ -304,12 +306,25 @@ class _IncrementalChecker(_Checker):
         if any(r[1] in _SUGGESTING for r in typed.reports):
             typed.env = self.env()
         typed.line, typed.start = item.line, item.start
+        typed.token = self.type_token
         memo.typed_next[key] = typed
         self._cond_keys[id(cond)] = key
         memo.conds_next[id(expr)] = _Same(
             expr, (file, audience, where), typed, cond, key, typed.uses, typed.reports
         )
         return cond
+
+    def typing_valid(self, typed: _Typed) -> bool:
+        """Does every name the condition mentions mean what it meant when typed?"""
+        token = self.type_token
+        if typed.token is token:
+            return True  # no name of the rule set changed since it was last found so
+        if typed.facts == tuple(map(self._facts.__getitem__, typed.words)) and (
+            typed.env is None or typed.env == self.env()
+        ):
+            typed.token = token
+            return True
+        return False
 
     def replay_typing(
         self,
@@ -359,9 +374,24 @@ class _IncrementalChecker(_Checker):
             cond.never = cond.always = False
             cond.key_rep = None
 
+    def type_all(self) -> None:
+        # the state of every name (`env`): unchanged since the previous run, the typings
+        # found valid then are valid now, without looking at their names one by one
+        memo = self.memo
+        env = self.env()
+        self.type_token = memo.type_token if env == memo.type_env else object()
+        memo.type_env_next, memo.type_token_next = env, self.type_token
+        super().type_all()
+
     # ----------------------------------------------------------------- logic
     def logic(self) -> None:
         self._deep = self.depth() > _MAX_DEPTH
+        # the audiences (as `sig` sees them) and groups unchanged since the previous run:
+        # the analyses found valid then are valid now
+        memo = self.memo
+        env = (tuple((a, self.sig(a)) for a in self.sym.audiences), self.env()[1])
+        self.logic_token = memo.logic_token if env == memo.logic_env else object()
+        memo.logic_env_next, memo.logic_token_next = env, self.logic_token
         super().logic()
 
     def depth(self) -> int:
@@ -403,7 +433,10 @@ class _IncrementalChecker(_Checker):
             return
         memo = self.memo
         entry = memo.analysed.get((key, owner))
-        if entry is not None and entry.valid == self.validity(cond, entry.groups):
+        if entry is not None and (
+            entry.token is self.logic_token or entry.valid == self.validity(cond, entry.groups)
+        ):
+            entry.token = self.logic_token
             memo.analysed_next[(key, owner)] = entry
             applied = memo.applied.get(id(cond))
             if applied is not None and applied[0] is cond and applied[1] is entry:
@@ -458,6 +491,7 @@ class _IncrementalChecker(_Checker):
         entry.groups = _groups_of(cond.keys)
         entry.line, entry.start = cond.expr.span.line, cond.expr.span.start
         entry.valid = self.validity(cond, entry.groups)
+        entry.token = self.logic_token
         self.memo.analysed_next[(key, owner)] = entry
         self.memo.applied_next[id(cond)] = (cond, entry, entry.reports)
 
@@ -564,6 +598,11 @@ class CheckMemo:
         #: id(file) → (the file, the audiences, its part of the budget's key)
         self.file_budget: dict[int, tuple[Any, ...]] = {}
         self.budget: tuple[object, Any] | None = None
+        #: the names and audiences of the previous run, and a token for each state
+        self.type_env: object = None
+        self.type_token: object = object()
+        self.logic_env: object = None
+        self.logic_token: object = object()
         self._next()
 
     def _next(self) -> None:
@@ -575,6 +614,10 @@ class CheckMemo:
         self.rule_budget_next: dict[object, object] = {}
         self.file_budget_next: dict[int, tuple[Any, ...]] = {}
         self.budget_next: tuple[object, Any] | None = None
+        self.type_env_next: object = None
+        self.type_token_next: object = object()
+        self.logic_env_next: object = None
+        self.logic_token_next: object = object()
 
     def check(
         self, results: Sequence[ParseResult], origins: dict[int, tuple[str, int]]
@@ -603,5 +646,7 @@ class CheckMemo:
         self.conds, self.applied = self.conds_next, self.applied_next
         self.rule_budget, self.budget = self.rule_budget_next, self.budget_next
         self.file_budget = self.file_budget_next
+        self.type_env, self.type_token = self.type_env_next, self.type_token_next
+        self.logic_env, self.logic_token = self.logic_env_next, self.logic_token_next
         self._next()
         return found
