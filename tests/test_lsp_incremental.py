@@ -324,3 +324,24 @@ def test_the_cookie_budget_follows_edits_in_any_file(tmp_path: Path) -> None:
             ("30-rules.seg", 'when count(event "e" within 1d) > 3000 show', "when Hot show"),
         ],
     )
+
+
+def test_a_layout_from_each_rules_own_uses_is_the_layout(tmp_path: Path) -> None:
+    # the language server builds the state layout (SEG501) from what each rule's
+    # condition uses, kept per rule text (`state._Uses.merge`): the very same layout
+    from smartseg_dsl.parser import parse_file
+    from smartseg_dsl.state import Layout, _Uses
+
+    generate(tmp_path, groups=12, per_group=4, rules=160)
+    for folder in (tmp_path, ROOT / "rules"):
+        ruleset = ast.RuleSet(tuple(parse_file(p).file for p in sorted(folder.glob("*.seg"))))
+
+        def own(rule: ast.Rule, audiences: set[str]) -> _Uses | None:
+            if id(rule) % 3 == 0:
+                return None  # walked in place: both kinds mixed
+            uses = _Uses()
+            assert rule.condition is not None
+            uses.walk(rule.condition, audiences)
+            return uses
+
+        assert Layout.from_ruleset(ruleset, own) == Layout.from_ruleset(ruleset)

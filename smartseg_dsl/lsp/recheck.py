@@ -202,6 +202,9 @@ class _IncrementalChecker(_Checker):
         self._deep = False
         self.type_token: object = object()
         self.logic_token: object = object()
+        #: the audience names of the budget's key, and the layout's set found equal to them
+        self._budget_audiences: frozenset[str] = frozenset()
+        self._uses_for: object = None
 
     def untie(self) -> None:
         """Break the checker's reference cycles: freed at once, not by a collection
@@ -521,12 +524,27 @@ class _IncrementalChecker(_Checker):
         if memo.budget is not None and memo.budget[0] == key:
             memo.budget_next = memo.budget
             return memo.budget[1]
-        result = super().budget_report(report)
+        from ..state import Layout
+
+        # the layout of the rule set, each rule's features as the budget's key found them
+        layout = self.sym.layout = Layout.from_ruleset(self.ruleset, self.rule_uses)
+        result = report(layout)
         memo.budget_next = (key, result)
         return result
 
+    def rule_uses(self, rule: ast.Rule, audiences: set[str]) -> Any:
+        """What a rule's condition uses (`state._Uses`), as the budget's key found it."""
+        if audiences is not self._uses_for:
+            if audiences != self._budget_audiences:
+                return None
+            self._uses_for = audiences  # the layout's own set: compared once
+        origin = self.origins.get(id(rule.span))
+        found = self.memo.rule_budget_next.get((origin, self._budget_audiences))
+        return found[0] if found is not None and origin is not None else None
+
     def budget_key(self) -> object:
         audiences = frozenset(a.name.value for a in self.ruleset.audiences)
+        self._budget_audiences = audiences
         memo = self.memo
         parts: list[object] = [audiences]
         for f in self.ruleset.files:
@@ -563,22 +581,25 @@ class _IncrementalChecker(_Checker):
                 if item.condition is not None:
                     uses.walk(item.condition, set(audiences))
                 found = (
-                    tuple(uses.counts),
-                    tuple(uses.since),
-                    tuple(uses.windows.items()),
-                    tuple(uses.tags),
-                    tuple(uses.attributes),
-                    uses.sessions,
-                    uses.pageviews,
-                    tuple(
-                        survey_subject(a, item.condition)
-                        for a in item.actions
-                        if isinstance(a, ast.ShowSurvey)
+                    uses,
+                    (
+                        tuple(uses.counts),
+                        tuple(uses.since),
+                        tuple(uses.windows.items()),
+                        tuple(uses.tags),
+                        tuple(uses.attributes),
+                        uses.sessions,
+                        uses.pageviews,
+                        tuple(
+                            survey_subject(a, item.condition)
+                            for a in item.actions
+                            if isinstance(a, ast.ShowSurvey)
+                        ),
                     ),
                 )
             if key is not None:
                 rules[key] = found
-            parts.append(found)
+            parts.append(found[1])
         memo.rule_budget_next.update(rules)
         return tuple(parts), rules
 
