@@ -344,4 +344,6 @@ def test_a_layout_from_each_rules_own_uses_is_the_layout(tmp_path: Path) -> None
             uses.walk(rule.condition, audiences)
             return uses
 
-        assert Layout.from_ruleset(ruleset, own) == Layout.from_ruleset(ruleset)
+        merged, walked = Layout.from_ruleset(ruleset, own), Layout.from_ruleset(ruleset)
+        assert merged == walked
+        assert repr(merged) == repr(walked)  # the maps in the same order too
