@@ -362,9 +362,17 @@ class _Checker:
         name = group.name.value
         self.reserved(group.name, "a group")
         is_dup = self.duplicate(name, group.name, "group")
+        segments = self.group_body(f, group)
         if not is_dup:
             sym.groups[name] = group
             sym.defined_at[name] = (f.path, group.name.span)
+            sym.segments.update(segments)
+
+    def group_body(self, f: ast.RuleFile, group: ast.Group) -> dict[str, ast.Segment]:
+        """A group's settings, segments and signals, which depend on nothing else (SEG203,
+        SEG205 within the group, SEG305–SEG309, SEG311, SEG313); its segments by `G.S`."""
+        name = group.name.value
+        segments: dict[str, ast.Segment] = {}
         seen_setting: dict[str, ast.Span] = {}
         seen_segment: dict[str, ast.Span] = {}
         for part in group.body:
@@ -399,10 +407,10 @@ class _Checker:
                     )
                     continue
                 seen_segment[seg] = part.name.span
-                if not is_dup:
-                    sym.segments[f"{name}.{seg}"] = part
+                segments[f"{name}.{seg}"] = part
                 for signal in part.signals:
                     self.check_signal(signal)
+        return segments
 
     def setting_once(
         self, seen: dict[str, ast.Span], what: str, span: ast.Span, owner: str = "group"

@@ -170,6 +170,7 @@ group Industry "Industry" {
     }
     segment Health "Health" {
         explicit tag "doctor"
+        implicit category "clinics" weight 2 max 1
     }
 }
 """
@@ -240,6 +241,15 @@ def test_a_name_another_file_depends_on(tmp_path: Path) -> None:
             # an audience renamed: every rule using it now names nothing
             ("20-audiences.seg", "audience Keen", "audience Keener"),
             ("20-audiences.seg", "audience Keener", "audience Keen"),
+            # a second group of the same name (its segments are not the group's)
+            (
+                "20-audiences.seg",
+                "audience Keen",
+                'group Industry "again" {\n    segment Legal "L" {\n        explicit tag "l"\n'
+                '    }\n    segment Tech "T" {\n    }\n}\naudience Keen',
+            ),
+            ("30-rules.seg", "when Nobody show", "when certain(Industry.Tech) show"),
+            ("20-audiences.seg", 'group Industry "again"', 'group Industry2 "again"'),
             # the group the survey asks about loses the segment, then gets it back
             ("10-groups.seg", "segment Health ", "segment Healthy "),
             ("10-groups.seg", "segment Healthy ", "segment Health "),

@@ -212,6 +212,38 @@ class _IncrementalChecker(_Checker):
         self.reasoner.owner = None  # type: ignore[assignment]
         self._facts.owner = None  # type: ignore[assignment]
 
+    # ---------------------------------------------------------- declarations
+    def group_body(self, f: ast.RuleFile, group: ast.Group) -> dict[str, ast.Segment]:
+        """A group's own checks, replayed for the very group object of the previous run."""
+        memo = self.memo
+        found = memo.groups.get(id(group))
+        if found is not None and found[0] is group and found[1] == f.path:
+            memo.groups_next[id(group)] = found
+            for span, code, message, help, rfile in found[3]:
+                self.report(span, code, message, help, file=rfile)
+            return found[2]  # type: ignore[no-any-return]
+        reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+        report = self.report
+
+        def recording_report(
+            span: ast.Span,
+            code: str,
+            message: str,
+            help: str | None = None,
+            *,
+            file: str | None = None,
+        ) -> None:
+            reports.append((span, code, message, help, file))
+            report(span, code, message, help, file=file)
+
+        self.report = recording_report  # type: ignore[method-assign]
+        try:
+            segments = super().group_body(f, group)
+        finally:
+            del self.report
+        memo.groups_next[id(group)] = (group, f.path, segments, reports)
+        return segments
+
     # ------------------------------------------------------------ the names
     def segs(self, group: str) -> tuple[str, ...] | None:
         found = self._segs.get(group)
@@ -616,6 +648,8 @@ class CheckMemo:
         self.analysed: dict[tuple[object, ...], _Analysed] = {}
         self.sat: dict[tuple[object, ...], tuple[Any, ...]] = {}
         self.rule_budget: dict[object, object] = {}
+        #: id(group) → (the group, its file, its segments by `G.S`, its own diagnostics)
+        self.groups: dict[int, tuple[Any, ...]] = {}
         #: id(file) → (the file, the audiences, its part of the budget's key)
         self.file_budget: dict[int, tuple[Any, ...]] = {}
         self.budget: tuple[object, Any] | None = None
@@ -634,6 +668,7 @@ class CheckMemo:
         self.sat_next: dict[tuple[object, ...], tuple[Any, ...]] = {}
         self.rule_budget_next: dict[object, object] = {}
         self.file_budget_next: dict[int, tuple[Any, ...]] = {}
+        self.groups_next: dict[int, tuple[Any, ...]] = {}
         self.budget_next: tuple[object, Any] | None = None
         self.type_env_next: object = None
         self.type_token_next: object = object()
@@ -666,7 +701,7 @@ class CheckMemo:
         self.typed, self.analysed, self.sat = self.typed_next, self.analysed_next, self.sat_next
         self.conds, self.applied = self.conds_next, self.applied_next
         self.rule_budget, self.budget = self.rule_budget_next, self.budget_next
-        self.file_budget = self.file_budget_next
+        self.file_budget, self.groups = self.file_budget_next, self.groups_next
         self.type_env, self.type_token = self.type_env_next, self.type_token_next
         self.logic_env, self.logic_token = self.logic_env_next, self.logic_token_next
         self._next()
