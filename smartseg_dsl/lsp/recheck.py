@@ -2,8 +2,8 @@
 
 `CheckMemo.check(results)` returns exactly what `loader.check_parsed(results)` returns
 as diagnostics. It runs the checker's passes as they are (`checker._Checker`), but the
-three costly parts remember their results from the previous run and reuse them where
-the inputs they read are provably the same:
+costly parts remember their results from the previous run and reuse them where the
+inputs they read are provably the same:
 
 * typing a condition (`_Checker.condition`): keyed by the item's text (the parse
   reuses items by text, `reparse.BlockParser`) and valid while every name the
@@ -19,12 +19,29 @@ the inputs they read are provably the same:
 * satisfiability questions (`Reasoner.sat`, also behind shadowing SEG403/SEG412 and
   SEG408), keyed by the identity of the reused condition nodes, valid while the
   groups they constrain keep their segments;
+* a group's own checks (`_Checker.group_body`: settings, segments, signals), for the
+  very group object of the previous run;
 * the cookie budget (SEG501): recomputed only when what it reads changes — the
   items other than rules, and of each rule the state its condition and surveys need
-  (`state._Uses`), not its slots or thresholds.
+  (`state._Uses`), not its slots or thresholds; a file parsed as before (the same
+  object) gives the same input, and a recomputed layout takes each rule's uses from
+  the same cache (`state.Layout.from_ruleset(…, rule_uses)`).
 
-Everything else (declarations, cycles, slots and shadowing order, experiments,
-warnings, suppressions) runs in full: it is cheap once the above is reused.
+What makes an unchanged item cost almost nothing:
+
+* a condition node that is the very object of the previous run (the items of files
+  not edited, and those before the edit in the edited file) keeps its condition
+  object, with its analysis in it (`_Same`, `CheckMemo.applied`): nothing is copied,
+  shifted or set again, only its diagnostics are reported again;
+* validity is settled once per run, not per condition, while nothing changed: the
+  state of every name (`_IncrementalChecker.env`) and of every audience (`sig`) is
+  compared with the previous run's, and when equal, a typing or analysis found valid
+  then is valid now (`type_token`, `logic_token`); else each is checked as above.
+
+Everything else (declarations across items, cycles, slots and shadowing order,
+experiments, warnings, suppressions) runs in full: it is cheap once the above is
+reused. A run's reference cycles are broken at its end (`untie`): its objects are
+freed at once, not by a collection that would walk them after the next keystroke.
 """
 
 from __future__ import annotations
