@@ -216,6 +216,7 @@ class _IncrementalChecker(_Checker):
         self._cond_keys: dict[int, tuple[object, ...]] = {}
         self._typed_hit: set[int] = set()
         self._sigs: dict[str, object] = {}
+        self._pre_sigs: dict[str, object] = {}
         self._deep = False
         self.type_token: object = object()
         self.logic_token: object = object()
@@ -438,10 +439,11 @@ class _IncrementalChecker(_Checker):
     # ----------------------------------------------------------------- logic
     def logic(self) -> None:
         self._deep = self.depth() > _MAX_DEPTH
-        # the audiences (as `sig` sees them) and groups unchanged since the previous run:
-        # the analyses found valid then are valid now
+        # the audiences (their text, what they use, whether they are cyclic or broken) and
+        # the groups unchanged since the previous run: the pass finds the same for each
+        # audience (dependencies first), so the analyses found valid then are valid now
         memo = self.memo
-        env = (tuple((a, self.sig(a)) for a in self.sym.audiences), self.env()[1])
+        env = (tuple((a, self.sig(a, before=True)) for a in self.sym.audiences), self.env()[1])
         self.logic_token = memo.logic_token if env == memo.logic_env else object()
         memo.logic_env_next, memo.logic_token_next = env, self.logic_token
         super().logic()
@@ -456,8 +458,12 @@ class _IncrementalChecker(_Checker):
             )
         return max(longest.values(), default=0)
 
-    def sig(self, name: str, depth: int = 0) -> object:
-        found = self._sigs.get(name)
+    def sig(self, name: str, depth: int = 0, before: bool = False) -> object:
+        """What an audience is to the logic of the conditions using it. `before`: as known
+        before the logic pass (without whether it can be true, which the pass finds),
+        in a cache of its own."""
+        sigs = self._pre_sigs if before else self._sigs
+        found = sigs.get(name)
         if found is None:
             aud = self.sym.audiences.get(name)
             cond = self.audience_conds.get(name)
@@ -471,11 +477,13 @@ class _IncrementalChecker(_Checker):
                     origin,
                     aud.condition.span.start - aud.span.start,
                     cond.ok,
-                    cond.never,
+                    None if before else cond.never,
                     cyclic,
-                    tuple((d, self.sig(d, depth + 1)) for d in deps if d in self.sym.audiences),
+                    tuple(
+                        (d, self.sig(d, depth + 1, before)) for d in deps if d in self.sym.audiences
+                    ),
                 )
-            self._sigs[name] = found
+            sigs[name] = found
         return found
 
     def analyse(self, cond: Any, owner: str) -> None:
