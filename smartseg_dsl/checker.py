@@ -147,7 +147,8 @@ class _Condition:
     """A checked condition (of an audience or a rule) and what the logic pass made of it."""
 
     __slots__ = (
-        "always", "expr", "expr_hash", "file", "keys", "neg", "never", "nnf", "ok", "segments",
+        "always", "expr", "expr_hash", "file", "key_rep", "keys", "neg", "never", "nnf", "ok",
+        "segments",
     )  # fmt: skip
 
     def __init__(self, expr: ast.Expr, file: str) -> None:
@@ -163,11 +164,19 @@ class _Condition:
         self.segments: dict[str, ast.Span] = {}
         #: hash(expr), once known (a deep hash: the shadowing pass asks for every rule)
         self.expr_hash: int | None = None
+        #: min(keys, key=repr), once known (the shadowing pass's index key)
+        self.key_rep: object = None
 
     def hash(self) -> int:
         if self.expr_hash is None:
             self.expr_hash = hash(self.expr)
         return self.expr_hash
+
+    def rep(self) -> object:
+        """The key the shadowing pass files this condition under (`keys` not empty)."""
+        if self.key_rep is None:
+            self.key_rep = min(self.keys, key=repr)
+        return self.key_rep
 
 
 class _Checker:
@@ -353,9 +362,17 @@ class _Checker:
         name = group.name.value
         self.reserved(group.name, "a group")
         is_dup = self.duplicate(name, group.name, "group")
+        segments = self.group_body(f, group)
         if not is_dup:
             sym.groups[name] = group
             sym.defined_at[name] = (f.path, group.name.span)
+            sym.segments.update(segments)
+
+    def group_body(self, f: ast.RuleFile, group: ast.Group) -> dict[str, ast.Segment]:
+        """A group's settings, segments and signals, which depend on nothing else (SEG203,
+        SEG205 within the group, SEG305–SEG309, SEG311, SEG313); its segments by `G.S`."""
+        name = group.name.value
+        segments: dict[str, ast.Segment] = {}
         seen_setting: dict[str, ast.Span] = {}
         seen_segment: dict[str, ast.Span] = {}
         for part in group.body:
@@ -390,10 +407,10 @@ class _Checker:
                     )
                     continue
                 seen_segment[seg] = part.name.span
-                if not is_dup:
-                    sym.segments[f"{name}.{seg}"] = part
+                segments[f"{name}.{seg}"] = part
                 for signal in part.signals:
                     self.check_signal(signal)
+        return segments
 
     def setting_once(
         self, seen: dict[str, ast.Span], what: str, span: ast.Span, owner: str = "group"
@@ -1155,6 +1172,7 @@ class _Checker:
             cond.nnf = logic.T if cond.expr.value else logic.F
             cond.neg = logic.F if cond.expr.value else logic.T
             return
+        cond.key_rep = None
         cond.nnf = self.nnf(cond.expr, True)
         cond.neg = self.nnf(cond.expr, False)
         logic.keys_of(cond.nnf, cond.keys)
@@ -1457,8 +1475,7 @@ class _Checker:
                     entry = (f.path, rule, cond)
                     by_hash.setdefault(slot, {}).setdefault(cond.hash(), []).append(entry)
                     if cond.keys:
-                        rep = min(cond.keys, key=repr)
-                        by_key.setdefault(slot, {}).setdefault(rep, []).append(entry)
+                        by_key.setdefault(slot, {}).setdefault(cond.rep(), []).append(entry)
 
     def shadowing_rule(
         self,

@@ -28,10 +28,11 @@ the same layout, so the checker's SEG5xx bound and the engine's cookie agree.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +128,7 @@ class MatcherId:
         )
 
 
+@fast_init  # built twice per implicit signal whenever a layout is made (SEG501, LSP)
 @dataclass(frozen=True, slots=True)
 class EvidenceSpec:
     """One implicit signal's accumulator."""
@@ -157,6 +159,7 @@ class WindowSpec:
     limit: int
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a language server asks again on every keystroke
 def _hash_key(identity: str) -> str:
     digest = hashlib.blake2b(identity.encode("utf-8"), digest_size=12).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii")
@@ -240,11 +243,21 @@ class Layout:
     identifies: bool = False
 
     @classmethod
-    def from_ruleset(cls, ruleset: ast.RuleSet) -> Layout:
-        return _analyze(ruleset)
+    def from_ruleset(
+        cls,
+        ruleset: ast.RuleSet,
+        rule_uses: Callable[[ast.Rule, set[str]], _Uses | None] | None = None,
+    ) -> Layout:
+        """`rule_uses(rule, audience names)`, if given, may answer what walking a rule's
+        condition would find (a `_Uses` of that condition alone), or None to walk it: the
+        language server keeps them per rule text between keystrokes."""
+        return _analyze(ruleset, rule_uses)
 
 
-def _analyze(ruleset: ast.RuleSet) -> Layout:
+def _analyze(
+    ruleset: ast.RuleSet,
+    rule_uses: Callable[[ast.Rule, set[str]], _Uses | None] | None = None,
+) -> Layout:
     audience_names = {a.name.value for a in ruleset.audiences}
 
     fact_idents: list[str] = []
@@ -334,7 +347,11 @@ def _analyze(ruleset: ast.RuleSet) -> Layout:
     survey_subjects: list[str] = survey_subjects_early
     for _file, rule in ruleset.rules():
         if rule.condition is not None:
-            uses.walk(rule.condition, audience_names)
+            known = rule_uses(rule, audience_names) if rule_uses is not None else None
+            if known is None:
+                uses.walk(rule.condition, audience_names)
+            else:
+                uses.merge(known)
         for action in rule.actions:
             if isinstance(action, ast.ShowSurvey):
                 subject = survey_subject(action, rule.condition)
@@ -502,6 +519,21 @@ class _Uses:
                         # beyond MAX_AGE a window is "ever" in practice: ages saturate there
                         within = min(max(0.0, arg.within.seconds), float(MAX_AGE))
                         self.windows[mid] = (max(retention, within), max(limit, need))
+
+    def merge(self, other: _Uses) -> None:
+        """What walking, after the conditions walked so far, the conditions `other`
+        walked (from a fresh `_Uses`) would have found: the same features in the same
+        order, windows kept at the largest retention and limit."""
+        self.counts.update(other.counts)
+        self.since.update(other.since)
+        windows = self.windows
+        for mid, (retention, limit) in other.windows.items():
+            old_retention, old_limit = windows.get(mid, (0.0, 0))
+            windows[mid] = (max(old_retention, retention), max(old_limit, limit))
+        self.tags.update(other.tags)
+        self.attributes.update(other.attributes)
+        self.sessions = self.sessions or other.sessions
+        self.pageviews = self.pageviews or other.pageviews
 
 
 def _is_windowed_count(node: object) -> bool:

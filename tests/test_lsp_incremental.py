@@ -152,3 +152,208 @@ def test_experiments_split_at_their_inner_lines_parse_whole() -> None:
     parser = BlockParser("f.seg")
     for n in range(len(text) + 1):  # every prefix: mostly broken
         assert _same_parse(parser.parse(text[:n]), parse_source(text[:n], "f.seg")), n
+
+
+# ------------------------------------------------- targeted edits (the caches' inputs)
+#
+# What the incremental check reuses, and what must make it stop: a condition node that
+# is the same object as in the previous run keeps its condition object and analysis
+# (`recheck._Same`, `CheckMemo.applied`); one moved by an edit above it replays them
+# shifted; a file parsed as before keeps its part of the budget's input. Each sequence
+# below is checked against a from-scratch check after every step, and each step must
+# change some diagnostics (else it would not test the cache it aims at).
+
+_GROUPS = """\
+group Industry "Industry" {
+    segment Legal "Legal" {
+        explicit tag "lawyer"
+    }
+    segment Health "Health" {
+        explicit tag "doctor"
+        implicit category "clinics" weight 2 max 1
+    }
+}
+"""
+
+_AUDIENCES = """\
+audience Keen = confidence(Industry.Legal) > 30% and visits >= 2
+audience Wide = Keen or visits > 5
+"""
+
+_RULES = """\
+when Keen show slot a
+when Wide and visits >= 3
+    show slot b
+when Keen and visits >= 4 show slot a
+when certain(Industry.Health) show survey "Still in health care?"
+when Nobody show slot c
+when confidence(Industry.Legal) > 150 show slot d
+when Keen and visits < 2 show slot e
+when Keen and visits < 2 and visits > 0 show slot e
+when Keen show slot f
+when confidence(Industry.Legal) > 40% and visits >= 3 show slot f
+"""
+
+
+def _model_of(folder: Path, texts: dict[str, str]) -> tuple[RuleSetModel, dict[str, str]]:
+    model = RuleSetModel()
+    paths = {}
+    for name, text in texts.items():
+        path = str((folder / name).resolve())
+        Path(path).write_text(text, encoding="utf-8")
+        model.open(path, text)
+        paths[name] = path
+    return model, paths
+
+
+def _steps(
+    folder: Path, texts: dict[str, str], steps: list[tuple[str, str, str]], changes: bool = True
+) -> None:
+    """Each step replaces `old` with `new` in one file (all occurrences); after each, the
+    model's diagnostics equal a from-scratch check's (and, with `changes`, differ from
+    the step before)."""
+    model, paths = _model_of(folder, texts)
+    first = next(iter(paths.values()))
+    before = model.analysis(first).diagnostics()
+    assert before == _expected(model, model.analysis(first).files)
+    for n, (name, old, new) in enumerate(steps):
+        assert old in texts[name], (n, old)
+        texts[name] = texts[name].replace(old, new)
+        model.change(paths[name], texts[name])
+        analysis = model.analysis(paths[name])
+        got = analysis.diagnostics()
+        assert got == _expected(model, analysis.files), f"step {n}: {name}: {old!r} → {new!r}"
+        assert got != before or not changes, f"step {n} changed no diagnostic: it tests nothing"
+        before = got
+
+
+def test_a_name_another_file_depends_on(tmp_path: Path) -> None:
+    texts = {"10-groups.seg": _GROUPS, "20-audiences.seg": _AUDIENCES, "30-rules.seg": _RULES}
+    _steps(
+        tmp_path,
+        texts,
+        [
+            # the segment the audience (and through it the rules) reads disappears
+            ("10-groups.seg", "segment Legal ", "segment Lega "),
+            ("10-groups.seg", "segment Lega ", "segment Legal "),
+            # the unknown audience of the rules file is defined in the audiences file
+            ("20-audiences.seg", "audience Wide", "audience Nobody = visits > 9\naudience Wide"),
+            # an audience renamed: every rule using it now names nothing
+            ("20-audiences.seg", "audience Keen", "audience Keener"),
+            ("20-audiences.seg", "audience Keener", "audience Keen"),
+            # a second group of the same name (its segments are not the group's)
+            (
+                "20-audiences.seg",
+                "audience Keen",
+                'group Industry "again" {\n    segment Legal "L" {\n        explicit tag "l"\n'
+                '    }\n    segment Tech "T" {\n    }\n}\naudience Keen',
+            ),
+            ("30-rules.seg", "when Nobody show", "when certain(Industry.Tech) show"),
+            ("20-audiences.seg", 'group Industry "again"', 'group Industry2 "again"'),
+            # the group the survey asks about loses the segment, then gets it back
+            ("10-groups.seg", "segment Health ", "segment Healthy "),
+            ("10-groups.seg", "segment Healthy ", "segment Health "),
+        ],
+    )
+
+
+def test_an_audience_edit_changes_the_logic_of_unchanged_rules(tmp_path: Path) -> None:
+    # the rules file's nodes are the same objects throughout: their condition objects are
+    # reused, and their analysis (never true, always true, shadowing) must follow the
+    # audiences they inline
+    texts = {"10-groups.seg": _GROUPS, "20-audiences.seg": _AUDIENCES, "30-rules.seg": _RULES}
+    _steps(
+        tmp_path,
+        texts,
+        [
+            # the rule `Keen and visits < 2` can be true, then never again; the rule on
+            # slot f after `when Keen show slot f` is shadowed, then not, then again
+            ("20-audiences.seg", "visits >= 2\n", "visits >= 1\n"),
+            ("20-audiences.seg", "visits >= 1\n", "visits >= 5\n"),
+            ("20-audiences.seg", "visits >= 5\n", "visits >= 2\n"),
+            ("20-audiences.seg", "visits >= 2\n", "visits >= 2 and visits < 2\n"),  # never
+            # a cycle: the conditions of both audiences are not reasoned about, then are
+            ("20-audiences.seg", "visits >= 2 and visits < 2\n", "visits >= 2\n"),
+            ("20-audiences.seg", "> 30% and", "> 30% and Wide and"),
+            ("20-audiences.seg", "> 30% and Wide and", "> 30% and"),
+            ("20-audiences.seg", "or visits > 5", "or visits > 5 or visits < 9"),  # always
+            ("20-audiences.seg", "or visits > 5 or visits < 9", "or visits > 5"),
+        ],
+    )
+
+
+def test_edits_that_move_items_without_changing_them(tmp_path: Path) -> None:
+    # items below an edit are the same text at another line or offset: what they report
+    # (SEG204, SEG304, SEG401, SEG403, SEG408, …) moves with them
+    rules = _RULES.replace("when Keen show slot a\n", "when Keen show slot a\n" * 2, 1)
+    texts = {"10-groups.seg": _GROUPS, "20-audiences.seg": _AUDIENCES, "30-rules.seg": rules}
+    _steps(
+        tmp_path,
+        texts,
+        [
+            ("30-rules.seg", "when Keen show slot a\n", "when Keen  show slot a\n"),  # offsets
+            ("30-rules.seg", "when Keen  show slot a\n", "\n\nwhen Keen show slot a\n"),  # lines
+            ("30-rules.seg", "\n\nwhen Keen show slot a\n", "when Keen show slot a\n"),
+            ("30-rules.seg", "when Wide", "\nwhen Wide"),
+            ("20-audiences.seg", "audience Keen", "\n# moved\naudience Keen"),
+            ("20-audiences.seg", "> 30%", ">  30%"),
+            ("10-groups.seg", 'group Industry "Industry" {\n', '\ngroup Industry "Industry" {\n'),
+        ],
+        changes=False,  # an offset-only move changes no line or column
+    )
+
+
+def test_reused_results_survive_syntax_errors_in_another_file(tmp_path: Path) -> None:
+    texts = {"10-groups.seg": _GROUPS, "20-audiences.seg": _AUDIENCES, "30-rules.seg": _RULES}
+    _steps(
+        tmp_path,
+        texts,
+        [
+            ("20-audiences.seg", "audience Wide = ", "audience Wide = ("),  # broken
+            ("30-rules.seg", "when Nobody", "when Nobody2"),
+            ("20-audiences.seg", "audience Wide = (", "audience Wide = "),  # fixed
+            ("30-rules.seg", "when Nobody2", "when Keen and Nobody2"),
+        ],
+    )
+
+
+def test_the_cookie_budget_follows_edits_in_any_file(tmp_path: Path) -> None:
+    texts = {
+        "10-groups.seg": _GROUPS,
+        "20-audiences.seg": _AUDIENCES + 'audience Hot = count(page "/x" within 7d) > 5\n',
+        "30-rules.seg": _RULES + "when Hot show slot z\n",
+    }
+    _steps(
+        tmp_path,
+        texts,
+        [
+            ("20-audiences.seg", "within 7d) > 5", "within 7d) > 3000"),  # over the limit
+            ("30-rules.seg", "when Keen show slot f", "when Keen show slot ff"),
+            ("20-audiences.seg", "within 7d) > 3000", "within 7d) > 5"),
+            ("30-rules.seg", "when Hot show", 'when count(event "e" within 1d) > 3000 show'),
+            ("30-rules.seg", 'when count(event "e" within 1d) > 3000 show', "when Hot show"),
+        ],
+    )
+
+
+def test_a_layout_from_each_rules_own_uses_is_the_layout(tmp_path: Path) -> None:
+    # the language server builds the state layout (SEG501) from what each rule's
+    # condition uses, kept per rule text (`state._Uses.merge`): the very same layout
+    from smartseg_dsl.parser import parse_file
+    from smartseg_dsl.state import Layout, _Uses
+
+    generate(tmp_path, groups=12, per_group=4, rules=160)
+    for folder in (tmp_path, ROOT / "rules"):
+        ruleset = ast.RuleSet(tuple(parse_file(p).file for p in sorted(folder.glob("*.seg"))))
+
+        def own(rule: ast.Rule, audiences: set[str]) -> _Uses | None:
+            if id(rule) % 3 == 0:
+                return None  # walked in place: both kinds mixed
+            uses = _Uses()
+            assert rule.condition is not None
+            uses.walk(rule.condition, audiences)
+            return uses
+
+        merged, walked = Layout.from_ruleset(ruleset, own), Layout.from_ruleset(ruleset)
+        assert merged == walked
+        assert repr(merged) == repr(walked)  # the maps in the same order too

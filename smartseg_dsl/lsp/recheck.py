@@ -2,8 +2,8 @@
 
 `CheckMemo.check(results)` returns exactly what `loader.check_parsed(results)` returns
 as diagnostics. It runs the checker's passes as they are (`checker._Checker`), but the
-three costly parts remember their results from the previous run and reuse them where
-the inputs they read are provably the same:
+costly parts remember their results from the previous run and reuse them where the
+inputs they read are provably the same:
 
 * typing a condition (`_Checker.condition`): keyed by the item's text (the parse
   reuses items by text, `reparse.BlockParser`) and valid while every name the
@@ -19,12 +19,29 @@ the inputs they read are provably the same:
 * satisfiability questions (`Reasoner.sat`, also behind shadowing SEG403/SEG412 and
   SEG408), keyed by the identity of the reused condition nodes, valid while the
   groups they constrain keep their segments;
+* a group's own checks (`_Checker.group_body`: settings, segments, signals), for the
+  very group object of the previous run;
 * the cookie budget (SEG501): recomputed only when what it reads changes — the
   items other than rules, and of each rule the state its condition and surveys need
-  (`state._Uses`), not its slots or thresholds.
+  (`state._Uses`), not its slots or thresholds; a file parsed as before (the same
+  object) gives the same input, and a recomputed layout takes each rule's uses from
+  the same cache (`state.Layout.from_ruleset(…, rule_uses)`).
 
-Everything else (declarations, cycles, slots and shadowing order, experiments,
-warnings, suppressions) runs in full: it is cheap once the above is reused.
+What makes an unchanged item cost almost nothing:
+
+* a condition node that is the very object of the previous run (the items of files
+  not edited, and those before the edit in the edited file) keeps its condition
+  object, with its analysis in it (`_Same`, `CheckMemo.applied`): nothing is copied,
+  shifted or set again, only its diagnostics are reported again;
+* validity is settled once per run, not per condition, while nothing changed: the
+  state of every name (`_IncrementalChecker.env`) and of every audience (`sig`) is
+  compared with the previous run's, and when equal, a typing or analysis found valid
+  then is valid now (`type_token`, `logic_token`); else each is checked as above.
+
+Everything else (declarations across items, cycles, slots and shadowing order,
+experiments, warnings, suppressions) runs in full: it is cheap once the above is
+reused. A run's reference cycles are broken at its end (`untie`): its objects are
+freed at once, not by a collection that would walk them after the next keystroke.
 """
 
 from __future__ import annotations
@@ -64,7 +81,7 @@ class _Typed:
 
     __slots__ = (
         "env", "facts", "hash", "line", "ok", "reports", "segments", "start", "suggested",
-        "uses", "words",
+        "token", "uses", "words",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -79,15 +96,45 @@ class _Typed:
         self.env: object = None
         self.line = 0
         self.start = 0
+        #: the names' state (`CheckMemo.type_token`) this typing was last found valid in
+        self.token: object = None
+
+
+class _Same:
+    """A condition node of the previous run, with its condition object and its typing
+    where the node is (reused as they are while the node is the same object)."""
+
+    __slots__ = ("cond", "context", "expr", "key", "reports", "typed", "uses")
+
+    def __init__(
+        self,
+        expr: ast.Expr,
+        context: tuple[object, ...],
+        typed: _Typed,
+        cond: Any,
+        key: tuple[object, ...],
+        uses: list[tuple[str, ast.Span]],
+        reports: list[tuple[ast.Span, str, str, str | None, str | None]],
+    ) -> None:
+        self.expr = expr
+        self.context = context
+        self.typed = typed
+        self.cond = cond
+        self.key = key
+        self.uses = uses
+        self.reports = reports
 
 
 class _Analysed:
     __slots__ = (
-        "always", "groups", "keys", "line", "neg", "never", "nnf", "reports", "start", "valid",
+        "always", "groups", "keys", "line", "neg", "never", "nnf", "reports", "start", "token",
+        "valid",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+        #: the audiences' state (`CheckMemo.logic_token`) this was last found valid in
+        self.token: object = None
 
 
 def _words(expr: ast.Expr) -> tuple[str, ...]:
@@ -169,7 +216,51 @@ class _IncrementalChecker(_Checker):
         self._cond_keys: dict[int, tuple[object, ...]] = {}
         self._typed_hit: set[int] = set()
         self._sigs: dict[str, object] = {}
+        self._pre_sigs: dict[str, object] = {}
         self._deep = False
+        self.type_token: object = object()
+        self.logic_token: object = object()
+        #: the audience names of the budget's key, and the layout's set found equal to them
+        self._budget_audiences: frozenset[str] = frozenset()
+        self._uses_for: object = None
+
+    def untie(self) -> None:
+        """Break the checker's reference cycles: freed at once, not by a collection
+        that would walk this run's objects after the keystroke (a few ms)."""
+        self.reasoner.owner = None  # type: ignore[assignment]
+        self._facts.owner = None  # type: ignore[assignment]
+
+    # ---------------------------------------------------------- declarations
+    def group_body(self, f: ast.RuleFile, group: ast.Group) -> dict[str, ast.Segment]:
+        """A group's own checks, replayed for the very group object of the previous run."""
+        memo = self.memo
+        found = memo.groups.get(id(group))
+        if found is not None and found[0] is group and found[1] == f.path:
+            memo.groups_next[id(group)] = found
+            for span, code, message, help, rfile in found[3]:
+                self.report(span, code, message, help, file=rfile)
+            return found[2]  # type: ignore[no-any-return]
+        reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+        report = self.report
+
+        def recording_report(
+            span: ast.Span,
+            code: str,
+            message: str,
+            help: str | None = None,
+            *,
+            file: str | None = None,
+        ) -> None:
+            reports.append((span, code, message, help, file))
+            report(span, code, message, help, file=file)
+
+        self.report = recording_report  # type: ignore[method-assign]
+        try:
+            segments = super().group_body(f, group)
+        finally:
+            del self.report
+        memo.groups_next[id(group)] = (group, f.path, segments, reports)
+        return segments
 
     # ------------------------------------------------------------ the names
     def segs(self, group: str) -> tuple[str, ...] | None:
@@ -207,19 +298,28 @@ class _IncrementalChecker(_Checker):
     def condition(
         self, expr: ast.Expr, file: str, audience: str | None, where: str | None = None
     ) -> Any:
+        memo = self.memo
+        same = memo.conds.get(id(expr))
+        if same is not None and same.expr is expr and same.context == (file, audience, where):
+            # the very node of the previous run (not moved): its condition object, as is
+            typed = same.typed
+            if self.typing_valid(typed):
+                memo.conds_next[id(expr)] = same
+                memo.typed_next[same.key] = typed
+                cond = same.cond
+                self.reuse_typing(same, audience)
+                self._cond_keys[id(cond)] = same.key
+                self._typed_hit.add(id(cond))
+                return cond
         origin = self.origin()
         if origin is None:
             return super().condition(expr, file, audience, where)
         item = self.item_span
         key = (file, *origin, expr.span.start - item.start, audience, where)
-        memo = self.memo
         typed = memo.typed.get(key)
-        if typed is not None and (
-            typed.facts == tuple(map(self._facts.__getitem__, typed.words))
-            and (typed.env is None or typed.env == self.env())
-        ):
+        if typed is not None and self.typing_valid(typed):
             memo.typed_next[key] = typed
-            cond = self.replay_typing(typed, expr, file, audience)
+            cond = self.replay_typing(typed, expr, file, audience, key, (file, audience, where))
             self._cond_keys[id(cond)] = key
             self._typed_hit.add(id(cond))
             return cond
@@ -259,35 +359,93 @@ class _IncrementalChecker(_Checker):
         if any(r[1] in _SUGGESTING for r in typed.reports):
             typed.env = self.env()
         typed.line, typed.start = item.line, item.start
+        typed.token = self.type_token
         memo.typed_next[key] = typed
         self._cond_keys[id(cond)] = key
+        memo.conds_next[id(expr)] = _Same(
+            expr, (file, audience, where), typed, cond, key, typed.uses, typed.reports
+        )
         return cond
 
-    def replay_typing(self, typed: _Typed, expr: ast.Expr, file: str, audience: str | None) -> Any:
+    def typing_valid(self, typed: _Typed) -> bool:
+        """Does every name the condition mentions mean what it meant when typed?"""
+        token = self.type_token
+        if typed.token is token:
+            return True  # no name of the rule set changed since it was last found so
+        if typed.facts == tuple(map(self._facts.__getitem__, typed.words)) and (
+            typed.env is None or typed.env == self.env()
+        ):
+            typed.token = token
+            return True
+        return False
+
+    def replay_typing(
+        self,
+        typed: _Typed,
+        expr: ast.Expr,
+        file: str,
+        audience: str | None,
+        key: tuple[object, ...],
+        context: tuple[object, ...],
+    ) -> Any:
         from ..checker import _Condition
 
         item = self.item_span
         dl, do = item.line - typed.line, item.start - typed.start
         cond = _Condition(expr, file)
-        self.cond = cond
+        if dl or do:
+            uses = [(name, shift(span, dl, do)) for name, span in typed.uses]
+            reports = [(shift(r[0], dl, do), *r[1:]) for r in typed.reports]
+            cond.segments = {k: shift(v, dl, do) for k, v in typed.segments.items()}
+        else:
+            uses, reports = typed.uses, typed.reports
+            cond.segments = dict(typed.segments)
+        cond.expr_hash = typed.hash
+        same = _Same(expr, context, typed, cond, key, uses, reports)  # type: ignore[arg-type]
+        self.memo.conds_next[id(expr)] = same
+        self.reuse_typing(same, audience)
+        return cond
+
+    def reuse_typing(self, same: _Same, audience: str | None) -> None:
+        """Replay a condition's typing: its audience uses, suggestions and diagnostics."""
         self.current_audience = audience
         if audience is not None:
             self.sym.audience_deps.setdefault(audience, set())
         self.failed = False
-        for name, span in typed.uses:
-            self.use_audience(name, shift(span, dl, do))
-        self.suggested.update(typed.suggested)
-        for span, code, message, help, rfile in typed.reports:
-            self.report(shift(span, dl, do), code, message, help, file=rfile)
-        cond.segments = {k: shift(v, dl, do) for k, v in typed.segments.items()}
-        cond.ok = typed.ok
-        cond.expr_hash = typed.hash
-        self.cond = None
-        return cond
+        for name, span in same.uses:
+            self.use_audience(name, span)
+        typed = same.typed
+        if typed.suggested:
+            self.suggested.update(typed.suggested)
+        for span, code, message, help, rfile in same.reports:
+            self.report(span, code, message, help, file=rfile)
+        cond = same.cond
+        cond.ok = typed.ok  # the cycle pass may have changed it in the previous run
+        if not cond.ok:  # not analysed in this run: no analysis of an earlier one either
+            cond.nnf = cond.neg = logic.UNKNOWN
+            cond.keys = set()
+            cond.never = cond.always = False
+            cond.key_rep = None
+
+    def type_all(self) -> None:
+        # the state of every name (`env`): unchanged since the previous run, the typings
+        # found valid then are valid now, without looking at their names one by one
+        memo = self.memo
+        env = self.env()
+        self.type_token = memo.type_token if env == memo.type_env else object()
+        memo.type_env_next, memo.type_token_next = env, self.type_token
+        super().type_all()
 
     # ----------------------------------------------------------------- logic
     def logic(self) -> None:
         self._deep = self.depth() > _MAX_DEPTH
+        # the audiences (their text, what they use, whether they are cyclic or broken) and
+        # the groups unchanged since the previous run: the pass finds the same for each
+        # audience (dependencies first), so the analyses found valid then are valid now
+        memo = self.memo
+        env = (tuple((a, self.sig(a, before=True)) for a in self.sym.audiences), self.env()[1])
+        self.logic_token = memo.logic_token if env == memo.logic_env else object()
+        memo.logic_env_next, memo.logic_token_next = env, self.logic_token
         super().logic()
 
     def depth(self) -> int:
@@ -300,8 +458,12 @@ class _IncrementalChecker(_Checker):
             )
         return max(longest.values(), default=0)
 
-    def sig(self, name: str, depth: int = 0) -> object:
-        found = self._sigs.get(name)
+    def sig(self, name: str, depth: int = 0, before: bool = False) -> object:
+        """What an audience is to the logic of the conditions using it. `before`: as known
+        before the logic pass (without whether it can be true, which the pass finds),
+        in a cache of its own."""
+        sigs = self._pre_sigs if before else self._sigs
+        found = sigs.get(name)
         if found is None:
             aud = self.sym.audiences.get(name)
             cond = self.audience_conds.get(name)
@@ -315,11 +477,13 @@ class _IncrementalChecker(_Checker):
                     origin,
                     aud.condition.span.start - aud.span.start,
                     cond.ok,
-                    cond.never,
+                    None if before else cond.never,
                     cyclic,
-                    tuple((d, self.sig(d, depth + 1)) for d in deps if d in self.sym.audiences),
+                    tuple(
+                        (d, self.sig(d, depth + 1, before)) for d in deps if d in self.sym.audiences
+                    ),
                 )
-            self._sigs[name] = found
+            sigs[name] = found
         return found
 
     def analyse(self, cond: Any, owner: str) -> None:
@@ -329,8 +493,20 @@ class _IncrementalChecker(_Checker):
             return
         memo = self.memo
         entry = memo.analysed.get((key, owner))
-        if entry is not None and entry.valid == self.validity(cond, entry.groups):
+        if entry is not None and (
+            entry.token is self.logic_token or entry.valid == self.validity(cond, entry.groups)
+        ):
+            entry.token = self.logic_token
             memo.analysed_next[(key, owner)] = entry
+            applied = memo.applied.get(id(cond))
+            if applied is not None and applied[0] is cond and applied[1] is entry:
+                # the same condition object, analysed so already: only its diagnostics
+                memo.applied_next[id(cond)] = applied
+                self.file = cond.file
+                for span, code, message, help, rfile in applied[2]:
+                    self.report(span, code, message, help, file=rfile)
+                self.mark_stable(cond)
+                return
             self.replay_analysis(cond, entry)
             return
         self.analyse_recorded(cond, owner, key)
@@ -357,6 +533,11 @@ class _IncrementalChecker(_Checker):
             entry.reports.append((span, code, message, help, file))
             report(span, code, message, help, file=file)
 
+        # a condition object of the previous run holds that run's analysis: start afresh
+        cond.nnf = cond.neg = logic.UNKNOWN
+        cond.keys = set()
+        cond.never = cond.always = False
+        cond.key_rep = None
         self.report = recording_report  # type: ignore[method-assign]
         try:
             super().analyse(cond, owner)
@@ -370,16 +551,23 @@ class _IncrementalChecker(_Checker):
         entry.groups = _groups_of(cond.keys)
         entry.line, entry.start = cond.expr.span.line, cond.expr.span.start
         entry.valid = self.validity(cond, entry.groups)
+        entry.token = self.logic_token
         self.memo.analysed_next[(key, owner)] = entry
+        self.memo.applied_next[id(cond)] = (cond, entry, entry.reports)
 
     def replay_analysis(self, cond: Any, entry: _Analysed) -> None:
         span = cond.expr.span  # the same text as when recorded: everything moved alike
         dl, do = span.line - entry.line, span.start - entry.start
         cond.nnf, cond.neg, cond.keys = entry.nnf, entry.neg, set(entry.keys)
         cond.never, cond.always = entry.never, entry.always
+        cond.key_rep = None
         self.file = cond.file
-        for span, code, message, help, rfile in entry.reports:
-            self.report(shift(span, dl, do), code, message, help, file=rfile)
+        reports = (
+            [(shift(r[0], dl, do), *r[1:]) for r in entry.reports] if dl or do else entry.reports
+        )
+        for span, code, message, help, rfile in reports:
+            self.report(span, code, message, help, file=rfile)
+        self.memo.applied_next[id(cond)] = (cond, entry, reports)
         self.mark_stable(cond)
 
     def mark_stable(self, cond: Any) -> None:
@@ -393,29 +581,65 @@ class _IncrementalChecker(_Checker):
         if memo.budget is not None and memo.budget[0] == key:
             memo.budget_next = memo.budget
             return memo.budget[1]
-        result = super().budget_report(report)
+        from ..state import Layout
+
+        # the layout of the rule set, each rule's features as the budget's key found them
+        layout = self.sym.layout = Layout.from_ruleset(self.ruleset, self.rule_uses)
+        result = report(layout)
         memo.budget_next = (key, result)
         return result
 
-    def budget_key(self) -> object:
-        from ..state import _Uses, survey_subject
+    def rule_uses(self, rule: ast.Rule, audiences: set[str]) -> Any:
+        """What a rule's condition uses (`state._Uses`), as the budget's key found it."""
+        if audiences is not self._uses_for:
+            if audiences != self._budget_audiences:
+                return None
+            self._uses_for = audiences  # the layout's own set: compared once
+        origin = self.origins.get(id(rule.span))
+        found = self.memo.rule_budget_next.get((origin, self._budget_audiences))
+        return found[0] if found is not None and origin is not None else None
 
+    def budget_key(self) -> object:
         audiences = frozenset(a.name.value for a in self.ruleset.audiences)
+        self._budget_audiences = audiences
         memo = self.memo
         parts: list[object] = [audiences]
         for f in self.ruleset.files:
-            for item in f.items:
-                if not isinstance(item, ast.Rule):
-                    parts.append(item)  # compared by meaning (spans are not compared)
-                    continue
-                origin = self.origins.get(id(item.span))
-                key = (origin, audiences) if origin is not None else None
-                found = memo.rule_budget.get(key) if key is not None else None
-                if found is None:
-                    uses = _Uses()
-                    if item.condition is not None:
-                        uses.walk(item.condition, set(audiences))
-                    found = (
+            # a file parsed as before (the same object) reads as before
+            cached = memo.file_budget.get(id(f))
+            if cached is not None and cached[0] is f and cached[1] == audiences:
+                memo.file_budget_next[id(f)] = cached
+                memo.rule_budget_next.update(cached[3])
+                parts.append(cached[2])
+                continue
+            file_parts, rules = self.file_budget_key(f, audiences)
+            memo.file_budget_next[id(f)] = (f, audiences, file_parts, rules)
+            parts.append(file_parts)
+        return tuple(parts)
+
+    def file_budget_key(
+        self, f: ast.RuleFile, audiences: frozenset[str]
+    ) -> tuple[tuple[object, ...], dict[object, object]]:
+        from ..state import _Uses, survey_subject
+
+        memo = self.memo
+        parts: list[object] = []
+        rules: dict[object, object] = {}
+        for item in f.items:
+            origin = self.origins.get(id(item.span))
+            if not isinstance(item, ast.Rule):
+                # the same text means the same item; else compared by meaning (not spans)
+                parts.append(item if origin is None else origin)
+                continue
+            key = (origin, audiences) if origin is not None else None
+            found = memo.rule_budget.get(key) if key is not None else None
+            if found is None:
+                uses = _Uses()
+                if item.condition is not None:
+                    uses.walk(item.condition, set(audiences))
+                found = (
+                    uses,
+                    (
                         tuple(uses.counts),
                         tuple(uses.since),
                         tuple(uses.windows.items()),
@@ -428,11 +652,13 @@ class _IncrementalChecker(_Checker):
                             for a in item.actions
                             if isinstance(a, ast.ShowSurvey)
                         ),
-                    )
-                if key is not None:
-                    memo.rule_budget_next[key] = found
-                parts.append(found)
-        return tuple(parts)
+                    ),
+                )
+            if key is not None:
+                rules[key] = found
+            parts.append(found[1])
+        memo.rule_budget_next.update(rules)
+        return tuple(parts), rules
 
 
 class CheckMemo:
@@ -440,18 +666,39 @@ class CheckMemo:
 
     def __init__(self) -> None:
         self.typed: dict[tuple[object, ...], _Typed] = {}
+        #: id(condition node) → the node, its condition object and typing (`_Same`)
+        self.conds: dict[int, _Same] = {}
+        #: id(condition object) → (it, the `_Analysed` its fields hold, its diagnostics there)
+        self.applied: dict[int, tuple[Any, _Analysed, list[Any]]] = {}
         self.analysed: dict[tuple[object, ...], _Analysed] = {}
         self.sat: dict[tuple[object, ...], tuple[Any, ...]] = {}
         self.rule_budget: dict[object, object] = {}
+        #: id(group) → (the group, its file, its segments by `G.S`, its own diagnostics)
+        self.groups: dict[int, tuple[Any, ...]] = {}
+        #: id(file) → (the file, the audiences, its part of the budget's key)
+        self.file_budget: dict[int, tuple[Any, ...]] = {}
         self.budget: tuple[object, Any] | None = None
+        #: the names and audiences of the previous run, and a token for each state
+        self.type_env: object = None
+        self.type_token: object = object()
+        self.logic_env: object = None
+        self.logic_token: object = object()
         self._next()
 
     def _next(self) -> None:
         self.typed_next: dict[tuple[object, ...], _Typed] = {}
+        self.conds_next: dict[int, _Same] = {}
+        self.applied_next: dict[int, tuple[Any, _Analysed, list[Any]]] = {}
         self.analysed_next: dict[tuple[object, ...], _Analysed] = {}
         self.sat_next: dict[tuple[object, ...], tuple[Any, ...]] = {}
         self.rule_budget_next: dict[object, object] = {}
+        self.file_budget_next: dict[int, tuple[Any, ...]] = {}
+        self.groups_next: dict[int, tuple[Any, ...]] = {}
         self.budget_next: tuple[object, Any] | None = None
+        self.type_env_next: object = None
+        self.type_token_next: object = object()
+        self.logic_env_next: object = None
+        self.logic_token_next: object = object()
 
     def check(
         self, results: Sequence[ParseResult], origins: dict[int, tuple[str, int]]
@@ -465,7 +712,10 @@ class CheckMemo:
             skipped_names: Collection[str] | None = None,
         ) -> list[Diagnostic]:
             checker = _IncrementalChecker(ruleset, syntax_errors, skipped_names, self, origins)
-            return apply_suppressions(checker.run(), ruleset)
+            try:
+                return apply_suppressions(checker.run(), ruleset)
+            finally:
+                checker.untie()
 
         self._next()
         try:
@@ -474,6 +724,10 @@ class CheckMemo:
             self.__init__()  # type: ignore[misc]  # a half-made memo is never reused
             raise
         self.typed, self.analysed, self.sat = self.typed_next, self.analysed_next, self.sat_next
+        self.conds, self.applied = self.conds_next, self.applied_next
         self.rule_budget, self.budget = self.rule_budget_next, self.budget_next
+        self.file_budget, self.groups = self.file_budget_next, self.groups_next
+        self.type_env, self.type_token = self.type_env_next, self.type_token_next
+        self.logic_env, self.logic_token = self.logic_env_next, self.logic_token_next
         self._next()
         return found

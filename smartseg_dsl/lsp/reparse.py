@@ -58,16 +58,29 @@ _set = object.__setattr__
 _Span = ast.Span
 
 
+def _setter(cls: type, name: str) -> Any:
+    """A slot's own setter (faster than `object.__setattr__` on a frozen dataclass)."""
+    found = cls.__dict__.get(name)
+    if found is not None and hasattr(found, "__set__"):
+        return found.__set__
+    return lambda obj, value: _set(obj, name, value)
+
+
+_S_LINE, _S_COLUMN, _S_END_LINE, _S_END_COLUMN, _S_START, _S_END = (
+    _setter(_Span, f) for f in ("line", "column", "end_line", "end_column", "start", "end")
+)
+
+
 def _shift_span(s: ast.Span, dl: int, do: int) -> ast.Span:
     if s.line < 1:  # NO_SPAN and friends: no position to move
         return s
     new = _new(_Span)
-    _set(new, "line", s.line + dl)
-    _set(new, "column", s.column)
-    _set(new, "end_line", s.end_line + dl)
-    _set(new, "end_column", s.end_column)
-    _set(new, "start", s.start + do)
-    _set(new, "end", s.end + do)
+    _S_LINE(new, s.line + dl)
+    _S_COLUMN(new, s.column)
+    _S_END_LINE(new, s.end_line + dl)
+    _S_END_COLUMN(new, s.end_column)
+    _S_START(new, s.start + do)
+    _S_END(new, s.end + do)
     return new
 
 
@@ -107,13 +120,14 @@ def _shifter(cls: type) -> Any:
         _SHIFTERS[cls] = _keep
         return _keep
     lines = [f"def shift_{cls.__name__}(n, dl, do):", "    new = _new(C)"]
-    for f in fields(cls):
+    scope: dict[str, Any] = {"_new": _new, "C": cls, "_SCALARS": _SCALARS}
+    scope["_SHIFTERS"] = _SHIFTERS
+    for i, f in enumerate(fields(cls)):
+        scope[f"set_{i}"] = _setter(cls, f.name)
         lines.append(f"    v = n.{f.name}")
         lines.append("    if type(v) not in _SCALARS: v = _SHIFTERS[type(v)](v, dl, do)")
-        lines.append(f"    _set(new, {f.name!r}, v)")
+        lines.append(f"    set_{i}(new, v)")
     lines.append("    return new")
-    scope: dict[str, Any] = {"_new": _new, "_set": _set, "C": cls, "_SCALARS": _SCALARS}
-    scope["_SHIFTERS"] = _SHIFTERS
     exec("\n".join(lines), scope)  # generated from the dataclass's own fields
     found = _SHIFTERS[cls] = scope[f"shift_{cls.__name__}"]
     return found
