@@ -434,4 +434,4 @@ def test_the_cookie_json_refuses_what_json_refuses() -> None:
 
     with pytest.raises(TypeError):
         _encode_json({"x": object()})
-    assert _encode_json({"x": float("nan")}) == "{\"x\":NaN}"
+    assert _encode_json({"x": float("nan")}) == '{"x":NaN}'
