@@ -1019,14 +1019,18 @@ class Engine:
                     decisions[d.slot] = d
             index += 1
         exposures: tuple[tuple[str, str], ...] = ()
-        if assigned or exposing:
-            changes: dict[str, Any] = {}
+        if exposing:
+            exposures = tuple([(name, variant_name) for name, variant_name, _ in exposing])
+            exposed = new_state.exposed.union([key for _, _, key in exposing])
             if assigned:
-                changes["variants"] = {**new_state.variants, **assigned}
-            if exposing:
-                exposures = tuple((name, variant_name) for name, variant_name, _ in exposing)
-                changes["exposed"] = new_state.exposed.union([key for _, _, key in exposing])
-            new_state = replace_state(new_state, **changes)
+                variants = {**new_state.variants, **assigned}
+                new_state = replace_state(new_state, variants=variants, exposed=exposed)
+            else:
+                new_state = replace_state(new_state, exposed=exposed)
+            evaluated = new_state
+            changed = True
+        elif assigned:
+            new_state = replace_state(new_state, variants={**new_state.variants, **assigned})
             evaluated = new_state
             changed = True
         groups = _group_views(rules, ctx)
