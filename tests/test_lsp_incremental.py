@@ -158,7 +158,7 @@ def test_experiments_split_at_their_inner_lines_parse_whole() -> None:
 #
 # What the incremental check reuses, and what must make it stop: a condition node that
 # is the same object as in the previous run keeps its condition object and analysis
-# (`recheck._Same`, `CheckMemo.applied`); one moved by an edit above it replays them
+# (`recheck._Same`, `recheck._Tables.applied`); one moved by an edit above it replays them
 # shifted; a file parsed as before keeps its part of the budget's input. Each sequence
 # below is checked against a from-scratch check after every step, and each step must
 # change some diagnostics (else it would not test the cache it aims at).
