@@ -46,7 +46,8 @@ freed at once, not by a collection that would walk them after the next keystroke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .. import ast, logic
@@ -64,6 +65,8 @@ _SUGGESTING = frozenset({"SEG201", "SEG202", "SEG204"})
 #: (`_Checker.audience_nnf` stops at 32): no reuse of the logic then
 _MAX_DEPTH = 30
 _GROUP_KEYS = frozenset({"conf", "score", "ml", "certain", "known"})
+#: one `_Checker.report` call as recorded: span, code, message, help, file
+_Report = tuple[ast.Span, str, str, str | None, str | None]
 
 
 class _RecordingSet(set):  # type: ignore[type-arg]
@@ -85,7 +88,7 @@ class _Typed:
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+        self.reports: list[_Report] = []
         self.uses: list[tuple[str, ast.Span]] = []
         self.suggested: list[str] = []
         self.segments: dict[str, ast.Span] = {}
@@ -100,29 +103,18 @@ class _Typed:
         self.token: object = None
 
 
+@dataclass(slots=True, eq=False)
 class _Same:
     """A condition node of the previous run, with its condition object and its typing
     where the node is (reused as they are while the node is the same object)."""
 
-    __slots__ = ("cond", "context", "expr", "key", "reports", "typed", "uses")
-
-    def __init__(
-        self,
-        expr: ast.Expr,
-        context: tuple[object, ...],
-        typed: _Typed,
-        cond: Any,
-        key: tuple[object, ...],
-        uses: list[tuple[str, ast.Span]],
-        reports: list[tuple[ast.Span, str, str, str | None, str | None]],
-    ) -> None:
-        self.expr = expr
-        self.context = context
-        self.typed = typed
-        self.cond = cond
-        self.key = key
-        self.uses = uses
-        self.reports = reports
+    expr: ast.Expr
+    context: tuple[object, ...]
+    typed: _Typed
+    cond: Any
+    key: tuple[object, ...]
+    uses: list[tuple[str, ast.Span]]
+    reports: list[_Report]
 
 
 class _Analysed:
@@ -132,7 +124,7 @@ class _Analysed:
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+        self.reports: list[_Report] = []
         #: the audiences' state (`_Tables.logic_token`) this was last found valid in
         self.token: object = None
 
@@ -230,17 +222,8 @@ class _IncrementalChecker(_Checker):
         self.reasoner.owner = None  # type: ignore[assignment]
         self._facts.owner = None  # type: ignore[assignment]
 
-    # ---------------------------------------------------------- declarations
-    def group_body(self, f: ast.RuleFile, group: ast.Group) -> dict[str, ast.Segment]:
-        """A group's own checks, replayed for the very group object of the previous run."""
-        memo = self.memo
-        found = memo.last.groups.get(id(group))
-        if found is not None and found[0] is group and found[1] == f.path:
-            memo.next.groups[id(group)] = found
-            for span, code, message, help, rfile in found[3]:
-                self.report(span, code, message, help, file=rfile)
-            return found[2]  # type: ignore[no-any-return]
-        reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+    def recording_report(self, into: list[_Report]) -> Callable[..., None]:
+        """`self.report` that also keeps each report in `into`, for a later run's replay."""
         report = self.report
 
         def recording_report(
@@ -251,10 +234,26 @@ class _IncrementalChecker(_Checker):
             *,
             file: str | None = None,
         ) -> None:
-            reports.append((span, code, message, help, file))
+            into.append((span, code, message, help, file))
             report(span, code, message, help, file=file)
 
-        self.report = recording_report  # type: ignore[method-assign]
+        return recording_report
+
+    def replay_reports(self, reports: Iterable[_Report]) -> None:
+        for span, code, message, help, rfile in reports:
+            self.report(span, code, message, help, file=rfile)
+
+    # ---------------------------------------------------------- declarations
+    def group_body(self, f: ast.RuleFile, group: ast.Group) -> dict[str, ast.Segment]:
+        """A group's own checks, replayed for the very group object of the previous run."""
+        memo = self.memo
+        found = memo.last.groups.get(id(group))
+        if found is not None and found[0] is group and found[1] == f.path:
+            memo.next.groups[id(group)] = found
+            self.replay_reports(found[3])
+            return found[2]  # type: ignore[no-any-return]
+        reports: list[_Report] = []
+        self.report = self.recording_report(reports)  # type: ignore[method-assign]
         try:
             segments = super().group_body(f, group)
         finally:
@@ -324,18 +323,7 @@ class _IncrementalChecker(_Checker):
             self._typed_hit.add(id(cond))
             return cond
         typed = _Typed()
-        report, use = self.report, self.use_audience
-
-        def recording_report(
-            span: ast.Span,
-            code: str,
-            message: str,
-            help: str | None = None,
-            *,
-            file: str | None = None,
-        ) -> None:
-            typed.reports.append((span, code, message, help, file))
-            report(span, code, message, help, file=file)
+        use = self.use_audience
 
         def recording_use(name: str, span: ast.Span) -> None:
             typed.uses.append((name, span))
@@ -343,7 +331,7 @@ class _IncrementalChecker(_Checker):
 
         suggested = self.suggested
         self.suggested = _RecordingSet(suggested, typed.suggested)
-        self.report = recording_report  # type: ignore[method-assign]
+        self.report = self.recording_report(typed.reports)  # type: ignore[method-assign]
         self.use_audience = recording_use  # type: ignore[method-assign]
         try:
             cond = super().condition(expr, file, audience, where)
@@ -417,8 +405,7 @@ class _IncrementalChecker(_Checker):
         typed = same.typed
         if typed.suggested:
             self.suggested.update(typed.suggested)
-        for span, code, message, help, rfile in same.reports:
-            self.report(span, code, message, help, file=rfile)
+        self.replay_reports(same.reports)
         cond = same.cond
         cond.ok = typed.ok  # the cycle pass may have changed it in the previous run
         if not cond.ok:  # not analysed in this run: no analysis of an earlier one either
@@ -503,8 +490,7 @@ class _IncrementalChecker(_Checker):
                 # the same condition object, analysed so already: only its diagnostics
                 memo.next.applied[id(cond)] = applied
                 self.file = cond.file
-                for span, code, message, help, rfile in applied[2]:
-                    self.report(span, code, message, help, file=rfile)
+                self.replay_reports(applied[2])
                 self.mark_stable(cond)
                 return
             self.replay_analysis(cond, entry)
@@ -520,25 +506,12 @@ class _IncrementalChecker(_Checker):
 
     def analyse_recorded(self, cond: Any, owner: str, key: tuple[object, ...] | None) -> None:
         entry = _Analysed()
-        report = self.report
-
-        def recording_report(
-            span: ast.Span,
-            code: str,
-            message: str,
-            help: str | None = None,
-            *,
-            file: str | None = None,
-        ) -> None:
-            entry.reports.append((span, code, message, help, file))
-            report(span, code, message, help, file=file)
-
         # a condition object of the previous run holds that run's analysis: start afresh
         cond.nnf = cond.neg = logic.UNKNOWN
         cond.keys = set()
         cond.never = cond.always = False
         cond.key_rep = None
-        self.report = recording_report  # type: ignore[method-assign]
+        self.report = self.recording_report(entry.reports)  # type: ignore[method-assign]
         try:
             super().analyse(cond, owner)
         finally:
@@ -565,8 +538,7 @@ class _IncrementalChecker(_Checker):
         reports = (
             [(shift(r[0], dl, do), *r[1:]) for r in entry.reports] if dl or do else entry.reports
         )
-        for span, code, message, help, rfile in reports:
-            self.report(span, code, message, help, file=rfile)
+        self.replay_reports(reports)
         self.memo.next.applied[id(cond)] = (cond, entry, reports)
         self.mark_stable(cond)
 
