@@ -176,11 +176,16 @@ def make_app(
     routes: Iterable[Route] | None = None,
     templates: jinja2.Environment | None = None,
     store: Any = False,
+    outer: Iterable[Middleware] = (),
+    lifespan: Any = None,
     **options: Any,
 ) -> Starlette:
+    """A Starlette app behind SmartSegMiddleware (itself behind the ``outer`` ones)."""
     return Starlette(
         routes=list(routes) if routes is not None else pages_routes(),
+        lifespan=lifespan,
         middleware=[
+            *outer,
             Middleware(
                 SmartSegMiddleware,
                 rules=rules,
@@ -188,7 +193,7 @@ def make_app(
                 templates=templates if templates is not None else template_env(),
                 store=store,
                 **options,
-            )
+            ),
         ],
     )
 
