@@ -24,7 +24,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -105,16 +105,19 @@ class FrameworkContract:
     """The behaviour every framework's example app shows behind the middleware."""
 
     framework: str  # as the page's <title> says it
+    #: the example's ``create_app(*, personalize=True, **options)`` (as a staticmethod),
+    #: for the two methods below; an example without one overrides them
+    create_app: Callable[..., Any]
 
     # ------------------------------------------------------------------ per framework
 
     def make_app(self, **options: Any) -> Any:
         """The example app behind SmartSegMiddleware; ``options`` go to the middleware."""
-        raise NotImplementedError
+        return self.create_app(**options)
 
     def bare_app(self) -> Any:
         """The same app without smartseg (the reference for byte-identical passthrough)."""
-        raise NotImplementedError
+        return self.create_app(personalize=False)
 
     def form_fields(self, client: TestClient) -> dict[str, str]:
         """Fields the framework's own forms need besides the data (Django: its CSRF token)."""
