@@ -16,7 +16,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smartseg_dsl.middleware import RequestVisitor
 
 EXAMPLES = Path(__file__).resolve().parent
 #: The rule set every example runs (checked by `smartseg check --strict examples/rules/`).
@@ -51,6 +54,15 @@ PLANS: list[dict[str, Any]] = [
 def smartseg_options(**overrides: Any) -> dict[str, Any]:
     """The keyword arguments every example passes to ``SmartSegMiddleware``."""
     return {"rules": str(RULES), "secret_key": SECRET_KEY, "store": STORE, **overrides}
+
+
+def visitor_summary(view: RequestVisitor) -> dict[str, Any]:
+    """What ``GET /api/visitor`` answers: the visitor's industry as the rules see it."""
+    return {
+        "industry": view.most_likely("Industry"),
+        "legal": view.confidence("Industry.Legal"),
+        "certain": view.certain("Industry.Legal"),
+    }
 
 
 def export_rows() -> Iterator[str]:

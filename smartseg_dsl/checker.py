@@ -278,20 +278,35 @@ class _Checker:
                     self.declare_holdout(item)
 
     def declare_goal(self, f: ast.RuleFile, goal: ast.Goal) -> None:
-        name = goal.name.value
         self.reserved(goal.name, "a goal")
-        first = self.sym.goals.get(name)
+        self.declare_once(
+            f, goal, "goal", self.sym.goals, self._goal_files, "remove or rename this goal"
+        )
+
+    def declare_once(
+        self,
+        f: ast.RuleFile,
+        item: ast.Goal | ast.Experiment,
+        kind: str,
+        defined: dict[str, Any],
+        files: dict[str, str],
+        help: str,
+    ) -> bool:
+        """Record a goal or experiment in `defined` (its file in `files`); SEG205 and
+        False when its name is already there."""
+        name = item.name.value
+        first = defined.get(name)
         if first is not None:
             self.report(
-                goal.name.span,
+                item.name.span,
                 "SEG205",
-                f"goal `{name}` is already defined at {self._goal_files[name]}:"
-                f"{first.name.span.line}",
-                "remove or rename this goal",
+                f"{kind} `{name}` is already defined at {files[name]}:{first.name.span.line}",
+                help,
             )
-            return
-        self.sym.goals[name] = goal
-        self._goal_files[name] = f.path
+            return False
+        defined[name] = item
+        files[name] = f.path
+        return True
 
     def declare_holdout(self, holdout: ast.Holdout) -> None:
         share = holdout.share
@@ -1622,18 +1637,15 @@ class _Checker:
         """Check one experiment; its (from, until) epoch seconds when they are valid."""
         name = item.name.value
         self.reserved(item.name, "an experiment")
-        first = self.sym.experiments.get(name)
-        if first is not None:
-            self.report(
-                item.name.span,
-                "SEG205",
-                f"experiment `{name}` is already defined at {self._experiment_files[name]}:"
-                f"{first.name.span.line}",
-                "rename this experiment: its name keys the visitors' assignments",
-            )
+        if not self.declare_once(
+            f,
+            item,
+            "experiment",
+            self.sym.experiments,
+            self._experiment_files,
+            "rename this experiment: its name keys the visitors' assignments",
+        ):
             return None
-        self.sym.experiments[name] = item
-        self._experiment_files[name] = f.path
         seen: dict[str, ast.Span] = {}
         variants: dict[str, ast.Variant] = {}
         goals: dict[str, ast.ExperimentGoal] = {}

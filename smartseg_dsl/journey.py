@@ -178,6 +178,18 @@ def _strings(value: object, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _names_or_null(raw: dict[str, object], key: str, what: str) -> dict[str, str | None] | None:
+    """``raw[key]`` checked to be an object whose values are names or null (None: no key)."""
+    if key not in raw:
+        return None
+    value = raw[key]
+    if not isinstance(value, dict) or not all(
+        v is None or isinstance(v, str) for v in value.values()
+    ):
+        raise ValueError(f"`expect.{key}` must map {what} or null")
+    return dict(value)
+
+
 def _parse_expect(raw: object) -> Expect:
     if not isinstance(raw, dict):
         raise ValueError("`expect` must be an object")
@@ -187,14 +199,7 @@ def _parse_expect(raw: object) -> Expect:
             f"unknown key(s) in `expect`: {', '.join(unknown)} "
             f"(allowed: {', '.join(sorted(_EXPECT_KEYS))})"
         )
-    most_likely = None
-    if "most_likely" in raw:
-        ml = raw["most_likely"]
-        if not isinstance(ml, dict) or not all(
-            v is None or isinstance(v, str) for v in ml.values()
-        ):
-            raise ValueError("`expect.most_likely` must map groups to a segment name or null")
-        most_likely = dict(ml)
+    most_likely = _names_or_null(raw, "most_likely", "groups to a segment name")
     confidence = None
     if "confidence" in raw:
         conf = raw["confidence"]
@@ -225,14 +230,7 @@ def _parse_expect(raw: object) -> Expect:
     holdout = raw.get("holdout")
     if holdout is not None and not isinstance(holdout, bool):
         raise ValueError("`expect.holdout` must be true or false")
-    experiments = None
-    if "experiments" in raw:
-        ex = raw["experiments"]
-        if not isinstance(ex, dict) or not all(
-            v is None or isinstance(v, str) for v in ex.values()
-        ):
-            raise ValueError("`expect.experiments` must map experiments to a variant name or null")
-        experiments = dict(ex)
+    experiments = _names_or_null(raw, "experiments", "experiments to a variant name")
     return Expect(
         most_likely=most_likely,
         certain=_strings(raw["certain"], "expect.certain") if "certain" in raw else None,

@@ -1559,6 +1559,22 @@ _STORE_DOWN = (
 )
 
 
+async def _stored_step(
+    ex: _Exchange, outcome: Outcome, method: str, *args: Any, what: str
+) -> bytes:
+    """Record a step's input with the store's `method`, then send its activations;
+    the Set-Cookie header of its state.
+
+    The answer bank is the source of truth (docs/answer-bank.md): an answer or dismissal
+    it could not keep is refused (503), not kept in the cookie alone, so nothing is lost
+    silently and the visitor can answer again."""
+    ok, _ = await ex.mw.store_call(method, *args, what=what)
+    if not ok:
+        raise _BadRequest(_STORE_DOWN, status=503)
+    await ex.send_activation(outcome)
+    return ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
+
+
 async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str, Any], bytes]:
     about = _required(fields, "about")
     value = _required(fields, "answer")
@@ -1569,7 +1585,9 @@ async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
     outcome = ex._finish_step(page_view=False, answers=(answer,))
     # The form's (verified) CSRF token makes the answer idempotent: the same form posted
     # again is recorded and synced once, and still answered as a success.
-    ok, _ = await ex.mw.store_call(
+    cookie = await _stored_step(
+        ex,
+        outcome,
         "record_answer",
         ex.visitor_id,
         about,
@@ -1579,13 +1597,6 @@ async def _answer(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str,
         fields.get("csrf"),
         what=f"the answer about {about}",
     )
-    if not ok:
-        # The answer bank is the source of truth (docs/answer-bank.md): an answer it
-        # could not keep is refused, not kept in the cookie alone, so nothing is lost
-        # silently and the visitor can answer again.
-        raise _BadRequest(_STORE_DOWN, status=503)
-    await ex.send_activation(outcome)
-    cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
     return 200, {"ok": True, "about": about, "answer": value}, cookie
 
 
@@ -1595,7 +1606,9 @@ async def _dismiss(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str
     if problem:
         raise _BadRequest(problem)
     outcome = ex._finish_step(page_view=False, dismissals=(about,))
-    ok, _ = await ex.mw.store_call(
+    cookie = await _stored_step(
+        ex,
+        outcome,
         "record_dismissal",
         ex.visitor_id,
         about,
@@ -1603,10 +1616,6 @@ async def _dismiss(ex: _Exchange, fields: dict[str, str]) -> tuple[int, dict[str
         fields.get("csrf"),  # idempotent per form, like answers
         what=f"the dismissal of {about}",
     )
-    if not ok:
-        raise _BadRequest(_STORE_DOWN, status=503)
-    await ex.send_activation(outcome)
-    cookie = ex.mw.cookie_header(ex.rt.codec.dumps(outcome.state))
     return 200, {"ok": True, "dismissed": about}, cookie
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -609,18 +609,31 @@ class ParseResult:
 
 def parse_source(text: str, path: str = "<string>") -> ParseResult:
     """Parse one file's text. Never raises for bad input: problems become diagnostics."""
-    diagnostics: list[Diagnostic] = []
     comments = tuple(_comments(text))
     nesting = _nesting_problem(text, path)
     if nesting is not None:
         return ParseResult(ast.RuleFile(path, (), comments), (nesting,), _names_in(text))
+    return _parse_regions(
+        text, path, lambda start, end: _parse_region(text, start, end, path), comments
+    )
 
+
+#: parses text[start:end] of the text at hand, keeping positions (`_parse_region`)
+_RegionParser = Callable[[int, int], tuple[list[ast.Item], list[Diagnostic]]]
+
+
+def _parse_regions(
+    text: str, path: str, region: _RegionParser, comments: tuple[ast.Comment, ...]
+) -> ParseResult:
+    """The whole text through `region`; after a syntax error, the items before it on
+    their own, then on from the next item's start (the text between is skipped)."""
+    diagnostics: list[Diagnostic] = []
     items: list[ast.Item] = []
     skipped: list[str] = []
     offset = 0
     while offset <= len(text):
         try:
-            parsed, problems = _parse_region(text, offset, len(text), path)
+            parsed, problems = region(offset, len(text))
             items.extend(parsed)
             diagnostics.extend(problems)
             break
@@ -630,7 +643,7 @@ def parse_source(text: str, path: str = "<string>") -> ParseResult:
             item_start = item_start_before(text, at, offset)
             if item_start > offset:
                 try:
-                    parsed, problems = _parse_region(text, offset, item_start, path)
+                    parsed, problems = region(offset, item_start)
                     items.extend(parsed)
                     diagnostics.extend(problems)
                 except UnexpectedInput:

@@ -254,6 +254,10 @@ class Layout:
         return _analyze(ruleset, rule_uses)
 
 
+#: matcher kinds a reload must not count twice (`Layout.reloads`)
+_RELOAD_KINDS = frozenset({"page", "category", "query", "landing", "referrer"})
+
+
 def _analyze(
     ruleset: ast.RuleSet,
     rule_uses: Callable[[ast.Rule, set[str]], _Uses | None] | None = None,
@@ -262,7 +266,8 @@ def _analyze(
 
     fact_idents: list[str] = []
     evidence: list[tuple[str, EvidenceSpec]] = []
-    landing = referrer = reloads = False
+    #: the kinds of matcher read, by signals and by rules
+    kinds: set[str] = set()
     seen_groups: set[str] = set()
     for file, item in ruleset.items():
         if not isinstance(item, ast.Group) or item.name.value in seen_groups:
@@ -283,12 +288,7 @@ def _analyze(
             occurrences: dict[str, int] = {}
             for signal in segment.signals:
                 mid = MatcherId.of(signal.matcher)
-                if mid.kind == "landing":
-                    landing = True
-                elif mid.kind == "referrer":
-                    referrer = True
-                if mid.kind in ("page", "category", "query", "landing", "referrer"):
-                    reloads = True
+                kinds.add(mid.kind)
                 if signal.explicit:
                     continue
                 n = occurrences.get(mid.ident, 0)
@@ -358,15 +358,10 @@ def _analyze(
                 if subject is not None:
                     survey_subjects.append(subject)
 
-    for mid in [*uses.counts, *uses.since, *uses.windows]:
-        if mid.kind == "landing":
-            landing = True
-        elif mid.kind == "referrer":
-            referrer = True
-        if mid.kind in ("page", "category", "query", "landing", "referrer"):
-            reloads = True
-    if uses.pageviews:
-        reloads = True
+    kinds.update(mid.kind for mid in [*uses.counts, *uses.since, *uses.windows])
+    landing = "landing" in kinds
+    referrer = "referrer" in kinds
+    reloads = bool(uses.pageviews) or not kinds.isdisjoint(_RELOAD_KINDS)
 
     fact_keys = _assign_keys(fact_idents)
     ev_keys = _assign_keys(ident for ident, _ in evidence)

@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+#: the answer bank's fixtures (`store`, `store_url`, `pg_base_url`) for every module
+pytest_plugins = ["answers_fixtures"]
+
 settings.register_profile(
     "dev", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
 )

@@ -24,13 +24,13 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from middleware_helpers import Recorder, http_scope, slot_html
+from middleware_helpers import Recorder, exported_events, history, http_scope, slot_html
 from starlette.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,6 @@ if str(ROOT) not in sys.path:  # examples/ is used from the checkout
     sys.path.insert(0, str(ROOT))
 
 from examples.common import PLANS, RULES, SECRET_KEY, export_rows  # noqa: E402
-from smartseg_dsl.answers import open_store  # noqa: E402
 from smartseg_dsl.cookie import CookieCodec  # noqa: E402
 from smartseg_dsl.loader import load_ruleset  # noqa: E402
 from smartseg_dsl.middleware import SmartSegMiddleware  # noqa: E402
@@ -98,36 +97,27 @@ def smartseg_cookies(response: Any) -> list[str]:
     return [c for c in response.headers.get_list("set-cookie") if c.startswith("smartseg=")]
 
 
-def history(db: str, visitor_id: str) -> list[tuple[str, str | None, str | None]]:
-    store = open_store(db)
-    try:
-        return [(e.kind, e.subject, e.value) for e in store.history(visitor_id)]
-    finally:
-        store.close()
-
-
 def measurement_events(db: str) -> list[dict[str, Any]]:
-    store = open_store(db)
-    try:
-        return [e.to_json() for e in store.export_events()]
-    finally:
-        store.close()
+    return [e.to_json() for e in exported_events(db)]
 
 
 class FrameworkContract:
     """The behaviour every framework's example app shows behind the middleware."""
 
     framework: str  # as the page's <title> says it
+    #: the example's ``create_app(*, personalize=True, **options)`` (as a staticmethod),
+    #: for the two methods below; an example without one overrides them
+    create_app: Callable[..., Any]
 
     # ------------------------------------------------------------------ per framework
 
     def make_app(self, **options: Any) -> Any:
         """The example app behind SmartSegMiddleware; ``options`` go to the middleware."""
-        raise NotImplementedError
+        return self.create_app(**options)
 
     def bare_app(self) -> Any:
         """The same app without smartseg (the reference for byte-identical passthrough)."""
-        raise NotImplementedError
+        return self.create_app(personalize=False)
 
     def form_fields(self, client: TestClient) -> dict[str, str]:
         """Fields the framework's own forms need besides the data (Django: its CSRF token)."""

@@ -26,7 +26,10 @@ if str(ROOT) not in sys.path:  # the package is used from the checkout
     sys.path.insert(0, str(ROOT))
 
 import smartseg_dsl  # noqa: E402
+from smartseg_dsl.answers import open_store  # noqa: E402
+from smartseg_dsl.measure.events import Event  # noqa: E402
 from smartseg_dsl.middleware import SmartSegMiddleware  # noqa: E402
+from smartseg_dsl.state import replace_state  # noqa: E402
 
 SECRET = "test-secret-key"
 
@@ -173,11 +176,16 @@ def make_app(
     routes: Iterable[Route] | None = None,
     templates: jinja2.Environment | None = None,
     store: Any = False,
+    outer: Iterable[Middleware] = (),
+    lifespan: Any = None,
     **options: Any,
 ) -> Starlette:
+    """A Starlette app behind SmartSegMiddleware (itself behind the ``outer`` ones)."""
     return Starlette(
         routes=list(routes) if routes is not None else pages_routes(),
+        lifespan=lifespan,
         middleware=[
+            *outer,
             Middleware(
                 SmartSegMiddleware,
                 rules=rules,
@@ -185,9 +193,53 @@ def make_app(
                 templates=templates if templates is not None else template_env(),
                 store=store,
                 **options,
-            )
+            ),
         ],
     )
+
+
+def banked_middleware(
+    tmp_path: Path, rules: str, routes: Iterable[Route], **options: Any
+) -> tuple[SmartSegMiddleware, str]:
+    """The middleware over ``routes``, its rules written into ``tmp_path/rules`` and its
+    answer bank at ``tmp_path/bank.db``: (it, the bank's URL)."""
+    url = str(tmp_path / "bank.db")
+    mw = SmartSegMiddleware(
+        Starlette(routes=list(routes)),
+        rules=write_rules(tmp_path / "rules", rules),
+        secret_key=SECRET,
+        templates=template_env(),
+        store=url,
+        **options,
+    )
+    return mw, url
+
+
+def as_visitor(mw: SmartSegMiddleware, client: TestClient, visitor_id: str) -> None:
+    """Make ``client`` a new visitor with this id (its cookie, as the server signs it)."""
+    codec, engine = mw._rt.codec, mw._rt.engine
+    state = replace_state(engine.new_state(1_767_225_600), visitor_id=visitor_id)
+    client.cookies.clear()
+    # the domain the server's own Set-Cookie gets, so that it replaces this one
+    client.cookies.set("smartseg", codec.dumps(state), domain="testserver.local", path="/")
+
+
+def exported_events(url: str) -> list[Event]:
+    """Every measurement event of the answer bank at ``url``."""
+    store = open_store(url)
+    try:
+        return list(store.export_events())
+    finally:
+        store.close()
+
+
+def history(url: str, visitor_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(kind, subject, value) of each answer-bank event of the visitor, oldest first."""
+    store = open_store(url)
+    try:
+        return [(e.kind, e.subject, e.value) for e in store.history(visitor_id)]
+    finally:
+        store.close()
 
 
 def client(app: Any, **kwargs: Any) -> TestClient:

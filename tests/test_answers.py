@@ -20,9 +20,6 @@ from answers_fixtures import (
     ROOT,
     SNAPSHOT,
     backend_of,
-    pg_base_url_fixture,  # noqa: F401 - fixture
-    store_fixture,  # noqa: F401 - fixture
-    store_url_fixture,  # noqa: F401 - fixture
 )
 
 from smartseg_dsl.answers import (

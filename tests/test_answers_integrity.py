@@ -18,11 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from answers_fixtures import (
-    pg_base_url_fixture,  # noqa: F401 - fixture
-    store_fixture,  # noqa: F401 - fixture
-    store_url_fixture,  # noqa: F401 - fixture
-)
 from middleware_helpers import SECRET, client, csrf_of, make_app, pages_routes, write_rules
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response

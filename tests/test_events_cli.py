@@ -8,10 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from answers_fixtures import (
-    pg_base_url_fixture,  # noqa: F401 - fixture
-    store_url_fixture,  # noqa: F401 - fixture
-)
 from click.testing import CliRunner, Result
 
 from smartseg_dsl.answers import open_store

@@ -13,12 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from answers_fixtures import (
-    backend_of,
-    pg_base_url_fixture,  # noqa: F401 - fixture
-    store_fixture,  # noqa: F401 - fixture
-    store_url_fixture,  # noqa: F401 - fixture
-)
+from answers_fixtures import backend_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

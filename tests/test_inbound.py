@@ -13,12 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
-from answers_fixtures import (
-    backend_of,
-    pg_base_url_fixture,  # noqa: F401 - fixture
-    store_fixture,  # noqa: F401 - fixture
-    store_url_fixture,  # noqa: F401 - fixture
-)
+from answers_fixtures import backend_of
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st

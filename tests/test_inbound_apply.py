@@ -11,10 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from answers_fixtures import (
-    pg_base_url_fixture,  # noqa: F401 - fixture
-    store_url_fixture,  # noqa: F401 - fixture
-)
 from middleware_helpers import SECRET, client, make_app, page, write_rules
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response

@@ -330,30 +330,40 @@ async def test_definition_across_files(client: LanguageClient, rules: Path) -> N
     assert await where(0, 30) == []  # a slot is not a name
 
 
+async def references(
+    client: LanguageClient, u: str, line: int, character: int, *, declaration: bool
+) -> list[tuple[str, int, int]]:
+    """(uri, line, character) of each reference to the name at (line, character), sorted."""
+    found = await client.text_document_references_async(
+        t.ReferenceParams(
+            context=t.ReferenceContext(include_declaration=declaration),
+            text_document=t.TextDocumentIdentifier(u),
+            position=pos(line, character),
+        )
+    )
+    assert found is not None
+    return sorted((x.uri, x.range.start.line, x.range.start.character) for x in found)
+
+
+async def rename(
+    client: LanguageClient, u: str, line: int, character: int, new: str
+) -> dict[str, list[t.TextEdit]]:
+    """The edits, by document, that rename the name at (line, character) to `new`."""
+    edit = await client.text_document_rename_async(
+        t.RenameParams(t.TextDocumentIdentifier(u), pos(line, character), new)
+    )
+    assert edit is not None and edit.changes is not None
+    return edit.changes
+
+
 @pytest.mark.asyncio
 async def test_references(client: LanguageClient, rules: Path) -> None:
     ua = open_doc(client, rules / "a.seg")
     ub = uri(rules / "b.seg")
-    found = await client.text_document_references_async(
-        t.ReferenceParams(
-            context=t.ReferenceContext(include_declaration=True),
-            text_document=t.TextDocumentIdentifier(ua),
-            position=pos(1, 14),
-        )
-    )
-    assert found is not None
-    assert sorted((x.uri, x.range.start.line, x.range.start.character) for x in found) == sorted(
+    assert await references(client, ua, 1, 14, declaration=True) == sorted(
         [(ua, 1, 12), (ua, 10, 41), (ub, 4, 25)]
     )
-    found = await client.text_document_references_async(
-        t.ReferenceParams(
-            context=t.ReferenceContext(include_declaration=False),
-            text_document=t.TextDocumentIdentifier(ua),
-            position=pos(0, 8),
-        )
-    )
-    assert found is not None
-    assert sorted((x.uri, x.range.start.line, x.range.start.character) for x in found) == sorted(
+    assert await references(client, ua, 0, 8, declaration=False) == sorted(
         [(ua, 10, 32), (ub, 1, 13), (ub, 4, 16)]
     )
 
@@ -367,13 +377,10 @@ async def test_rename_a_segment_across_files(client: LanguageClient, rules: Path
     )
     assert isinstance(prepared, t.PrepareRenamePlaceholder)
     assert prepared.placeholder == "Legal"
-    edit = await client.text_document_rename_async(
-        t.RenameParams(t.TextDocumentIdentifier(ua), pos(1, 14), "Lawyer")
-    )
-    assert edit is not None and edit.changes is not None
+    changes = await rename(client, ua, 1, 14, "Lawyer")
     got = {
         u: sorted((e.range.start.line, e.range.start.character, e.new_text) for e in edits)
-        for u, edits in edit.changes.items()
+        for u, edits in changes.items()
     }
     assert got == {ua: [(1, 12, "Lawyer"), (10, 41, "Lawyer")], ub: [(4, 25, "Lawyer")]}
 
@@ -382,19 +389,13 @@ async def test_rename_a_segment_across_files(client: LanguageClient, rules: Path
 async def test_rename_an_audience_and_a_goal(client: LanguageClient, rules: Path) -> None:
     ub = open_doc(client, rules / "b.seg")
     ua = uri(rules / "a.seg")
-    edit = await client.text_document_rename_async(
-        t.RenameParams(t.TextDocumentIdentifier(ub), pos(0, 6), "LawFirm")
-    )
-    assert edit is not None and edit.changes is not None
-    assert {u: [(e.range.start.line, e.new_text) for e in v] for u, v in edit.changes.items()} == {
+    changes = await rename(client, ub, 0, 6, "LawFirm")
+    assert {u: [(e.range.start.line, e.new_text) for e in v] for u, v in changes.items()} == {
         ua: [(10, "LawFirm")],
         ub: [(0, "LawFirm")],
     }
-    edit = await client.text_document_rename_async(
-        t.RenameParams(t.TextDocumentIdentifier(ub), pos(9, 9), "Signup")
-    )
-    assert edit is not None and edit.changes is not None
-    assert {u: [(e.range.start.line, e.new_text) for e in v] for u, v in edit.changes.items()} == {
+    changes = await rename(client, ub, 9, 9, "Signup")
+    assert {u: [(e.range.start.line, e.new_text) for e in v] for u, v in changes.items()} == {
         ua: [(12, "Signup")],
         ub: [(9, "Signup")],
     }
@@ -407,21 +408,25 @@ async def test_rename_refuses_a_keyword_or_a_taken_name(
     ua = open_doc(client, rules / "a.seg")
     for new in ("visits", "RealEstate", "2x"):
         with pytest.raises(Exception) as caught:
-            await client.text_document_rename_async(
-                t.RenameParams(t.TextDocumentIdentifier(ua), pos(1, 14), new)
-            )
+            await rename(client, ua, 1, 14, new)
         assert new in str(caught.value)
 
 
 # ----------------------------------------------------------------- completion
 
 
-async def labels(client: LanguageClient, u: str, line: int, character: int) -> list[str]:
+async def completions(
+    client: LanguageClient, u: str, line: int, character: int
+) -> list[t.CompletionItem]:
     found = await client.text_document_completion_async(
         t.CompletionParams(t.TextDocumentIdentifier(u), pos(line, character))
     )
     assert isinstance(found, t.CompletionList)
-    return [i.label for i in found.items]
+    return found.items
+
+
+async def labels(client: LanguageClient, u: str, line: int, character: int) -> list[str]:
+    return [i.label for i in await completions(client, u, line, character)]
 
 
 @pytest.mark.asyncio
@@ -438,11 +443,7 @@ async def test_completion_of_functions_names_and_keywords(
 ) -> None:
     text = B + "when \n"
     u = open_doc(client, rules / "b.seg", text)
-    found = await client.text_document_completion_async(
-        t.CompletionParams(t.TextDocumentIdentifier(u), pos(11, 5))
-    )
-    assert isinstance(found, t.CompletionList)
-    items = {i.label: i for i in found.items}
+    items = {i.label: i for i in await completions(client, u, 11, 5)}
     assert items["confidence"].detail == "confidence(Group.Segment) → a number"
     assert items["confidence"].kind == t.CompletionItemKind.Function
     assert items["count"].detail == "count(matcher [within D]) → a number"
@@ -458,13 +459,17 @@ async def test_completion_of_functions_names_and_keywords(
 # ---------------------------------------------------------- format, actions
 
 
+async def formatting(client: LanguageClient, u: str) -> list[t.TextEdit] | None:
+    return await client.text_document_formatting_async(
+        t.DocumentFormattingParams(t.TextDocumentIdentifier(u), t.FormattingOptions(4, True))
+    )
+
+
 @pytest.mark.asyncio
 async def test_formatting(client: LanguageClient, rules: Path) -> None:
     text = "when   visits>3    show slot a\naudience  X=visits>2 and(pageviews>1)\n"
     u = open_doc(client, rules / "c.seg", text)
-    edits = await client.text_document_formatting_async(
-        t.DocumentFormattingParams(t.TextDocumentIdentifier(u), t.FormattingOptions(4, True))
-    )
+    edits = await formatting(client, u)
     assert edits is not None and len(edits) == 1
     assert edits[0].range == t.Range(pos(0, 0), pos(2, 0))
     assert edits[0].new_text == (
@@ -472,14 +477,10 @@ async def test_formatting(client: LanguageClient, rules: Path) -> None:
     )
     # canonical already: nothing to do; broken: never formatted
     u2 = open_doc(client, rules / "d.seg", "when visits > 3 show slot a\n")
-    same = await client.text_document_formatting_async(
-        t.DocumentFormattingParams(t.TextDocumentIdentifier(u2), t.FormattingOptions(4, True))
-    )
+    same = await formatting(client, u2)
     assert same is not None and list(same) == []
     u3 = open_doc(client, rules / "e.seg", "when visits = 3 show slot a\n")
-    broken = await client.text_document_formatting_async(
-        t.DocumentFormattingParams(t.TextDocumentIdentifier(u3), t.FormattingOptions(4, True))
-    )
+    broken = await formatting(client, u3)
     assert broken is None
 
 
@@ -572,16 +573,20 @@ def decode(data: list[int], legend: t.SemanticTokensLegend) -> list[tuple[int, i
     return out
 
 
+async def semantic_tokens(client: LanguageClient, u: str) -> list[int]:
+    found = await client.text_document_semantic_tokens_full_async(
+        t.SemanticTokensParams(t.TextDocumentIdentifier(u))
+    )
+    assert found is not None
+    return list(found.data)
+
+
 @pytest.mark.asyncio
 async def test_semantic_tokens(client: LanguageClient, rules: Path) -> None:
     path = rules / "c.seg"
     path.write_text(TOKENS_DOC, encoding="utf-8")
     u = open_doc(client, path)
-    found = await client.text_document_semantic_tokens_full_async(
-        t.SemanticTokensParams(t.TextDocumentIdentifier(u))
-    )
-    assert found is not None
-    assert list(found.data) == [
+    assert await semantic_tokens(client, u) == [
         0, 0, 26, 10, 0,  # the comment
         1, 0, 4, 0, 0,  # when
         0, 5, 9, 3, 0,  # LegalLead: an audience (defined in a.seg)
@@ -609,10 +614,7 @@ async def test_semantic_tokens(client: LanguageClient, rules: Path) -> None:
 @pytest.mark.asyncio
 async def test_semantic_tokens_legend_and_kinds(client: LanguageClient, rules: Path) -> None:
     u = open_doc(client, rules / "a.seg")
-    found = await client.text_document_semantic_tokens_full_async(
-        t.SemanticTokensParams(t.TextDocumentIdentifier(u))
-    )
-    assert found is not None
+    data = await semantic_tokens(client, u)
     legend = t.SemanticTokensLegend(
         token_types=[
             "keyword", "namespace", "enumMember", "variable", "event", "class", "property",
@@ -620,7 +622,7 @@ async def test_semantic_tokens_legend_and_kinds(client: LanguageClient, rules: P
         ],
         token_modifiers=["declaration", "defaultLibrary"],
     )  # fmt: skip
-    tokens = decode(found.data, legend)
+    tokens = decode(data, legend)
     assert tokens[:9] == [
         (0, 0, 5, "keyword", ""),
         (0, 6, 8, "namespace", "declaration"),

@@ -158,7 +158,7 @@ def test_experiments_split_at_their_inner_lines_parse_whole() -> None:
 #
 # What the incremental check reuses, and what must make it stop: a condition node that
 # is the same object as in the previous run keeps its condition object and analysis
-# (`recheck._Same`, `CheckMemo.applied`); one moved by an edit above it replays them
+# (`recheck._Same`, `recheck._Tables.applied`); one moved by an edit above it replays them
 # shifted; a file parsed as before keeps its part of the budget's input. Each sequence
 # below is checked against a from-scratch check after every step, and each step must
 # change some diagnostics (else it would not test the cache it aims at).
@@ -206,6 +206,13 @@ def _model_of(folder: Path, texts: dict[str, str]) -> tuple[RuleSetModel, dict[s
     return model, paths
 
 
+def _three_files(
+    groups: str = _GROUPS, audiences: str = _AUDIENCES, rules: str = _RULES
+) -> dict[str, str]:
+    """The texts of a rule set's three files by name: groups, audiences, rules."""
+    return {"10-groups.seg": groups, "20-audiences.seg": audiences, "30-rules.seg": rules}
+
+
 def _steps(
     folder: Path, texts: dict[str, str], steps: list[tuple[str, str, str]], changes: bool = True
 ) -> None:
@@ -228,10 +235,9 @@ def _steps(
 
 
 def test_a_name_another_file_depends_on(tmp_path: Path) -> None:
-    texts = {"10-groups.seg": _GROUPS, "20-audiences.seg": _AUDIENCES, "30-rules.seg": _RULES}
     _steps(
         tmp_path,
-        texts,
+        _three_files(),
         [
             # the segment the audience (and through it the rules) reads disappears
             ("10-groups.seg", "segment Legal ", "segment Lega "),
@@ -261,10 +267,9 @@ def test_an_audience_edit_changes_the_logic_of_unchanged_rules(tmp_path: Path) -
     # the rules file's nodes are the same objects throughout: their condition objects are
     # reused, and their analysis (never true, always true, shadowing) must follow the
     # audiences they inline
-    texts = {"10-groups.seg": _GROUPS, "20-audiences.seg": _AUDIENCES, "30-rules.seg": _RULES}
     _steps(
         tmp_path,
-        texts,
+        _three_files(),
         [
             # the rule `Keen and visits < 2` can be true, then never again; the rule on
             # slot f after `when Keen show slot f` is shadowed, then not, then again
@@ -286,10 +291,9 @@ def test_edits_that_move_items_without_changing_them(tmp_path: Path) -> None:
     # items below an edit are the same text at another line or offset: what they report
     # (SEG204, SEG304, SEG401, SEG403, SEG408, …) moves with them
     rules = _RULES.replace("when Keen show slot a\n", "when Keen show slot a\n" * 2, 1)
-    texts = {"10-groups.seg": _GROUPS, "20-audiences.seg": _AUDIENCES, "30-rules.seg": rules}
     _steps(
         tmp_path,
-        texts,
+        _three_files(rules=rules),
         [
             ("30-rules.seg", "when Keen show slot a\n", "when Keen  show slot a\n"),  # offsets
             ("30-rules.seg", "when Keen  show slot a\n", "\n\nwhen Keen show slot a\n"),  # lines
@@ -304,10 +308,9 @@ def test_edits_that_move_items_without_changing_them(tmp_path: Path) -> None:
 
 
 def test_reused_results_survive_syntax_errors_in_another_file(tmp_path: Path) -> None:
-    texts = {"10-groups.seg": _GROUPS, "20-audiences.seg": _AUDIENCES, "30-rules.seg": _RULES}
     _steps(
         tmp_path,
-        texts,
+        _three_files(),
         [
             ("20-audiences.seg", "audience Wide = ", "audience Wide = ("),  # broken
             ("30-rules.seg", "when Nobody", "when Nobody2"),
@@ -318,14 +321,12 @@ def test_reused_results_survive_syntax_errors_in_another_file(tmp_path: Path) ->
 
 
 def test_the_cookie_budget_follows_edits_in_any_file(tmp_path: Path) -> None:
-    texts = {
-        "10-groups.seg": _GROUPS,
-        "20-audiences.seg": _AUDIENCES + 'audience Hot = count(page "/x" within 7d) > 5\n',
-        "30-rules.seg": _RULES + "when Hot show slot z\n",
-    }
     _steps(
         tmp_path,
-        texts,
+        _three_files(
+            audiences=_AUDIENCES + 'audience Hot = count(page "/x" within 7d) > 5\n',
+            rules=_RULES + "when Hot show slot z\n",
+        ),
         [
             ("20-audiences.seg", "within 7d) > 5", "within 7d) > 3000"),  # over the limit
             ("30-rules.seg", "when Keen show slot f", "when Keen show slot ff"),

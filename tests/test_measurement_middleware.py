@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from middleware_helpers import (
     RULES,
-    SECRET,
+    as_visitor,
+    banked_middleware,
+    exported_events,
     page,
     pages_routes,
     slot_html,
-    template_env,
-    write_rules,
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,10 +24,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import smartseg_dsl
-from smartseg_dsl.answers import open_store
 from smartseg_dsl.measure.buckets import in_holdout
 from smartseg_dsl.middleware import SmartSegMiddleware
-from smartseg_dsl.state import replace_state
 
 MEASURED = (
     RULES
@@ -48,17 +46,9 @@ def build(tmp_path: Path, rules: str = MEASURED, **options: Any) -> tuple[SmartS
         smartseg_dsl.set_attribute(request, "order_total", float(request.query_params["total"]))
         return HTMLResponse("<p>thanks</p>")
 
-    app = Starlette(routes=[*routes(), Route("/buy", buy, methods=["POST"])])
-    url = str(tmp_path / "bank.db")
-    mw = SmartSegMiddleware(
-        app,
-        rules=write_rules(tmp_path / "rules", rules),
-        secret_key=SECRET,
-        templates=template_env(),
-        store=url,
-        **options,
+    return banked_middleware(
+        tmp_path, rules, [*routes(), Route("/buy", buy, methods=["POST"])], **options
     )
-    return mw, url
 
 
 def routes() -> list[Route]:
@@ -69,11 +59,7 @@ def routes() -> list[Route]:
 
 
 def rows(url: str) -> list[dict[str, Any]]:
-    store = open_store(url)
-    try:
-        return [e.to_json() for e in store.export_events()]
-    finally:
-        store.close()
+    return [e.to_json() for e in exported_events(url)]
 
 
 def visit(client: TestClient, headers: dict[str, str] | None = None) -> None:
@@ -87,18 +73,10 @@ def visit(client: TestClient, headers: dict[str, str] | None = None) -> None:
     assert client.get("/hooks?event=trial_started", headers=h).status_code == 200
 
 
-def with_visitor(mw: SmartSegMiddleware, client: TestClient, visitor_id: str) -> None:
-    codec, engine = mw._rt.codec, mw._rt.engine
-    state = replace_state(engine.new_state(1_767_225_600), visitor_id=visitor_id)
-    client.cookies.clear()
-    # the domain the server's own Set-Cookie gets, so that it replaces this one
-    client.cookies.set("smartseg", codec.dumps(state), domain="testserver.local", path="/")
-
-
 def test_a_scripted_visit_records_exact_rows(tmp_path: Path) -> None:
     mw, url = build(tmp_path)
     with TestClient(mw) as client:
-        with_visitor(mw, client, NOT_IN_HOLDOUT)
+        as_visitor(mw, client, NOT_IN_HOLDOUT)
         visit(client)
     got = rows(url)
     for row in got:
@@ -123,7 +101,7 @@ def test_a_scripted_visit_records_exact_rows(tmp_path: Path) -> None:
 def test_nothing_is_recorded_for_gpc_or_dnt(tmp_path: Path, header: str) -> None:
     mw, url = build(tmp_path)
     with TestClient(mw) as client:
-        with_visitor(mw, client, NOT_IN_HOLDOUT)
+        as_visitor(mw, client, NOT_IN_HOLDOUT)
         visit(client, {header: "1"})
     assert rows(url) == []
     assert mw.events is not None and mw.events.stats()["recorded"] == 0
@@ -132,7 +110,7 @@ def test_nothing_is_recorded_for_gpc_or_dnt(tmp_path: Path, header: str) -> None
 def test_nothing_is_recorded_for_a_preview(tmp_path: Path) -> None:
     mw, url = build(tmp_path, dev=True)
     with TestClient(mw) as client:
-        with_visitor(mw, client, NOT_IN_HOLDOUT)
+        as_visitor(mw, client, NOT_IN_HOLDOUT)
         assert client.get("/legal/x?smartseg_as=Industry.Legal").status_code == 200
     assert rows(url) == []
 
@@ -141,9 +119,9 @@ def test_holdout_visitor_gets_the_plain_page_and_still_counts(tmp_path: Path) ->
     assert in_holdout(0.1, IN_HOLDOUT) and not in_holdout(0.1, NOT_IN_HOLDOUT)
     mw, url = build(tmp_path)
     with TestClient(mw) as client:
-        with_visitor(mw, client, IN_HOLDOUT)
+        as_visitor(mw, client, IN_HOLDOUT)
         held = client.get("/legal/a?seg=legal")  # certain of Legal: rules would act
-        with_visitor(mw, client, NOT_IN_HOLDOUT)
+        as_visitor(mw, client, NOT_IN_HOLDOUT)
         other = client.get("/legal/a?seg=legal")
     assert "Billing for professional firms" in slot_html(held.text, "headline")
     assert "Billing for &lt;law&gt; firms" in slot_html(other.text, "headline")
@@ -162,7 +140,7 @@ def test_pages_are_the_same_with_recording_on_off_or_broken(tmp_path: Path) -> N
     for options in ({}, {"events": False}, {"events_queue": 1}):
         mw, _ = build(tmp_path / str(len(bodies)), **options)
         with TestClient(mw) as client:
-            with_visitor(mw, client, NOT_IN_HOLDOUT)
+            as_visitor(mw, client, NOT_IN_HOLDOUT)
             client.get("/article/law")
             client.get("/hooks?event=trial_started&kind=json")
             bodies.append(client.get("/legal/b?seg=legal").content)
@@ -181,7 +159,7 @@ def test_a_rule_set_without_goals_records_nothing(tmp_path: Path) -> None:
 def test_the_middleware_can_ignore_the_holdout(tmp_path: Path) -> None:
     mw, url = build(tmp_path, holdout=False)
     with TestClient(mw) as client:
-        with_visitor(mw, client, IN_HOLDOUT)
+        as_visitor(mw, client, IN_HOLDOUT)
         page_html = client.get("/legal/a?seg=legal").text
     assert "Billing for &lt;law&gt; firms" in slot_html(page_html, "headline")
     assert {r["holdout"] for r in rows(url)} == {False}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from middleware_helpers import SECRET, pages_routes, template_env, write_rules
+from middleware_helpers import SECRET, exported_events, pages_routes, template_env, write_rules
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -54,11 +54,7 @@ def rules(tmp_path: Path) -> Path:
 
 
 def exported(url: str) -> list[str]:
-    store = open_store(url)
-    try:
-        return sorted(e.visitor for e in store.export_events())
-    finally:
-        store.close()
+    return sorted(e.visitor for e in exported_events(url))
 
 
 def test_events_are_written_and_flushed_on_shutdown(rules: Path, tmp_path: Path) -> None:

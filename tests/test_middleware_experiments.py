@@ -13,23 +13,21 @@ import pytest
 from middleware_helpers import (
     RULES,
     SECRET,
+    as_visitor,
+    banked_middleware,
+    exported_events,
     page,
     pages_routes,
     slot_html,
-    template_env,
-    write_rules,
 )
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from smartseg_dsl.answers import open_store
 from smartseg_dsl.links import make_preview_link
 from smartseg_dsl.measure.buckets import bucket
 from smartseg_dsl.middleware import SmartSegMiddleware
-from smartseg_dsl.state import replace_state
 
 EXPERIMENT = (
     """\
@@ -58,36 +56,17 @@ def build(tmp_path: Path, **options: Any) -> tuple[SmartSegMiddleware, str]:
     async def bare(request: Request) -> Response:
         return HTMLResponse("<!doctype html><p>No slots on this page</p>")
 
-    app = Starlette(routes=[Route("/bare", bare), *pages_routes()])
-    url = str(tmp_path / "bank.db")
-    mw = SmartSegMiddleware(
-        app,
-        rules=write_rules(tmp_path / "rules", EXPERIMENT),
-        secret_key=SECRET,
-        templates=template_env(),
-        store=url,
-        **options,
+    return banked_middleware(
+        tmp_path, EXPERIMENT, [Route("/bare", bare), *pages_routes()], **options
     )
-    return mw, url
 
 
 def exposures(url: str) -> list[tuple[str, str, str]]:
-    store = open_store(url)
-    try:
-        return [
-            (e.visitor, e.experiment or "", e.variant or "")
-            for e in store.export_events()
-            if e.type == "exposure"
-        ]
-    finally:
-        store.close()
-
-
-def as_visitor(mw: SmartSegMiddleware, client: TestClient, visitor_id: str) -> None:
-    codec, engine = mw._rt.codec, mw._rt.engine
-    state = replace_state(engine.new_state(1_767_225_600), visitor_id=visitor_id)
-    client.cookies.clear()
-    client.cookies.set("smartseg", codec.dumps(state), domain="testserver.local", path="/")
+    return [
+        (e.visitor, e.experiment or "", e.variant or "")
+        for e in exported_events(url)
+        if e.type == "exposure"
+    ]
 
 
 def test_variant_reaches_the_page_and_exposure_is_recorded_once(tmp_path: Path) -> None:

@@ -12,14 +12,12 @@ from typing import Any
 import anyio
 import pytest
 from middleware_helpers import (
-    SECRET,
     Recorder,
     client,
     empty_receive,
     http_scope,
     make_app,
     page,
-    pages_routes,
     slot_html,
     template_env,
     write_rules,
@@ -334,19 +332,7 @@ def test_gzip_encoded_html_passes_through(rules: Path) -> None:
 
 def test_behind_gzip_middleware(rules: Path) -> None:
     """SPEC §3.1: GZipMiddleware goes outside; the page is personalized, then compressed."""
-    app = Starlette(
-        routes=pages_routes(),
-        middleware=[
-            Middleware(GZipMiddleware, minimum_size=10),
-            Middleware(
-                SmartSegMiddleware,
-                rules=rules,
-                secret_key=SECRET,
-                templates=template_env(),
-                store=False,
-            ),
-        ],
-    )
+    app = make_app(rules, outer=[Middleware(GZipMiddleware, minimum_size=10)])
     response = client(app).get("/?seg=legal", headers={"accept-encoding": "gzip"})
     assert response.headers["content-encoding"] == "gzip"
     assert "café" in response.text
@@ -374,19 +360,7 @@ def test_lifespan_passes_through(rules: Path) -> None:
         yield
         events.append("shutdown")
 
-    app = Starlette(
-        routes=pages_routes(),
-        lifespan=lifespan,
-        middleware=[
-            Middleware(
-                SmartSegMiddleware,
-                rules=rules,
-                secret_key=SECRET,
-                templates=template_env(),
-                store=False,
-            )
-        ],
-    )
+    app = make_app(rules, lifespan=lifespan)
     with client(app) as c:
         assert events == ["startup"]
         assert c.get("/api").status_code == 200

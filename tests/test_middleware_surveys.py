@@ -15,6 +15,7 @@ from middleware_helpers import (
     SECRET,
     client,
     csrf_of,
+    history,
     make_app,
     slot_html,
     write_rules,
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import smartseg_dsl
-from smartseg_dsl.answers import InvalidEmailError, StoreUnavailableError, open_store
+from smartseg_dsl.answers import InvalidEmailError, StoreUnavailableError
 from smartseg_dsl.cookie import CookieCodec
 from smartseg_dsl.links import make_link
 from smartseg_dsl.loader import load_ruleset
@@ -45,14 +46,6 @@ def visitor_id(rules: Path, c: Any) -> str:
     state, reason = codec.loads(c.cookies["smartseg"], time.time())
     assert state is not None, reason
     return str(state.visitor_id)
-
-
-def history(db: str, vid: str) -> list[tuple[str, str | None, str | None]]:
-    store = open_store(db)
-    try:
-        return [(e.kind, e.subject, e.value) for e in store.history(vid)]
-    finally:
-        store.close()
 
 
 def answer(c: Any, path: str = "/smartseg/answer", **fields: str) -> Any:

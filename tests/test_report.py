@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from answers_fixtures import pg_base_url_fixture, pg_schema_url  # noqa: F401 - fixture
+from answers_fixtures import pg_schema_url
 from report_fixtures import (
     DAY,
     SPEC,

@@ -13,8 +13,9 @@ points, stray end tags, nested roots, slots inside the svg...).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
+from typing import Any, TypeVar
 
 import pytest
 from conftest import CORPUS, ROOT
@@ -201,6 +202,16 @@ def strict(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rw, "_MEMO_ON", False)  # or the fast path's answers come back
 
 
+T = TypeVar("T")
+
+
+def strictly(monkeypatch: pytest.MonkeyPatch, f: Callable[..., T], *args: Any) -> T:
+    """``f(*args)`` without the fast path (`strict`)."""
+    with monkeypatch.context() as m:
+        strict(m)
+        return f(*args)
+
+
 def foreign_roots(doc: bytes) -> list[rw._Tag]:
     """Every svg/math start tag of ``doc`` that the tag regex reads as one (real or not)."""
     out = []
@@ -250,9 +261,7 @@ def test_fast_extent_is_the_strict_walkers(monkeypatch: pytest.MonkeyPatch, html
         fast = rw._foreign_end(doc, tag.end, tag.name, None)
         if fast is None:
             continue
-        with monkeypatch.context() as m:
-            strict(m)
-            ext = rw._element_extent(doc, tag)
+        ext = strictly(monkeypatch, rw._element_extent, doc, tag)
         assert ext is not None, (doc, tag.start)
         assert (ext.close, ext.end) == fast
 
@@ -263,11 +272,7 @@ def test_documents_come_out_the_same_without_the_fast_path(
     monkeypatch: pytest.MonkeyPatch, html: str
 ) -> None:
     doc = html.encode()
-    fast = observe(doc)
-    with monkeypatch.context() as m:
-        strict(m)
-        slow = observe(doc)
-    assert fast == slow
+    assert observe(doc) == strictly(monkeypatch, observe, doc)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -276,17 +281,11 @@ def test_slots_inside_and_after_svgs(monkeypatch: pytest.MonkeyPatch, svgs: str,
     # A slot right after svgs, and slots in the walked subtree of a slot holding svgs.
     for html in (svgs + unit, f'<div data-seg-slot="t">{svgs}</div>{unit}'):
         doc = html.encode()
-        fast = observe(doc)
-        with monkeypatch.context() as m:
-            strict(m)
-            slow = observe(doc)
-        assert fast == slow
+        assert observe(doc) == strictly(monkeypatch, observe, doc)
         for want_children in (False, True):
             for tag, _raw in rw._slot_tags(doc, rw._candidates(doc, rw.SLOT_ATTR)):
                 a = rw._element_extent(doc, tag, want_children)
-                with monkeypatch.context() as m:
-                    strict(m)
-                    b = rw._element_extent(doc, tag, want_children)
+                b = strictly(monkeypatch, rw._element_extent, doc, tag, want_children)
                 assert (a is None) == (b is None)
                 if a is not None and b is not None:
                     assert (a.start, a.inner, a.close, a.end, a.kind) == (

@@ -25,11 +25,8 @@ from answers_fixtures import (
     SECRET,
     TIMEOUT,
     Receiver,
-    pg_base_url_fixture,  # noqa: F401 - fixture
     queue_identifies,
     start_worker,
-    store_fixture,  # noqa: F401 - fixture
-    store_url_fixture,  # noqa: F401 - fixture
     wait_until,
 )
 from click.testing import CliRunner

@@ -24,7 +24,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 import smartseg_dsl
-from examples.common import ARTICLES, INDUSTRY_TAGS, PLANS, export_rows
+from examples.common import ARTICLES, INDUSTRY_TAGS, PLANS, export_rows, visitor_summary
 from smartseg_dsl.answers import InvalidEmailError, StoreUnavailableError
 from smartseg_dsl.integrations import visitor
 
@@ -88,14 +88,7 @@ def plans(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def visitor_json(request: HttpRequest) -> HttpResponse:
-    view = visitor(request)
-    return JsonResponse(
-        {
-            "industry": view.most_likely("Industry"),
-            "legal": view.confidence("Industry.Legal"),
-            "certain": view.certain("Industry.Legal"),
-        }
-    )
+    return JsonResponse(visitor_summary(visitor(request)))
 
 
 @require_GET

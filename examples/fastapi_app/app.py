@@ -21,6 +21,7 @@ from examples.common import (
     TEMPLATES,
     export_rows,
     smartseg_options,
+    visitor_summary,
 )
 from smartseg_dsl.answers import InvalidEmailError, StoreUnavailableError
 from smartseg_dsl.middleware import SmartSegMiddleware
@@ -70,12 +71,7 @@ def create_app(*, personalize: bool = True, **options: Any) -> FastAPI:
 
     @app.get("/api/visitor")
     async def visitor(request: Request) -> dict[str, Any]:
-        view = request.state.smartseg
-        return {
-            "industry": view.most_likely("Industry"),
-            "legal": view.confidence("Industry.Legal"),
-            "certain": view.certain("Industry.Legal"),
-        }
+        return visitor_summary(request.state.smartseg)
 
     @app.get("/export.csv")
     async def export() -> StreamingResponse:

@@ -30,6 +30,7 @@ from examples.common import (
     TEMPLATES,
     export_rows,
     smartseg_options,
+    visitor_summary,
 )
 from smartseg_dsl.answers import InvalidEmailError, StoreUnavailableError
 from smartseg_dsl.middleware import SmartSegMiddleware
@@ -97,12 +98,7 @@ async def plans() -> list[dict[str, Any]]:
 
 @get("/api/visitor")
 async def visitor(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    view = request.state.smartseg
-    return {
-        "industry": view.most_likely("Industry"),
-        "legal": view.confidence("Industry.Legal"),
-        "certain": view.certain("Industry.Legal"),
-    }
+    return visitor_summary(request.state.smartseg)
 
 
 @get("/export.csv", media_type="text/csv")

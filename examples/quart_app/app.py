@@ -21,6 +21,7 @@ from examples.common import (
     TEMPLATES,
     export_rows,
     smartseg_options,
+    visitor_summary,
 )
 from smartseg_dsl.answers import InvalidEmailError, StoreUnavailableError
 from smartseg_dsl.integrations import visitor
@@ -77,12 +78,7 @@ def create_app(*, personalize: bool = True, **options: Any) -> Quart:
 
     @app.get("/api/visitor")
     async def visitor_json() -> dict[str, Any]:
-        view = visitor(request)
-        return {
-            "industry": view.most_likely("Industry"),
-            "legal": view.confidence("Industry.Legal"),
-            "certain": view.certain("Industry.Legal"),
-        }
+        return visitor_summary(visitor(request))
 
     @app.get("/export.csv")
     async def export() -> Response:

@@ -31,7 +31,7 @@ What makes an unchanged item cost almost nothing:
 
 * a condition node that is the very object of the previous run (the items of files
   not edited, and those before the edit in the edited file) keeps its condition
-  object, with its analysis in it (`_Same`, `CheckMemo.applied`): nothing is copied,
+  object, with its analysis in it (`_Same`, `_Tables.applied`): nothing is copied,
   shifted or set again, only its diagnostics are reported again;
 * validity is settled once per run, not per condition, while nothing changed: the
   state of every name (`_IncrementalChecker.env`) and of every audience (`sig`) is
@@ -46,7 +46,8 @@ freed at once, not by a collection that would walk them after the next keystroke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .. import ast, logic
@@ -64,6 +65,8 @@ _SUGGESTING = frozenset({"SEG201", "SEG202", "SEG204"})
 #: (`_Checker.audience_nnf` stops at 32): no reuse of the logic then
 _MAX_DEPTH = 30
 _GROUP_KEYS = frozenset({"conf", "score", "ml", "certain", "known"})
+#: one `_Checker.report` call as recorded: span, code, message, help, file
+_Report = tuple[ast.Span, str, str, str | None, str | None]
 
 
 class _RecordingSet(set):  # type: ignore[type-arg]
@@ -85,7 +88,7 @@ class _Typed:
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+        self.reports: list[_Report] = []
         self.uses: list[tuple[str, ast.Span]] = []
         self.suggested: list[str] = []
         self.segments: dict[str, ast.Span] = {}
@@ -96,33 +99,22 @@ class _Typed:
         self.env: object = None
         self.line = 0
         self.start = 0
-        #: the names' state (`CheckMemo.type_token`) this typing was last found valid in
+        #: the names' state (`_Tables.type_token`) this typing was last found valid in
         self.token: object = None
 
 
+@dataclass(slots=True, eq=False)
 class _Same:
     """A condition node of the previous run, with its condition object and its typing
     where the node is (reused as they are while the node is the same object)."""
 
-    __slots__ = ("cond", "context", "expr", "key", "reports", "typed", "uses")
-
-    def __init__(
-        self,
-        expr: ast.Expr,
-        context: tuple[object, ...],
-        typed: _Typed,
-        cond: Any,
-        key: tuple[object, ...],
-        uses: list[tuple[str, ast.Span]],
-        reports: list[tuple[ast.Span, str, str, str | None, str | None]],
-    ) -> None:
-        self.expr = expr
-        self.context = context
-        self.typed = typed
-        self.cond = cond
-        self.key = key
-        self.uses = uses
-        self.reports = reports
+    expr: ast.Expr
+    context: tuple[object, ...]
+    typed: _Typed
+    cond: Any
+    key: tuple[object, ...]
+    uses: list[tuple[str, ast.Span]]
+    reports: list[_Report]
 
 
 class _Analysed:
@@ -132,8 +124,8 @@ class _Analysed:
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
-        #: the audiences' state (`CheckMemo.logic_token`) this was last found valid in
+        self.reports: list[_Report] = []
+        #: the audiences' state (`_Tables.logic_token`) this was last found valid in
         self.token: object = None
 
 
@@ -179,18 +171,18 @@ class _MemoReasoner(logic.Reasoner):
         owner = self.owner
         key = tuple(id(n) if id(n) in owner.stable else n for n in nodes)
         memo = owner.memo
-        found = memo.sat.get(key)
+        found = memo.last.sat.get(key)
         if found is not None:
             groups, segs, answer, _keep = found
             if owner.segs_of(groups) == segs:
-                memo.sat_next[key] = found
+                memo.next.sat[key] = found
                 return answer  # type: ignore[no-any-return]
         answer = super().sat(nodes)
         keys: set[object] = set()
         for n in nodes:
             logic.keys_of(n, keys)
         groups = _groups_of(keys)
-        memo.sat_next[key] = (groups, owner.segs_of(groups), answer, tuple(nodes))
+        memo.next.sat[key] = (groups, owner.segs_of(groups), answer, tuple(nodes))
         return answer
 
 
@@ -230,17 +222,8 @@ class _IncrementalChecker(_Checker):
         self.reasoner.owner = None  # type: ignore[assignment]
         self._facts.owner = None  # type: ignore[assignment]
 
-    # ---------------------------------------------------------- declarations
-    def group_body(self, f: ast.RuleFile, group: ast.Group) -> dict[str, ast.Segment]:
-        """A group's own checks, replayed for the very group object of the previous run."""
-        memo = self.memo
-        found = memo.groups.get(id(group))
-        if found is not None and found[0] is group and found[1] == f.path:
-            memo.groups_next[id(group)] = found
-            for span, code, message, help, rfile in found[3]:
-                self.report(span, code, message, help, file=rfile)
-            return found[2]  # type: ignore[no-any-return]
-        reports: list[tuple[ast.Span, str, str, str | None, str | None]] = []
+    def recording_report(self, into: list[_Report]) -> Callable[..., None]:
+        """`self.report` that also keeps each report in `into`, for a later run's replay."""
         report = self.report
 
         def recording_report(
@@ -251,15 +234,31 @@ class _IncrementalChecker(_Checker):
             *,
             file: str | None = None,
         ) -> None:
-            reports.append((span, code, message, help, file))
+            into.append((span, code, message, help, file))
             report(span, code, message, help, file=file)
 
-        self.report = recording_report  # type: ignore[method-assign]
+        return recording_report
+
+    def replay_reports(self, reports: Iterable[_Report]) -> None:
+        for span, code, message, help, rfile in reports:
+            self.report(span, code, message, help, file=rfile)
+
+    # ---------------------------------------------------------- declarations
+    def group_body(self, f: ast.RuleFile, group: ast.Group) -> dict[str, ast.Segment]:
+        """A group's own checks, replayed for the very group object of the previous run."""
+        memo = self.memo
+        found = memo.last.groups.get(id(group))
+        if found is not None and found[0] is group and found[1] == f.path:
+            memo.next.groups[id(group)] = found
+            self.replay_reports(found[3])
+            return found[2]  # type: ignore[no-any-return]
+        reports: list[_Report] = []
+        self.report = self.recording_report(reports)  # type: ignore[method-assign]
         try:
             segments = super().group_body(f, group)
         finally:
             del self.report
-        memo.groups_next[id(group)] = (group, f.path, segments, reports)
+        memo.next.groups[id(group)] = (group, f.path, segments, reports)
         return segments
 
     # ------------------------------------------------------------ the names
@@ -299,13 +298,13 @@ class _IncrementalChecker(_Checker):
         self, expr: ast.Expr, file: str, audience: str | None, where: str | None = None
     ) -> Any:
         memo = self.memo
-        same = memo.conds.get(id(expr))
+        same = memo.last.conds.get(id(expr))
         if same is not None and same.expr is expr and same.context == (file, audience, where):
             # the very node of the previous run (not moved): its condition object, as is
             typed = same.typed
             if self.typing_valid(typed):
-                memo.conds_next[id(expr)] = same
-                memo.typed_next[same.key] = typed
+                memo.next.conds[id(expr)] = same
+                memo.next.typed[same.key] = typed
                 cond = same.cond
                 self.reuse_typing(same, audience)
                 self._cond_keys[id(cond)] = same.key
@@ -316,26 +315,15 @@ class _IncrementalChecker(_Checker):
             return super().condition(expr, file, audience, where)
         item = self.item_span
         key = (file, *origin, expr.span.start - item.start, audience, where)
-        typed = memo.typed.get(key)
+        typed = memo.last.typed.get(key)
         if typed is not None and self.typing_valid(typed):
-            memo.typed_next[key] = typed
+            memo.next.typed[key] = typed
             cond = self.replay_typing(typed, expr, file, audience, key, (file, audience, where))
             self._cond_keys[id(cond)] = key
             self._typed_hit.add(id(cond))
             return cond
         typed = _Typed()
-        report, use = self.report, self.use_audience
-
-        def recording_report(
-            span: ast.Span,
-            code: str,
-            message: str,
-            help: str | None = None,
-            *,
-            file: str | None = None,
-        ) -> None:
-            typed.reports.append((span, code, message, help, file))
-            report(span, code, message, help, file=file)
+        use = self.use_audience
 
         def recording_use(name: str, span: ast.Span) -> None:
             typed.uses.append((name, span))
@@ -343,7 +331,7 @@ class _IncrementalChecker(_Checker):
 
         suggested = self.suggested
         self.suggested = _RecordingSet(suggested, typed.suggested)
-        self.report = recording_report  # type: ignore[method-assign]
+        self.report = self.recording_report(typed.reports)  # type: ignore[method-assign]
         self.use_audience = recording_use  # type: ignore[method-assign]
         try:
             cond = super().condition(expr, file, audience, where)
@@ -360,9 +348,9 @@ class _IncrementalChecker(_Checker):
             typed.env = self.env()
         typed.line, typed.start = item.line, item.start
         typed.token = self.type_token
-        memo.typed_next[key] = typed
+        memo.next.typed[key] = typed
         self._cond_keys[id(cond)] = key
-        memo.conds_next[id(expr)] = _Same(
+        memo.next.conds[id(expr)] = _Same(
             expr, (file, audience, where), typed, cond, key, typed.uses, typed.reports
         )
         return cond
@@ -402,7 +390,7 @@ class _IncrementalChecker(_Checker):
             cond.segments = dict(typed.segments)
         cond.expr_hash = typed.hash
         same = _Same(expr, context, typed, cond, key, uses, reports)  # type: ignore[arg-type]
-        self.memo.conds_next[id(expr)] = same
+        self.memo.next.conds[id(expr)] = same
         self.reuse_typing(same, audience)
         return cond
 
@@ -417,8 +405,7 @@ class _IncrementalChecker(_Checker):
         typed = same.typed
         if typed.suggested:
             self.suggested.update(typed.suggested)
-        for span, code, message, help, rfile in same.reports:
-            self.report(span, code, message, help, file=rfile)
+        self.replay_reports(same.reports)
         cond = same.cond
         cond.ok = typed.ok  # the cycle pass may have changed it in the previous run
         if not cond.ok:  # not analysed in this run: no analysis of an earlier one either
@@ -432,8 +419,8 @@ class _IncrementalChecker(_Checker):
         # found valid then are valid now, without looking at their names one by one
         memo = self.memo
         env = self.env()
-        self.type_token = memo.type_token if env == memo.type_env else object()
-        memo.type_env_next, memo.type_token_next = env, self.type_token
+        self.type_token = memo.last.type_token if env == memo.last.type_env else object()
+        memo.next.type_env, memo.next.type_token = env, self.type_token
         super().type_all()
 
     # ----------------------------------------------------------------- logic
@@ -444,8 +431,8 @@ class _IncrementalChecker(_Checker):
         # audience (dependencies first), so the analyses found valid then are valid now
         memo = self.memo
         env = (tuple((a, self.sig(a, before=True)) for a in self.sym.audiences), self.env()[1])
-        self.logic_token = memo.logic_token if env == memo.logic_env else object()
-        memo.logic_env_next, memo.logic_token_next = env, self.logic_token
+        self.logic_token = memo.last.logic_token if env == memo.last.logic_env else object()
+        memo.next.logic_env, memo.next.logic_token = env, self.logic_token
         super().logic()
 
     def depth(self) -> int:
@@ -492,19 +479,18 @@ class _IncrementalChecker(_Checker):
             self.analyse_recorded(cond, owner, key)
             return
         memo = self.memo
-        entry = memo.analysed.get((key, owner))
+        entry = memo.last.analysed.get((key, owner))
         if entry is not None and (
             entry.token is self.logic_token or entry.valid == self.validity(cond, entry.groups)
         ):
             entry.token = self.logic_token
-            memo.analysed_next[(key, owner)] = entry
-            applied = memo.applied.get(id(cond))
+            memo.next.analysed[(key, owner)] = entry
+            applied = memo.last.applied.get(id(cond))
             if applied is not None and applied[0] is cond and applied[1] is entry:
                 # the same condition object, analysed so already: only its diagnostics
-                memo.applied_next[id(cond)] = applied
+                memo.next.applied[id(cond)] = applied
                 self.file = cond.file
-                for span, code, message, help, rfile in applied[2]:
-                    self.report(span, code, message, help, file=rfile)
+                self.replay_reports(applied[2])
                 self.mark_stable(cond)
                 return
             self.replay_analysis(cond, entry)
@@ -512,7 +498,7 @@ class _IncrementalChecker(_Checker):
         self.analyse_recorded(cond, owner, key)
 
     def validity(self, cond: Any, groups: tuple[str, ...]) -> object:
-        words = self.memo.typed_next[self._cond_keys[id(cond)]].words
+        words = self.memo.next.typed[self._cond_keys[id(cond)]].words
         return (
             tuple(self.sig(w) for w in words if w in self.sym.audiences),
             self.segs_of(groups),
@@ -520,25 +506,12 @@ class _IncrementalChecker(_Checker):
 
     def analyse_recorded(self, cond: Any, owner: str, key: tuple[object, ...] | None) -> None:
         entry = _Analysed()
-        report = self.report
-
-        def recording_report(
-            span: ast.Span,
-            code: str,
-            message: str,
-            help: str | None = None,
-            *,
-            file: str | None = None,
-        ) -> None:
-            entry.reports.append((span, code, message, help, file))
-            report(span, code, message, help, file=file)
-
         # a condition object of the previous run holds that run's analysis: start afresh
         cond.nnf = cond.neg = logic.UNKNOWN
         cond.keys = set()
         cond.never = cond.always = False
         cond.key_rep = None
-        self.report = recording_report  # type: ignore[method-assign]
+        self.report = self.recording_report(entry.reports)  # type: ignore[method-assign]
         try:
             super().analyse(cond, owner)
         finally:
@@ -552,8 +525,8 @@ class _IncrementalChecker(_Checker):
         entry.line, entry.start = cond.expr.span.line, cond.expr.span.start
         entry.valid = self.validity(cond, entry.groups)
         entry.token = self.logic_token
-        self.memo.analysed_next[(key, owner)] = entry
-        self.memo.applied_next[id(cond)] = (cond, entry, entry.reports)
+        self.memo.next.analysed[(key, owner)] = entry
+        self.memo.next.applied[id(cond)] = (cond, entry, entry.reports)
 
     def replay_analysis(self, cond: Any, entry: _Analysed) -> None:
         span = cond.expr.span  # the same text as when recorded: everything moved alike
@@ -565,9 +538,8 @@ class _IncrementalChecker(_Checker):
         reports = (
             [(shift(r[0], dl, do), *r[1:]) for r in entry.reports] if dl or do else entry.reports
         )
-        for span, code, message, help, rfile in reports:
-            self.report(span, code, message, help, file=rfile)
-        self.memo.applied_next[id(cond)] = (cond, entry, reports)
+        self.replay_reports(reports)
+        self.memo.next.applied[id(cond)] = (cond, entry, reports)
         self.mark_stable(cond)
 
     def mark_stable(self, cond: Any) -> None:
@@ -578,15 +550,15 @@ class _IncrementalChecker(_Checker):
     def budget_report(self, report: Callable[[Any], Any]) -> Any:
         memo = self.memo
         key = self.budget_key()
-        if memo.budget is not None and memo.budget[0] == key:
-            memo.budget_next = memo.budget
-            return memo.budget[1]
+        if memo.last.budget is not None and memo.last.budget[0] == key:
+            memo.next.budget = memo.last.budget
+            return memo.last.budget[1]
         from ..state import Layout
 
         # the layout of the rule set, each rule's features as the budget's key found them
         layout = self.sym.layout = Layout.from_ruleset(self.ruleset, self.rule_uses)
         result = report(layout)
-        memo.budget_next = (key, result)
+        memo.next.budget = (key, result)
         return result
 
     def rule_uses(self, rule: ast.Rule, audiences: set[str]) -> Any:
@@ -596,7 +568,7 @@ class _IncrementalChecker(_Checker):
                 return None
             self._uses_for = audiences  # the layout's own set: compared once
         origin = self.origins.get(id(rule.span))
-        found = self.memo.rule_budget_next.get((origin, self._budget_audiences))
+        found = self.memo.next.rule_budget.get((origin, self._budget_audiences))
         return found[0] if found is not None and origin is not None else None
 
     def budget_key(self) -> object:
@@ -606,14 +578,14 @@ class _IncrementalChecker(_Checker):
         parts: list[object] = [audiences]
         for f in self.ruleset.files:
             # a file parsed as before (the same object) reads as before
-            cached = memo.file_budget.get(id(f))
+            cached = memo.last.file_budget.get(id(f))
             if cached is not None and cached[0] is f and cached[1] == audiences:
-                memo.file_budget_next[id(f)] = cached
-                memo.rule_budget_next.update(cached[3])
+                memo.next.file_budget[id(f)] = cached
+                memo.next.rule_budget.update(cached[3])
                 parts.append(cached[2])
                 continue
             file_parts, rules = self.file_budget_key(f, audiences)
-            memo.file_budget_next[id(f)] = (f, audiences, file_parts, rules)
+            memo.next.file_budget[id(f)] = (f, audiences, file_parts, rules)
             parts.append(file_parts)
         return tuple(parts)
 
@@ -632,7 +604,7 @@ class _IncrementalChecker(_Checker):
                 parts.append(item if origin is None else origin)
                 continue
             key = (origin, audiences) if origin is not None else None
-            found = memo.rule_budget.get(key) if key is not None else None
+            found = memo.last.rule_budget.get(key) if key is not None else None
             if found is None:
                 uses = _Uses()
                 if item.condition is not None:
@@ -657,12 +629,17 @@ class _IncrementalChecker(_Checker):
             if key is not None:
                 rules[key] = found
             parts.append(found[1])
-        memo.rule_budget_next.update(rules)
+        memo.next.rule_budget.update(rules)
         return tuple(parts), rules
 
 
-class CheckMemo:
-    """What the previous check of a rule set found, for the next one."""
+class _Tables:
+    """One run's reusable work, keyed for the next run to look up."""
+
+    __slots__ = (
+        "analysed", "applied", "budget", "conds", "file_budget", "groups", "logic_env",
+        "logic_token", "rule_budget", "sat", "type_env", "type_token", "typed",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.typed: dict[tuple[object, ...], _Typed] = {}
@@ -678,27 +655,20 @@ class CheckMemo:
         #: id(file) → (the file, the audiences, its part of the budget's key)
         self.file_budget: dict[int, tuple[Any, ...]] = {}
         self.budget: tuple[object, Any] | None = None
-        #: the names and audiences of the previous run, and a token for each state
+        #: the names and audiences of the run, and a token for each state
         self.type_env: object = None
         self.type_token: object = object()
         self.logic_env: object = None
         self.logic_token: object = object()
-        self._next()
 
-    def _next(self) -> None:
-        self.typed_next: dict[tuple[object, ...], _Typed] = {}
-        self.conds_next: dict[int, _Same] = {}
-        self.applied_next: dict[int, tuple[Any, _Analysed, list[Any]]] = {}
-        self.analysed_next: dict[tuple[object, ...], _Analysed] = {}
-        self.sat_next: dict[tuple[object, ...], tuple[Any, ...]] = {}
-        self.rule_budget_next: dict[object, object] = {}
-        self.file_budget_next: dict[int, tuple[Any, ...]] = {}
-        self.groups_next: dict[int, tuple[Any, ...]] = {}
-        self.budget_next: tuple[object, Any] | None = None
-        self.type_env_next: object = None
-        self.type_token_next: object = object()
-        self.logic_env_next: object = None
-        self.logic_token_next: object = object()
+
+class CheckMemo:
+    """What the previous check of a rule set found, for the next one."""
+
+    def __init__(self) -> None:
+        #: the previous run's tables (read) and the running one's (written)
+        self.last = _Tables()
+        self.next = _Tables()
 
     def check(
         self, results: Sequence[ParseResult], origins: dict[int, tuple[str, int]]
@@ -717,17 +687,11 @@ class CheckMemo:
             finally:
                 checker.untie()
 
-        self._next()
+        self.next = _Tables()
         try:
             found = check_parsed(results, check=run).diagnostics
         except BaseException:
-            self.__init__()  # type: ignore[misc]  # a half-made memo is never reused
+            self.last = _Tables()  # a half-made memo is never reused
             raise
-        self.typed, self.analysed, self.sat = self.typed_next, self.analysed_next, self.sat_next
-        self.conds, self.applied = self.conds_next, self.applied_next
-        self.rule_budget, self.budget = self.rule_budget_next, self.budget_next
-        self.file_budget, self.groups = self.file_budget_next, self.groups_next
-        self.type_env, self.type_token = self.type_env_next, self.type_token_next
-        self.logic_env, self.logic_token = self.logic_env_next, self.logic_token_next
-        self._next()
+        self.last, self.next = self.next, _Tables()
         return found

@@ -33,16 +33,14 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 from .. import ast
 from ..diagnostics import Diagnostic
 from ..parser import (
-    MAX_SYNTAX_ERRORS,
     ParseResult,
     _comments,
-    _names_in,
     _nesting_problem,
-    _next_item_start,
     _parse_region,
+    _parse_regions,
     parse_source,
 )
-from ..syntax_errors import TOP_LEVEL, error_pos, explain, item_start_before
+from ..syntax_errors import TOP_LEVEL
 
 __all__ = ["BlockParser", "shift"]
 
@@ -198,7 +196,6 @@ class BlockParser:
 
     # ---------------------------------------------------------------- runs
     def _parse(self, text: str) -> ParseResult:
-        path = self.path
         n = len(text)
         bounds = [0]
         for m in TOP_LEVEL.finditer(text):
@@ -211,41 +208,7 @@ class BlockParser:
         for i in range(1, len(bounds)):
             lines[i] = lines[i - 1] + text.count("\n", bounds[i - 1], bounds[i])
         self._text, self._bounds, self._index, self._lines = text, bounds, index, lines
-
-        diagnostics: list[Diagnostic] = []
-        items: list[ast.Item] = []
-        skipped: list[str] = []
-        offset = 0
-        while offset <= n:
-            try:
-                parsed, problems = self._region(offset, n)
-                items.extend(parsed)
-                diagnostics.extend(problems)
-                break
-            except UnexpectedInput as exc:
-                at = error_pos(exc, text)
-                diagnostics.append(explain(exc, text, path))
-                item_start = item_start_before(text, at, offset)
-                if item_start > offset:
-                    try:
-                        parsed, problems = self._region(offset, item_start)
-                        items.extend(parsed)
-                        diagnostics.extend(problems)
-                    except UnexpectedInput:
-                        skipped.append(text[offset:item_start])
-                restart = _next_item_start(text, max(at, item_start) + 1)
-                skipped.append(text[item_start : n if restart is None else restart])
-                if restart is None:
-                    break
-                if len(diagnostics) >= MAX_SYNTAX_ERRORS:
-                    skipped.append(text[restart:])
-                    break
-                offset = restart
-        return ParseResult(
-            ast.RuleFile(path, tuple(items), tuple(_comments(text))),
-            tuple(diagnostics),
-            _names_in("\n".join(skipped)) if skipped else frozenset(),
-        )
+        return _parse_regions(text, self.path, self._region, tuple(_comments(text)))
 
     def _region(self, start: int, end: int) -> tuple[list[ast.Item], list[Diagnostic]]:
         """What `_parse_region(text, start, end)` returns (or raises); both are bounds."""
