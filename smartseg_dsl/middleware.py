@@ -2003,7 +2003,40 @@ def _headers_out(
     no_store: bool = False,
     set_cookie: bytes | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """The response headers after personalization (SPEC §3.1)."""
+    """The response headers after personalization (SPEC §3.1).
+
+    A pure function of its arguments: an app sends the same few header lists again and
+    again, so the result without the cookie is memoized (bounded; the key holds the
+    app's headers as they were, so a hit is exact) and the cookie appended."""
+    try:
+        key = (tuple(raw), length, drop_validators, private, no_store)
+        known = _HEADERS_MEMO.get(key)
+    except TypeError:  # headers that are not tuples of bytes: not memoized
+        key, known = None, None
+    if known is None:
+        known = _headers_without_cookie(raw, length, drop_validators, private, no_store)
+        if key is not None:
+            if len(_HEADERS_MEMO) >= _HEADERS_MEMO_SIZE:
+                _HEADERS_MEMO.clear()
+            _HEADERS_MEMO[key] = known
+    out = list(known)
+    if set_cookie is not None:
+        out.append((b"set-cookie", set_cookie))
+    return out
+
+
+#: `_headers_out` results by their arguments (an app's header lists are few)
+_HEADERS_MEMO: dict[tuple[Any, ...], tuple[tuple[bytes, bytes], ...]] = {}
+_HEADERS_MEMO_SIZE = 512
+
+
+def _headers_without_cookie(
+    raw: Sequence[tuple[bytes, bytes]],
+    length: int | None,
+    drop_validators: bool,
+    private: bool,
+    no_store: bool,
+) -> tuple[tuple[bytes, bytes], ...]:
     out: list[tuple[bytes, bytes]] = []
     vary: list[bytes] = []
     cache: list[bytes] = []
@@ -2028,9 +2061,7 @@ def _headers_out(
             tokens.append(b"Cookie")
         out.append((b"vary", b", ".join(tokens)))
         out.append((b"cache-control", _private_cache_control(tuple(cache), no_store)))
-    if set_cookie is not None:
-        out.append((b"set-cookie", set_cookie))
-    return out
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=256)  # an app sends few distinct Cache-Control values
