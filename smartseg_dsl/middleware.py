@@ -164,7 +164,7 @@ class SmartSegMiddleware:
         max_age: int = 365 * 86400,
         https_only: bool = False,
         dev: bool = False,
-        store: Store | str | Literal[False] | None = None,
+        store: Store | str | os.PathLike[str] | Literal[False] | None = None,
         sync: SyncConfig | None = None,
         preview_max_age: float = 7 * 86400,
         link_max_age: float | None = None,
@@ -257,6 +257,7 @@ class SmartSegMiddleware:
 
         # The answer bank opens lazily (first write), so a site that never asks a
         # question never creates a database file.
+        store = _store_spec(store)
         self._store_spec = store
         self._store: Store | None = store if isinstance(store, Store) else None
         self._owns_store = False
@@ -1992,6 +1993,22 @@ def _charset(content_type: bytes) -> str | None:
     if len(_CHARSETS) < 256:
         _CHARSETS[content_type] = result
     return result
+
+
+def _store_spec(store: object) -> Store | str | Literal[False] | None:
+    """The `store` argument checked: a `Store`, a URL or path (a `Path` is read as its
+    path), None (the default file) or False (none). Anything else is a mistake to say
+    at start-up, not a reason to write answers to ./smartseg.db instead."""
+    if store is None or store is False or isinstance(store, str | Store):
+        return store  # type: ignore[return-value]
+    if isinstance(store, os.PathLike):
+        return os.fspath(store)  # type: ignore[return-value]
+    needed = [name for name in dir(Store) if not name.startswith("_")]
+    missing = [name for name in needed if not hasattr(store, name)]
+    raise TypeError(
+        f"store={type(store).__name__!s} object is not an answer bank: give a Store "
+        f"(missing: {', '.join(missing) or '?'}), a database URL or path, None or False"
+    )
 
 
 def _headers_out(

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from middleware_helpers import client, make_app, page, write_rules
+from starlette.applications import Starlette
 
 from smartseg_dsl import engine, rewrite
 from smartseg_dsl.cookie import CookieCodec
+from smartseg_dsl.middleware import SmartSegMiddleware
 
 
 @pytest.fixture
@@ -174,3 +176,31 @@ def _middleware(app: Any) -> Any:
     while not isinstance(layer, SmartSegMiddleware):
         layer = layer.app
     return layer
+
+
+def test_a_store_that_is_not_an_answer_bank_is_refused_at_start(rules: Path) -> None:
+    """Not silently replaced by ./smartseg.db: the developer hears what is missing."""
+
+    class HalfStore:
+        description = "half"
+
+        def record_answer(self, *args: Any) -> None: ...
+
+    with pytest.raises(TypeError, match=r"not an answer bank.*missing: .*write_events"):
+        SmartSegMiddleware(Starlette(), rules=rules, secret_key="k", store=HalfStore())
+    with pytest.raises(TypeError, match="not an answer bank"):
+        SmartSegMiddleware(Starlette(), rules=rules, secret_key="k", store=42)
+
+
+def test_a_path_object_is_the_database_path(rules: Path, tmp_path: Path) -> None:
+    import anyio
+
+    db = tmp_path / "answers.db"
+    mw = SmartSegMiddleware(Starlette(), rules=rules, secret_key="k", store=db)
+    store = anyio.run(mw._get_store)
+    try:
+        assert store is not None and store.description.endswith("answers.db")
+        assert db.is_file()  # the bank is where the Path says, not ./smartseg.db
+    finally:
+        assert store is not None
+        store.close()
