@@ -39,7 +39,13 @@ class _HasScope(Protocol):
 
 
 def _exchange(request: _HasScope | Mapping[str, Any]) -> _Exchange:
-    scope = request if isinstance(request, Mapping) else request.scope
+    scope = request if isinstance(request, Mapping) else getattr(request, "scope", None)
+    if not isinstance(scope, Mapping):
+        # e.g. a WSGI request (Flask, Django under WSGI): no ASGI scope to find smartseg in
+        raise RuntimeError(
+            f"smartseg: this request ({type(request).__name__}) has no ASGI scope (a WSGI "
+            "request?); SmartSegMiddleware runs under ASGI only (docs/frameworks.md)"
+        )
     exchange = scope.get(SCOPE_KEY)
     if exchange is None:
         raise RuntimeError(
