@@ -253,6 +253,7 @@ class _Checker:
         self.segment_warnings()
         self.detached_actions()
         self.unused_audiences()
+        self.synced_audiences()
         self.budget()
         return self.diagnostics
 
@@ -1879,6 +1880,46 @@ class _Checker:
                 f"use it in a condition (`when {name} …`), or remove it",
                 file=self.sym.defined_at[name][0],
             )
+
+    def synced_audiences(self) -> None:
+        """SEG414: a `sync audience` whose condition reads the page being viewed
+        (`viewing`, also through the audiences it names) changes membership from page
+        to page, and every change of an identified visitor queues a webhook."""
+        sym = self.sym
+        for name, aud in sym.audiences.items():
+            if not aud.synced:
+                continue
+            found = self._reads_the_page(name, set())
+            if found is None:
+                continue
+            direct = found[0] == name
+            via = "" if direct else f" (through audience `{found[0]}`)"
+            self.report(
+                found[1] if direct else aud.name.span,
+                "SEG414",
+                f"sync audience `{name}` depends on the page being viewed{via}: its "
+                "membership changes from page to page, and each change of an identified "
+                "visitor sends the CRM a webhook",
+                "base it on what the visitor did (signals, `count`, `since`, segments); "
+                "test the page in the rules that use it instead",
+                file=sym.defined_at[name][0],
+            )
+
+    def _reads_the_page(self, name: str, seen: set[str]) -> tuple[str, ast.Span] | None:
+        """(audience, span of its `viewing(…)`) the first one found, or None."""
+        seen.add(name)
+        aud = self.sym.audiences.get(name)
+        if aud is None:
+            return None
+        for e in ast.walk(aud.condition):
+            if isinstance(e, ast.Call) and e.func.value == "viewing":
+                return name, e.span
+        for dep in sorted(self.sym.audience_deps.get(name, ())):
+            if dep not in seen:
+                found = self._reads_the_page(dep, seen)
+                if found is not None:
+                    return found
+        return None
 
     def budget(self) -> None:
         # Runs even when other errors were found: the size model takes any parsed

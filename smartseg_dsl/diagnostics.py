@@ -522,6 +522,17 @@ _code(
     "without one it can only count who was exposed.",
 )
 
+_code(
+    "SEG414",
+    "sync-audience-reads-the-page",
+    "warning",
+    "A `sync audience` that depends on the page being viewed.",
+    "A synced audience's membership is sent to the CRM: every time an identified visitor "
+    "enters or leaves it, a webhook is queued. A condition on the current page "
+    "(`viewing(…)`) changes as the visitor moves between pages, so the CRM would get a "
+    "webhook for nearly every page view. Base the audience on what the visitor did.",
+)
+
 # ---------------------------------------------------------------- SEG5xx limits
 _code(
     "SEG501",

@@ -159,6 +159,13 @@ MISTAKES: dict[str, dict[str, str | bytes]] = {
         "    segment Hotels { }\n}\n"
     },
     "unused-audience": {"a.seg": "audience Returning = visits > 2\n"},
+    "sync-audience-reads-the-page": {
+        "a.seg": INDUSTRY
+        + 'audience OnPricing = viewing("/pricing")\n'
+        + "sync audience PricingLawyers = certain(Industry.Legal) and OnPricing\n"
+        + 'sync audience Direct = viewing("/legal/**")\n'
+        + 'sync audience Fine = count(page "/pricing" within 7d) >= 1\n'
+    },
     "empty-block": {"a.seg": INDUSTRY + "when certain(Industry.Legal) {\n}\n"},
     "survey-never-shown": {
         "a.seg": INDUSTRY + 'when certain(Industry.Legal) show survey "Are you a lawyer?"\n'

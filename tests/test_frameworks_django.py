@@ -120,7 +120,7 @@ class TestDjango(FrameworkContract):
         assert context_processor(request) == {"smartseg": None}
         with pytest.raises(RuntimeError, match="ASGI"):
             visitor(request)
-        with pytest.raises(RuntimeError, match="WSGIRequest.*no ASGI scope"):
+        with pytest.raises(RuntimeError, match=r"WSGIRequest.*no ASGI scope"):
             smartseg_dsl.track(request, "x")  # no scope at all: WSGI is not supported
 
     def test_django_refuses_the_lifespan_that_with_lifespan_answers(self, db: str) -> None:

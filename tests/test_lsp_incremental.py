@@ -358,3 +358,18 @@ def test_a_layout_from_each_rules_own_uses_is_the_layout(tmp_path: Path) -> None
         merged, walked = Layout.from_ruleset(ruleset, own), Layout.from_ruleset(ruleset)
         assert merged == walked
         assert repr(merged) == repr(walked)  # the maps in the same order too
+
+
+def test_a_synced_audience_follows_what_the_audiences_it_names_read(tmp_path: Path) -> None:
+    # SEG414 reads the audiences' dependencies: an unchanged `sync audience` line must
+    # warn when an audience it names starts reading the page, and stop when it does not
+    texts = _three_files(audiences=_AUDIENCES + "sync audience Synced = Wide and visits > 1\n")
+    _steps(
+        tmp_path,
+        texts,
+        [
+            ("20-audiences.seg", "visits >= 2\n", 'visits >= 2 and viewing("/pricing")\n'),
+            ("20-audiences.seg", ' and viewing("/pricing")\n', "\n"),
+            ("20-audiences.seg", "= Wide and", '= viewing("/x") and'),
+        ],
+    )
