@@ -953,7 +953,8 @@ class Engine:
                     evaluated = new_state
                     changed = True
             if new_facts:
-                was = self._certain(state.facts)
+                # certainty comes from the facts alone: the input state's, as evaluated
+                was = self._evaluate_groups(state, now).cert
                 names = rules.segment_names
                 for g, c in enumerate(ctx.cert):
                     if c is not None and c != was[g]:
@@ -1001,13 +1002,11 @@ class Engine:
                         if tracking and not preview and exp.key not in evaluated.exposed:
                             # its slots that no earlier rule took (SPEC §1.7)
                             free = exp.slots.difference(decisions)
-                            if not free:
-                                pass
-                            elif page_slots is None:
+                            if free and page_slots is None:
                                 pending.append(Exposure(exp.name, variant.name, exp.key, free))
-                            else:
+                            elif free:
                                 if on_page is None:
-                                    on_page = page_slots()
+                                    on_page = page_slots()  # type: ignore[misc]
                                 if not free.isdisjoint(on_page):
                                     exposing.append((exp.name, variant.name, exp.key))
                 for d, check in actions:
@@ -1130,35 +1129,6 @@ class Engine:
             if t is not None and now - t < DISMISS_SECONDS:
                 return True
         return False
-
-    def _certain(self, facts: tuple[tuple[str, int], ...]) -> list[int | None]:
-        """The certain segment of each group given these facts (SPEC §1.2)."""
-        rules = self.rules
-        cert: list[int | None] = list(self._gnone)
-        if not facts:
-            return cert
-        n = rules.segment_count
-        pos, neg = [-1] * n, [-1] * n
-        other_at = [-1] * len(rules.groups)
-        for order, (key, _t) in enumerate(facts):
-            fi = rules.fact_info.get(key)
-            if fi is None:
-                continue
-            g, s, kind = fi
-            if kind == 0:
-                pos[s] = order
-            elif kind == 1:
-                neg[s] = order
-            else:
-                other_at[g] = order
-        for g in rules.groups:
-            best, best_at = -1, -1
-            for i in range(g.first, g.first + len(g.segments)):
-                if pos[i] > best_at:
-                    best, best_at = i, pos[i]
-            if best >= 0 and neg[best] < best_at and other_at[g.index] < best_at:
-                cert[g.index] = best
-        return cert
 
     def _evaluate_groups(self, state: VisitorState, now: int) -> Ctx:
         """Scores, confidences, certain, most likely and known for every group (SPEC §1.2)."""
