@@ -75,6 +75,7 @@ from .loader import RuleSetError, discover, load_ruleset
 from .measure.events import exposure_events, outcome_events
 from .measure.recorder import EventRecorder
 from .partials import PartialCache, Tracer
+from .polled import PolledSet
 from .symbols import ANSWER_LABELS, OTHER, answer_choices
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ class SmartSegMiddleware:
         # Visitor ids forgotten on any server (POST /smartseg/forget): their cookies mean a
         # new visitor. In memory, refreshed from the answer bank every
         # `forgotten_refresh_interval` seconds by the requests that carry a cookie
-        # (`_refresh_forgotten`): no query per request. Kept for the cookie's max_age.
+        # (`_refresh`): no query per request. Kept for the cookie's max_age.
         self.forgotten: ForgottenIds | None = None
         if store is not False:
             self.forgotten = ForgottenIds(
@@ -484,50 +485,31 @@ class SmartSegMiddleware:
         self._owns_store = True
         return store
 
-    async def _refresh_forgotten(self, forgotten: ForgottenIds) -> None:
-        """Keep :attr:`forgotten` fresh, piggy-backed on requests that carry a cookie.
+    async def _refresh(self, polled: PolledSet, thread_name: str) -> None:
+        """Keep an in-memory set polled from the answer bank fresh (the forgotten ids,
+        the visitors with inbound items pending), piggy-backed on requests that carry a
+        cookie.
 
         Costs one monotonic-clock read per request. At most once per interval a request
         starts a refresh in a worker thread without waiting for it; only when the set
         was never loaded or is older than two intervals (an idle server) does that one
         request wait for the refresh, so a decision is never taken on a set older than
-        that while the store is up. The other requests meanwhile use the set as it is.
+        that while the store is up (nor an inbound item missed on the visitor's next
+        request). The other requests meanwhile use the set as it is.
         """
         now = time.monotonic()
-        if now < forgotten.next_refresh or not forgotten.supported:
+        if now < polled.next_refresh or not polled.supported:
             return
-        forgotten.next_refresh = now + forgotten.interval
+        polled.next_refresh = now + polled.interval
         store = await self._get_store()
         if store is None:
             return
-        if forgotten.stale(now):
+        if polled.stale(now):
             # (waits for a background refresh still running, then reads again)
-            await anyio.to_thread.run_sync(
-                lambda: forgotten.refresh(store, wait=forgotten.interval)
-            )
+            await anyio.to_thread.run_sync(lambda: polled.refresh(store, wait=polled.interval))
         else:
             threading.Thread(
-                target=forgotten.refresh, args=(store,), name="smartseg-forgotten", daemon=True
-            ).start()
-
-    async def _refresh_pending(self, pending: PendingInbound) -> None:
-        """Keep :attr:`pending` fresh, exactly like :meth:`_refresh_forgotten`: one
-        monotonic-clock read per request carrying a cookie; at most once per interval a
-        request starts a read of the change feed in a worker thread without waiting,
-        except when the set is older than two intervals (never loaded, or an idle
-        server), so an item is never missed on the visitor's next request."""
-        now = time.monotonic()
-        if now < pending.next_refresh or not pending.supported:
-            return
-        pending.next_refresh = now + pending.interval
-        store = await self._get_store()
-        if store is None:
-            return
-        if pending.stale(now):
-            await anyio.to_thread.run_sync(lambda: pending.refresh(store, wait=pending.interval))
-        else:
-            threading.Thread(
-                target=pending.refresh, args=(store,), name="smartseg-inbound", daemon=True
+                target=polled.refresh, args=(store,), name=thread_name, daemon=True
             ).start()
 
     async def store_call(self, method: str, *args: Any, what: str) -> tuple[bool, Any]:
@@ -597,9 +579,9 @@ class SmartSegMiddleware:
                 exchange = _Exchange(self, scope, send, route_path, endpoint=True)
                 if exchange.cookies:
                     if self.forgotten is not None:
-                        await self._refresh_forgotten(self.forgotten)
+                        await self._refresh(self.forgotten, "smartseg-forgotten")
                     if self.pending is not None and endpoint is not _forget:
-                        await self._refresh_pending(self.pending)
+                        await self._refresh(self.pending, "smartseg-inbound")
                         if self.pending:
                             await exchange.take_inbound()
                 try:
@@ -610,10 +592,10 @@ class SmartSegMiddleware:
         exchange = _Exchange(self, scope, send, route_path)
         if exchange.cookies:
             if self.forgotten is not None:
-                await self._refresh_forgotten(self.forgotten)
+                await self._refresh(self.forgotten, "smartseg-forgotten")
             pending = self.pending
             if pending is not None:
-                await self._refresh_pending(pending)
+                await self._refresh(pending, "smartseg-inbound")
                 if pending:  # (empty: nothing pending anywhere, no cookie decoded)
                     await exchange.take_inbound()
         try:
