@@ -2337,12 +2337,7 @@ def _rewrite_metered(
                 return plan.run(doc, names, encoding)
     else:
         slot_tags = _slot_tags(doc, _edited_candidates(doc, names, encoding))
-    edited = _edited_slots(slot_tags, names, encoding)
-    extents = _plan_extents(
-        doc,
-        [(tag, isinstance(edit, Order)) for tag, edit, _ in edited if not isinstance(edit, Show)],
-    )
-    top, _exact = _collect_splices(doc, edited, encoding, extents, False)
+    top, _exact = _splices(doc, slot_tags, names, encoding, False)
     if not top:
         return None
     top.sort(key=lambda s: s.start)
@@ -2860,17 +2855,29 @@ def _count_ops(ops: list[_Op]) -> int:
     return n
 
 
-def _build_plan(
-    doc: bytes, slot_tags: list[tuple[_Tag, bytes]], names: Mapping[str, Edit], encoding: str
-) -> _Plan | None:
-    """The plan of ``doc``'s shape for the signature of ``names`` (see _Plan); None when
-    a fresh rewrite's outcome could depend on more than the plan models."""
+def _splices(
+    doc: bytes,
+    slot_tags: list[tuple[_Tag, bytes]],
+    names: Mapping[str, Edit],
+    encoding: str,
+    for_plan: bool,
+) -> tuple[list[_Splice], bool]:
+    """The top-level splices the edits make in ``doc`` (and whether a plan may keep
+    them, see _collect_splices): what a fresh rewrite and a plan's construction share."""
     edited = _edited_slots(slot_tags, names, encoding)
     extents = _plan_extents(
         doc,
         [(tag, isinstance(edit, Order)) for tag, edit, _ in edited if not isinstance(edit, Show)],
     )
-    top, exact = _collect_splices(doc, edited, encoding, extents, True)
+    return _collect_splices(doc, edited, encoding, extents, for_plan)
+
+
+def _build_plan(
+    doc: bytes, slot_tags: list[tuple[_Tag, bytes]], names: Mapping[str, Edit], encoding: str
+) -> _Plan | None:
+    """The plan of ``doc``'s shape for the signature of ``names`` (see _Plan); None when
+    a fresh rewrite's outcome could depend on more than the plan models."""
+    top, exact = _splices(doc, slot_tags, names, encoding, True)
     if not exact:
         return None
     if not top:
