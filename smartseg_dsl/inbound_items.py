@@ -20,22 +20,21 @@ and store with ``store.store_inbound`` (the answer bank, idempotent by ``id``).
 * :func:`inbound` — the Python entry point for backends;
 * :class:`PendingInbound` — the middleware's in-memory set of visitor ids with items
   waiting, kept fresh by polling the store's change sequence (no query per request);
-* :func:`sign_body` / :func:`signature_ok` — the ``X-Smartseg-Signature`` header.
+* :func:`sign_body` / :func:`signature_ok` — the ``X-Smartseg-Signature`` header
+  (``signing.py``, shared with the webhooks of ``sync.py``), re-exported here.
 
 Nothing here imports Starlette: the CLI uses it too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +47,7 @@ from .answers import (
 )
 from .answers.sql import INBOUND_DELAY
 from .polled import PolledSet
+from .signing import sign_body, signature_ok
 from .state import INBOUND_TEXT_CHARS
 
 log = logging.getLogger("smartseg.inbound")
@@ -271,24 +271,6 @@ def parse_body(body: bytes, *, now: float | None = None) -> list[InboundItem]:
     else:
         items = [parse_item(data, now=now)]
     return items
-
-
-# --------------------------------------------------------------------------- signing
-
-
-def sign_body(body: bytes, secret: str | bytes) -> str:
-    """The ``X-Smartseg-Signature`` value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def signature_ok(body: bytes, header: str | bytes | None, secrets: Sequence[str | bytes]) -> bool:
-    """Constant-time check against each secret (several while rotating)."""
-    if not header:
-        return False
-    text = header.decode("latin-1") if isinstance(header, bytes) else header
-    text = text.strip()
-    return any(hmac.compare_digest(sign_body(body, s), text) for s in secrets)
 
 
 # --------------------------------------------------------------------------- python API
