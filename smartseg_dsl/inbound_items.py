@@ -340,9 +340,12 @@ class PendingInbound(PolledSet):
 
     def add(self, visitor_id: str, due_at: float) -> None:
         with self._lock:
-            old = self._due.get(visitor_id)
-            if old is None or due_at < old:
-                self._due[visitor_id] = due_at
+            self._keep_earliest(visitor_id, due_at)
+
+    def _keep_earliest(self, visitor_id: str, due_at: float) -> None:
+        old = self._due.get(visitor_id)
+        if old is None or due_at < old:
+            self._due[visitor_id] = due_at
 
     def settle(self, visitor_id: str, next_due: float | None) -> None:
         """After a claim: nothing left (None), or the next item's due time."""
@@ -359,11 +362,8 @@ class PendingInbound(PolledSet):
     def _merge(self, result: Any) -> None:
         rows, cursor = result
         with self._lock:
-            due = self._due
             for vid, at in rows:
-                old = due.get(vid)
-                if old is None or at < old:
-                    due[vid] = at
+                self._keep_earliest(vid, at)
         self._cursor = cursor
 
     def _refreshed(self, store: Any, result: Any) -> None:
