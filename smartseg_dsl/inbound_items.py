@@ -20,22 +20,21 @@ and store with ``store.store_inbound`` (the answer bank, idempotent by ``id``).
 * :func:`inbound` — the Python entry point for backends;
 * :class:`PendingInbound` — the middleware's in-memory set of visitor ids with items
   waiting, kept fresh by polling the store's change sequence (no query per request);
-* :func:`sign_body` / :func:`signature_ok` — the ``X-Smartseg-Signature`` header.
+* :func:`sign_body` / :func:`signature_ok` — the ``X-Smartseg-Signature`` header
+  (``signing.py``, shared with the webhooks of ``sync.py``), re-exported here.
 
 Nothing here imports Starlette: the CLI uses it too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +47,7 @@ from .answers import (
 )
 from .answers.sql import INBOUND_DELAY
 from .polled import PolledSet
+from .signing import sign_body, signature_ok
 from .state import INBOUND_TEXT_CHARS
 
 log = logging.getLogger("smartseg.inbound")
@@ -273,24 +273,6 @@ def parse_body(body: bytes, *, now: float | None = None) -> list[InboundItem]:
     return items
 
 
-# --------------------------------------------------------------------------- signing
-
-
-def sign_body(body: bytes, secret: str | bytes) -> str:
-    """The ``X-Smartseg-Signature`` value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def signature_ok(body: bytes, header: str | bytes | None, secrets: Sequence[str | bytes]) -> bool:
-    """Constant-time check against each secret (several while rotating)."""
-    if not header:
-        return False
-    text = header.decode("latin-1") if isinstance(header, bytes) else header
-    text = text.strip()
-    return any(hmac.compare_digest(sign_body(body, s), text) for s in secrets)
-
-
 # --------------------------------------------------------------------------- python API
 
 
@@ -358,9 +340,12 @@ class PendingInbound(PolledSet):
 
     def add(self, visitor_id: str, due_at: float) -> None:
         with self._lock:
-            old = self._due.get(visitor_id)
-            if old is None or due_at < old:
-                self._due[visitor_id] = due_at
+            self._keep_earliest(visitor_id, due_at)
+
+    def _keep_earliest(self, visitor_id: str, due_at: float) -> None:
+        old = self._due.get(visitor_id)
+        if old is None or due_at < old:
+            self._due[visitor_id] = due_at
 
     def settle(self, visitor_id: str, next_due: float | None) -> None:
         """After a claim: nothing left (None), or the next item's due time."""
@@ -377,11 +362,8 @@ class PendingInbound(PolledSet):
     def _merge(self, result: Any) -> None:
         rows, cursor = result
         with self._lock:
-            due = self._due
             for vid, at in rows:
-                old = due.get(vid)
-                if old is None or at < old:
-                    due[vid] = at
+                self._keep_earliest(vid, at)
         self._cursor = cursor
 
     def _refreshed(self, store: Any, result: Any) -> None:

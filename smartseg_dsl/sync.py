@@ -22,8 +22,6 @@ made within ``max_age`` of being queued is marked failed — kept and listed by
 from __future__ import annotations
 
 import email.utils
-import hashlib
-import hmac
 import logging
 import math
 import os
@@ -41,6 +39,7 @@ import anyio.to_thread
 import httpx
 
 from smartseg_dsl.answers import AnswerBankError, Delivery, Store
+from smartseg_dsl.signing import sign_body, signature_ok
 
 log = logging.getLogger("smartseg.sync")
 
@@ -168,19 +167,11 @@ class _Waitable(Protocol):
 # --------------------------------------------------------------------------- signing
 
 
-def sign(body: bytes, secret: str | bytes) -> str:
-    """The ``X-Smartseg-Signature`` value for ``body``: ``sha256=<hex>``."""
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(body: bytes, header: str | None, secrets: str | list[str]) -> bool:
-    """Check a received signature against one or more secrets (rotation), in constant
-    time. What a receiver does; see docs/examples/receiver.py."""
-    if not header:
-        return False
-    candidates = [secrets] if isinstance(secrets, str) else secrets
-    return any(hmac.compare_digest(sign(body, secret), header.strip()) for secret in candidates)
+#: ``sign(body, secret)``, the ``X-Smartseg-Signature`` value; and
+#: ``verify_signature(body, header, secrets)``, what a receiver does (one secret or
+#: several, while rotating; see docs/examples/receiver.py). Shared with inbound data.
+sign = sign_body
+verify_signature = signature_ok
 
 
 def request_headers(delivery: Delivery, secret: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,18 @@ def rules(tmp_path: Path) -> Path:
     return write_rules(tmp_path / "rules", RULES)
 
 
+#: a SQLite answer bank's path (for the app) and a store on it (to push items)
+Bank = tuple[str, Store]
+
+
+@pytest.fixture
+def bank(tmp_path: Path) -> Iterator[Bank]:
+    db = str(tmp_path / "answers.db")
+    store = open_store(db)
+    yield db, store
+    store.close()
+
+
 def app_for(rules: Path, store: Any, **options: Any) -> Any:
     options.setdefault("inbound_refresh_interval", 0.05)
     return make_app(rules, routes=ROUTES, store=store, **options)
@@ -120,9 +133,8 @@ def shows(html: str, slot: str) -> bool:
 # --------------------------------------------------------------------------- application
 
 
-def test_a_tag_for_an_email_shows_on_both_devices(rules: Path, tmp_path: Path) -> None:
-    db = str(tmp_path / "answers.db")
-    store = open_store(db)
+def test_a_tag_for_an_email_shows_on_both_devices(rules: Path, bank: Bank) -> None:
+    db, store = bank
     app = app_for(rules, db)
     with client(app) as phone, client(app) as laptop:
         phone.get("/identify", params={"email": "jane@example.com"})
@@ -135,24 +147,20 @@ def test_a_tag_for_an_email_shows_on_both_devices(rules: Path, tmp_path: Path) -
         assert HEADLINE in next_page(phone) and HEADLINE in next_page(laptop)  # kept
     status = store.inbound_status()  # type: ignore[attr-defined]
     assert status == {"items": 1, "pending": 0, "applied": 2}
-    store.close()
 
 
-def test_an_item_waits_five_seconds_after_it_was_stored(rules: Path, tmp_path: Path) -> None:
-    db = str(tmp_path / "answers.db")
-    store = open_store(db)
+def test_an_item_waits_five_seconds_after_it_was_stored(rules: Path, bank: Bank) -> None:
+    db, store = bank
     with client(app_for(rules, db)) as c:
         c.get("/")
         push(store, {"id": "a", "visitor": visitor_id(rules, c), "tags": ["lawyer"]}, ago=3.5)
         assert HEADLINE not in next_page(c)
         time.sleep(1.6)
         assert HEADLINE in next_page(c)
-    store.close()
 
 
-def test_an_event_counts_at_its_own_time(rules: Path, tmp_path: Path) -> None:
-    db = str(tmp_path / "answers.db")
-    store = open_store(db)
+def test_an_event_counts_at_its_own_time(rules: Path, bank: Bank) -> None:
+    db, store = bank
     with client(app_for(rules, db)) as c:
         c.get("/")
         two_hours_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200))
@@ -166,12 +174,10 @@ def test_an_event_counts_at_its_own_time(rules: Path, tmp_path: Path) -> None:
         # within 7 days, but not within the last hour: it happened two hours ago
         assert "Buyer" in audiences and "RecentBuyer" not in audiences
         assert "Subscribe" not in next_page(c)  # `when Buyer hide slot newsletter`
-    store.close()
 
 
-def test_attributes_persist_and_give_way_to_the_apps_value(rules: Path, tmp_path: Path) -> None:
-    db = str(tmp_path / "answers.db")
-    store = open_store(db)
+def test_attributes_persist_and_give_way_to_the_apps_value(rules: Path, bank: Bank) -> None:
+    db, store = bank
     with client(app_for(rules, db)) as c:
         c.get("/")
         assert not shows(next_page(c), "returning")
@@ -188,12 +194,10 @@ def test_attributes_persist_and_give_way_to_the_apps_value(rules: Path, tmp_path
             {"id": "model-2", "visitor": visitor_id(rules, c), "attributes": {"lead_score": None}},
         )
         assert not shows(next_page(c), "returning")  # null clears it
-    store.close()
 
 
-def test_a_non_page_request_applies_and_sets_the_cookie(rules: Path, tmp_path: Path) -> None:
-    db = str(tmp_path / "answers.db")
-    store = open_store(db)
+def test_a_non_page_request_applies_and_sets_the_cookie(rules: Path, bank: Bank) -> None:
+    db, store = bank
     with client(app_for(rules, db)) as c:
         c.get("/")
         push(store, {"id": "a", "visitor": visitor_id(rules, c), "tags": ["lawyer"]})
@@ -201,7 +205,6 @@ def test_a_non_page_request_applies_and_sets_the_cookie(rules: Path, tmp_path: P
         api = c.get("/api")
         assert "set-cookie" in api.headers  # applied on the JSON request
         assert c.get("/state").json()["certain"] is True
-    store.close()
 
 
 def test_two_app_servers_apply_an_item_once_per_visitor(rules: Path, store_url: str) -> None:

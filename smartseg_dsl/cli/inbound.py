@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from typing import TextIO
+from typing import NoReturn
 
 import click
 
@@ -32,14 +32,25 @@ PROG = "smartseg inbound"
 BATCH = 500
 
 
+def _fail(message: str) -> NoReturn:
+    click.echo(f"{PROG}: error: {message}", err=True)
+    raise SystemExit(2)
+
+
 def _lines(name: str) -> Iterator[tuple[int, str]]:
-    stream: TextIO
     if name == "-":
-        stream = sys.stdin
-        yield from enumerate(stream, start=1)
+        yield from enumerate(sys.stdin, start=1)
         return
     with open(name, encoding="utf-8") as stream:
         yield from enumerate(stream, start=1)
+
+
+def _item(line: str) -> InboundItem:
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError):
+        raise InboundError("", "not valid JSON") from None
+    return parse_item(data)
 
 
 @click.command(name="inbound")
@@ -57,9 +68,7 @@ def inbound_command(files: tuple[str, ...], db_url: str | None) -> None:
     try:
         store = open_store(db_url)
     except AnswerBankError as exc:
-        where = redact_url(db_url) if db_url else "./smartseg.db"
-        click.echo(f"{PROG}: error: answer bank {where}: {exc}", err=True)
-        raise SystemExit(2) from None
+        _fail(f"answer bank {redact_url(db_url) if db_url else './smartseg.db'}: {exc}")
     rejected = stored = repeated = 0
     batch: list[InboundItem] = []
 
@@ -68,8 +77,8 @@ def inbound_command(files: tuple[str, ...], db_url: str | None) -> None:
         if not batch:
             return
         results = store.store_inbound(batch)
-        stored += sum(1 for r in results if r)
-        repeated += sum(1 for r in results if not r)
+        stored += sum(results)
+        repeated += len(results) - sum(results)
         batch.clear()
 
     try:
@@ -79,13 +88,7 @@ def inbound_command(files: tuple[str, ...], db_url: str | None) -> None:
                     if not line.strip():
                         continue
                     try:
-                        data = json.loads(line)
-                    except (ValueError, RecursionError):
-                        click.echo(f"{name}:{number}: not valid JSON", err=False)
-                        rejected += 1
-                        continue
-                    try:
-                        batch.append(parse_item(data))
+                        batch.append(_item(line))
                     except InboundError as exc:
                         click.echo(f"{name}:{number}: {exc}")
                         rejected += 1
@@ -93,12 +96,10 @@ def inbound_command(files: tuple[str, ...], db_url: str | None) -> None:
                     if len(batch) >= BATCH:
                         flush()
             except (OSError, UnicodeDecodeError) as exc:
-                click.echo(f"{PROG}: error: cannot read {name}: {exc}", err=True)
-                raise SystemExit(2) from None
+                _fail(f"cannot read {name}: {exc}")
         flush()
     except AnswerBankError as exc:
-        click.echo(f"{PROG}: error: {exc}", err=True)
-        raise SystemExit(2) from None
+        _fail(str(exc))
     finally:
         store.close()
     click.echo(f"{PROG}: {stored} stored, {repeated} already stored, {rejected} rejected", err=True)

@@ -99,7 +99,6 @@ class EventRecorder:
         self._next_log = 0.0
         self._running = False
         self._closed = False
-        self._stop: anyio.Event | None = None  # the latest run's
         self._stopped: anyio.Event | None = None
         #: every run still going (a lazily started one may meet the lifespan's): `stop`
         #: stops them all, and each keeps its own events
@@ -180,7 +179,7 @@ class EventRecorder:
         self._running = True
         self._closed = False
         self._loop_thread = threading.get_ident()
-        stop = self._stop = anyio.Event()
+        stop = anyio.Event()
         stopped = self._stopped = anyio.Event()
         self._stops.add(stop)
         self._have_store = anyio.Event()
@@ -201,8 +200,6 @@ class EventRecorder:
             self._stops.discard(stop)
             self._running = bool(self._stops)  # a cancelled lazy task restarts later
             self._lazy_task = None
-            if self._stop is stop:
-                self._stop = None
             stopped.set()
 
     def stop(self) -> None:
@@ -221,7 +218,7 @@ class EventRecorder:
     async def stop_and_wait(self) -> None:
         """Flush what is queued and stop the task; a later `record` may start it again."""
         task = self._lazy_task
-        if task is not None and self._stop is None:  # created but not started yet
+        if task is not None and not self._stops:  # created but not started yet
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
