@@ -1,4 +1,6 @@
-"""HMAC-SHA256 with the key's two padded blocks hashed once.
+"""What smartseg signs with: HMAC-SHA256 with the key's two padded blocks hashed once
+(cookie, CSRF tokens), URL-safe base64, and the `X-Smartseg-Signature` of a webhook or
+inbound body (`sign_body`, `signature_ok`).
 
 `hmac.digest(key, msg, "sha256")` sets up an OpenSSL MAC on every call: 1.4 µs in a
 loop and 5–8 µs inside a request, where the cookie and the CSRF token each need one.
