@@ -99,10 +99,10 @@ class EventRecorder:
         self._next_log = 0.0
         self._running = False
         self._closed = False
-        self._stopped: anyio.Event | None = None
-        #: every run still going (a lazily started one may meet the lifespan's): `stop`
-        #: stops them all, and each keeps its own events
-        self._stops: set[anyio.Event] = set()
+        #: every run still going (a lazily started one may meet the lifespan's), its stop
+        #: event → its "stopped" event: `stop` stops them all, `stop_and_wait` waits
+        #: for them all
+        self._stops: dict[anyio.Event, anyio.Event] = {}
         self._wake: anyio.Event | None = None
         self._have_store: anyio.Event | None = None
         self._loop_thread = 0
@@ -179,9 +179,8 @@ class EventRecorder:
         self._running = True
         self._closed = False
         self._loop_thread = threading.get_ident()
-        stop = anyio.Event()
-        stopped = self._stopped = anyio.Event()
-        self._stops.add(stop)
+        stop, stopped = anyio.Event(), anyio.Event()
+        self._stops[stop] = stopped
         self._have_store = anyio.Event()
         try:
             async with anyio.create_task_group() as tg:
@@ -197,7 +196,7 @@ class EventRecorder:
             # bounded chance to write the queue.
             with anyio.CancelScope(shield=True):
                 await self._drain()
-            self._stops.discard(stop)
+            self._stops.pop(stop, None)
             self._running = bool(self._stops)  # a cancelled lazy task restarts later
             self._lazy_task = None
             stopped.set()
@@ -224,11 +223,13 @@ class EventRecorder:
                 await task
             self._running, self._lazy_task = False, None
         self.stop()
-        if self._running and self._stopped is not None:
+        running = list(self._stops.values())
+        if self._running and running:
             # A write hung in a worker thread cannot be interrupted: give up waiting,
             # so a server's shutdown stays bounded, and count what is left as lost.
             with anyio.move_on_after(self.shutdown_timeout + 2.0):
-                await self._stopped.wait()
+                for stopped in running:
+                    await stopped.wait()
             if self._running and self._queue:
                 left = len(self._queue)
                 self._queue.clear()
