@@ -1886,10 +1886,11 @@ class _Checker:
         (`viewing`, also through the audiences it names) changes membership from page
         to page, and every change of an identified visitor queues a webhook."""
         sym = self.sym
+        own: dict[str, ast.Span | None] = {}  # audience → its own first `viewing(…)`
         for name, aud in sym.audiences.items():
             if not aud.synced:
                 continue
-            found = self._reads_the_page(name, set())
+            found = self._reads_the_page(name, set(), own)
             if found is None:
                 continue
             direct = found[0] == name
@@ -1905,18 +1906,30 @@ class _Checker:
                 file=sym.defined_at[name][0],
             )
 
-    def _reads_the_page(self, name: str, seen: set[str]) -> tuple[str, ast.Span] | None:
-        """(audience, span of its `viewing(…)`) the first one found, or None."""
+    def _reads_the_page(
+        self, name: str, seen: set[str], own: dict[str, ast.Span | None]
+    ) -> tuple[str, ast.Span] | None:
+        """(audience, span of its `viewing(…)`) the first one found, or None; `own`
+        keeps each audience's own answer for the run (a shared dependency is walked once)."""
         seen.add(name)
         aud = self.sym.audiences.get(name)
         if aud is None:
             return None
-        for e in ast.walk(aud.condition):
-            if isinstance(e, ast.Call) and e.func.value == "viewing":
-                return name, e.span
+        if name not in own:
+            own[name] = next(
+                (
+                    e.span
+                    for e in ast.walk(aud.condition)
+                    if isinstance(e, ast.Call) and e.func.value == "viewing"
+                ),
+                None,
+            )
+        span = own[name]
+        if span is not None:
+            return name, span
         for dep in sorted(self.sym.audience_deps.get(name, ())):
             if dep not in seen:
-                found = self._reads_the_page(dep, seen)
+                found = self._reads_the_page(dep, seen, own)
                 if found is not None:
                     return found
         return None

@@ -16,23 +16,16 @@ seen. Values the view does not expose (`count`, `since`, `session_time`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from . import ast
+from .logic import COMPARE
 from .printer import expr_text
 
 __all__ = ["why_not"]
 
 _UNKNOWN: Any = object()
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
 
 
 class _Eval:
@@ -76,9 +69,9 @@ class _Eval:
                 if a is _UNKNOWN or b is _UNKNOWN:
                     return _UNKNOWN
                 if a is None or b is None:
-                    return _OPS[e.op](a, b) if e.op in ("==", "!=") else False
+                    return COMPARE[e.op](a, b) if e.op in ("==", "!=") else False
                 try:
-                    return _OPS[e.op](a, b)
+                    return COMPARE[e.op](a, b)
                 except TypeError:
                     return _UNKNOWN
             case ast.Is():

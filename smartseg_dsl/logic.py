@@ -11,9 +11,12 @@ proved. `conj` and `disj` build nodes, simplifying constants on the way;
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 __all__ = [
+    "COMPARE",
     "FLIP",
     "NEGATE",
     "UNKNOWN",
@@ -54,15 +57,19 @@ NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
+#: A comparison operator of the language → the function that applies it.
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
 def cmp(op: str, a: float, b: float) -> bool:
-    return {
-        "<": a < b,
-        "<=": a <= b,
-        ">": a > b,
-        ">=": a >= b,
-        "==": a == b,
-        "!=": a != b,
-    }[op]
+    return COMPARE[op](a, b)
 
 
 class _GiveUp(Exception):

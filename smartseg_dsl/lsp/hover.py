@@ -7,7 +7,7 @@ import textwrap
 
 from .. import ast
 from ..diagnostics import CODES
-from ..printer import action_text, expr_text
+from ..printer import action_text, duration_text, expr_text, matcher_text, number_text
 from ..symbols import FUNCTIONS, VALUES, Function
 from .index import Index, Occurrence
 
@@ -63,14 +63,11 @@ def _source(text: str | None, node: object) -> str | None:
 
 
 def _signal(sig: ast.Signal) -> str:
-    m = sig.matcher
-    param = f" {m.param.value}" if m.param is not None else ""
-    pattern = '"' + m.pattern.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    out = f"{'explicit' if sig.explicit else 'implicit'} {m.kind}{param} {pattern}"
+    out = f"{'explicit' if sig.explicit else 'implicit'} {matcher_text(sig.matcher)}"
     if sig.weight is not None:
-        out += f" weight {sig.weight.text or f'{sig.weight.value:g}'}"
+        out += f" weight {number_text(sig.weight)}"
     if sig.cap is not None:
-        out += f" max {sig.cap.text or f'{sig.cap.value:g}'}"
+        out += f" max {number_text(sig.cap)}"
     return out
 
 
@@ -102,9 +99,9 @@ def hover_text(index: Index, occ: Occurrence, texts: dict[str, str | None]) -> s
         lines = [f"**group {occ.name}**{label}", ""]
         settings = []
         if node.prior is not None:
-            settings.append(f"prior {node.prior.value.text or node.prior.value.value}")
+            settings.append(f"prior {number_text(node.prior.value)}")
         if node.decay is not None:
-            settings.append(f"decay {node.decay.half_life.text}")
+            settings.append(f"decay {duration_text(node.decay.half_life)}")
         if settings:
             lines += [", ".join(settings), ""]
         for seg in node.segments:
