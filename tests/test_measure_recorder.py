@@ -318,3 +318,26 @@ def test_two_runs_at_once_both_stop_and_nothing_is_lost(store: Store) -> None:
     anyio.run(main)
     assert sorted(e.visitor for e in written(store)) == sorted(e.visitor for e in evs)
     assert recorder.stats()["recorded"] == 35 and recorder.stats()["queued"] == 0
+
+
+def test_stop_and_wait_waits_for_every_run(store: Store) -> None:
+    """With two runs at once, `stop_and_wait` returns only when both have finished:
+    not when the newer one did while the older was still writing a batch."""
+    slow = Flaky(store, delay=0.3)
+    recorder = EventRecorder(slow, batch_size=5, flush_interval=0.02)
+    evs = events(10)
+    seen: dict[str, object] = {}
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            await tg.start(recorder.run)
+            await tg.start(recorder.run)
+            recorder.record(evs)
+            await anyio.sleep(0.1)  # a batch is being written (0.3 s) by one run
+            with anyio.fail_after(10):
+                await recorder.stop_and_wait()
+            seen["running"] = len(recorder._stops)
+            seen["written"] = len(written(store))
+
+    anyio.run(main)
+    assert seen == {"running": 0, "written": 10}
