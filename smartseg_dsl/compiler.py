@@ -106,6 +106,7 @@ class CompiledGroup:
     labels: tuple[str, ...]
     first: int  # global index of the first segment
     index: int
+    qualified: tuple[str, ...] = ()  # "Group.Segment" of each segment
 
     @property
     def indices(self) -> range:
@@ -466,6 +467,7 @@ class _Compiler:
                     tuple(labels),
                     first,
                     len(groups),
+                    tuple(f"{g.name.value}.{s}" for s in segs),
                 )
             )
         self.groups = tuple(groups)

@@ -1359,15 +1359,8 @@ class _Exchange:
         if kind == "template":
             return rewrite.Replace(await self._partial(decision.template, outcome), reveal=True)
         if kind == "order":
-            view = outcome.groups.get(decision.group)
-            if view is None:
-                return None
-            group = decision.group
-            ranking = {
-                (key if "." in key else f"{group}.{key}"): float(value)
-                for key, value in view.confidences.items()
-            }
-            return rewrite.Order(ranking)
+            ranking = outcome.ranking(decision.group or "")
+            return None if ranking is None else rewrite.Order(ranking)
         if kind == "survey":
             return rewrite.Replace(await self._render_survey(decision, outcome), reveal=True)
         log.warning("smartseg: unknown action kind %r from rule %s", kind, decision.rule)
@@ -2002,65 +1995,56 @@ def _headers_out(
     no_store: bool = False,
     set_cookie: bytes | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """The response headers after personalization (SPEC §3.1).
+    """The response headers after personalization (SPEC §3.1): the app's, in order,
+    minus those replaced; then the new length; then, for a private page, `vary` and
+    `cache-control`; then the cookie.
 
-    A pure function of its arguments: an app sends the same few header lists again and
-    again, so the result without the cookie is memoized (bounded; the key holds the
-    app's headers as they were, so a hit is exact) and the cookie appended."""
-    try:
-        key = (tuple(raw), length, drop_validators, private, no_store)
-        known = _HEADERS_MEMO.get(key)
-    except TypeError:  # headers that are not tuples of bytes: not memoized
-        key, known = None, None
-    if known is None:
-        known = _headers_without_cookie(raw, length, drop_validators, private, no_store)
-        if key is not None:
-            if len(_HEADERS_MEMO) >= _HEADERS_MEMO_SIZE:
-                _HEADERS_MEMO.clear()
-            _HEADERS_MEMO[key] = known
-    out = list(known)
-    if set_cookie is not None:
-        out.append((b"set-cookie", set_cookie))
-    return out
-
-
-#: `_headers_out` results by their arguments (an app's header lists are few)
-_HEADERS_MEMO: dict[tuple[Any, ...], tuple[tuple[bytes, bytes], ...]] = {}
-_HEADERS_MEMO_SIZE = 512
-
-
-def _headers_without_cookie(
-    raw: Sequence[tuple[bytes, bytes]],
-    length: int | None,
-    drop_validators: bool,
-    private: bool,
-    no_store: bool,
-) -> tuple[tuple[bytes, bytes], ...]:
+    Not memoized as a whole: an app's headers often differ per visitor (its own
+    session or CSRF cookie), so one pass over them is the cheapest exact way; only the
+    `vary`/`cache-control` pair (few distinct values per app) is."""
+    has_length = length is not None
     out: list[tuple[bytes, bytes]] = []
     vary: list[bytes] = []
     cache: list[bytes] = []
     for name, value in raw:
         lower = name.lower()
-        if lower == b"content-length" and length is not None:
-            continue
-        if drop_validators and (lower == b"etag" or lower == b"last-modified"):
-            continue  # they describe the app's bytes, not the ones we send
-        if private and lower == b"vary":
-            vary.append(value)
-            continue
-        if private and lower == b"cache-control":
-            cache.append(value)
-            continue
-        out.append((name, value))
-    if length is not None:
+        if lower not in _REPLACED:
+            out.append((name, value))
+        elif lower == b"content-length":
+            if not has_length:
+                out.append((name, value))
+        elif lower == b"vary" or lower == b"cache-control":
+            if not private:
+                out.append((name, value))
+            elif lower == b"vary":
+                vary.append(value)
+            else:
+                cache.append(value)
+        elif not drop_validators:  # etag, last-modified: they describe the app's bytes
+            out.append((name, value))
+    if has_length:
         out.append((b"content-length", str(length).encode("ascii")))
     if private:
-        tokens = [t.strip() for v in vary for t in v.split(b",") if t.strip()]
-        if not any(t == b"*" or t.lower() == b"cookie" for t in tokens):
-            tokens.append(b"Cookie")
-        out.append((b"vary", b", ".join(tokens)))
-        out.append((b"cache-control", _private_cache_control(tuple(cache), no_store)))
-    return tuple(out)
+        out += _private_headers(tuple(vary), tuple(cache), no_store)
+    if set_cookie is not None:
+        out.append((b"set-cookie", set_cookie))
+    return out
+
+
+#: the header names `_headers_out` may replace (lower case)
+_REPLACED = frozenset((b"content-length", b"vary", b"cache-control", b"etag", b"last-modified"))
+
+
+@functools.lru_cache(maxsize=256)  # an app sends few distinct Vary/Cache-Control values
+def _private_headers(
+    vary: tuple[bytes, ...], cache: tuple[bytes, ...], no_store: bool
+) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    """`vary` with ``Cookie`` added, `cache-control` made private (SPEC §3.1)."""
+    tokens = [t.strip() for v in vary for t in v.split(b",") if t.strip()]
+    if not any(t == b"*" or t.lower() == b"cookie" for t in tokens):
+        tokens.append(b"Cookie")
+    cache_control = _private_cache_control(cache, no_store)
+    return (b"vary", b", ".join(tokens)), (b"cache-control", cache_control)
 
 
 @functools.lru_cache(maxsize=256)  # an app sends few distinct Cache-Control values

@@ -23,6 +23,7 @@ template is a new `Template` object, hence a new tree.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import jinja2
@@ -34,14 +35,44 @@ _Call = tuple[str, tuple[Any, ...], bool]  # (attribute, args, called)
 
 
 class _Node:
-    """A call to replay and its answers so far; `output` at the end of a path."""
+    """A call to replay and the answers seen so far; `output` at the end of a path.
+
+    `branches` maps each answer's `_answer_key` to the node after it: one look-up
+    (a node of a percentage or a score has a branch per distinct value, and a linear
+    scan of them cost several µs a request)."""
 
     __slots__ = ("branches", "call", "output")
 
     def __init__(self) -> None:
         self.call: _Call | None = None
-        self.branches: list[tuple[Any, _Node]] = []
+        self.branches: dict[Hashable, _Node] = {}
         self.output: str | None = None
+
+
+_SCALARS = frozenset({str, int, bool, type(None), bytes})
+
+
+def _answer_key(value: Any) -> Hashable | None:
+    """What an answer prints as, exactly, as a dict key; None for an answer that is not
+    replayable (the render then never comes from, nor goes to, the cache).
+
+    Equality is not enough: 1, 1.0 and True are equal but print differently, as do
+    0.0 and -0.0, and (1, 2) and (1.0, 2). Scalars are keyed with their type, floats by
+    their repr, tuples and lists and dicts element by element (in order); a set (whose
+    order of printing is not a function of its value) or any other object is not
+    replayable. The views answer with scalars."""
+    t = type(value)
+    if t in _SCALARS:
+        return (t, value)
+    if t is float:
+        return (t, repr(value))
+    if t is tuple or t is list:
+        keys = tuple(_answer_key(v) for v in value)
+        return None if None in keys else (t, keys)
+    if t is dict:
+        items = tuple((_answer_key(k), _answer_key(v)) for k, v in value.items())
+        return None if any(None in kv for kv in items) else (t, items)
+    return None
 
 
 class Tracer:
@@ -126,10 +157,10 @@ class PartialCache:
             if call is None:
                 break
             try:
-                answer = _replay(view, call)
+                key = _answer_key(_replay(view, call))
             except Exception:
                 break  # the render will raise (or log) as it would have
-            node = next((child for value, child in node.branches if _same(value, answer)), None)
+            node = node.branches.get(key) if key is not None else None
         self.misses += 1
         return None
 
@@ -138,6 +169,9 @@ class PartialCache:
         calls = tracer._calls
         if any(answer is _UNCACHEABLE for _, answer in calls):
             return
+        keys = [_answer_key(answer) for _, answer in calls]
+        if None in keys:
+            return  # an answer that cannot be compared exactly: never stored
         size = len(output)
         if size > self.max_bytes // 16:
             return
@@ -148,17 +182,16 @@ class PartialCache:
         node = self._trees.get(template)
         if node is None:
             node = self._trees[template] = _Node()
-        for call, answer in calls:
+        for (call, _answer), key in zip(calls, keys, strict=True):
             if node.output is not None:
                 return  # a shorter path already ends here (cannot differ: same answers)
             if node.call is None:
                 node.call = call
             elif node.call != call:
                 return  # the same answers led elsewhere: not deterministic, do not store
-            child = next((c for value, c in node.branches if _same(value, answer)), None)
+            child = node.branches.get(key)
             if child is None:
-                child = _Node()
-                node.branches.append((answer, child))
+                child = node.branches[key] = _Node()
             node = child
         if node.output is None and node.call is None:
             node.output = output
@@ -241,11 +274,6 @@ _IMPURE: tuple[object, ...] = (
 )
 
 
-def _same(a: Any, b: Any) -> bool:
-    # 1 == 1.0 == True in Python, but they print differently: compare the types too
-    return type(a) is type(b) and a == b
-
-
 def _count(node: _Node) -> tuple[int, int]:
     entries = size = 0
     stack = [node]
@@ -254,5 +282,5 @@ def _count(node: _Node) -> tuple[int, int]:
         if n.output is not None:
             entries += 1
             size += len(n.output)
-        stack.extend(child for _, child in n.branches)
+        stack.extend(n.branches.values())
     return entries, size

@@ -600,3 +600,31 @@ def test_view_without_a_request_applies_decay_lazily() -> None:
     assert not view.known("Topic")
     with pytest.raises(KeyError):
         view.confidence("Topic.Nope")
+
+
+# ------------------------------------------------------------------- ranking
+
+
+def test_ranking_is_each_segments_confidence_under_its_full_name() -> None:
+    """`Outcome.ranking` (what an `order` action sorts by) reads the confidences
+    without building the group's view: it must say exactly what the view says."""
+    import random
+
+    from engine_helpers import demo_rules
+
+    rules = demo_rules()
+    rng = random.Random(3)
+    pages = ["/", "/pricing", "/legal/", "/healthcare/", "/blog/trust-accounting-basics"]
+    seen = 0
+    for _ in range(60):
+        v = Visitor(rules, start=T0)
+        for _ in range(rng.randrange(1, 6)):
+            v.wait(rng.choice([5, 3600, 86400]))
+            out = v.page(rng.choice(pages), categories=rng.choice([[], ["law"], ["health"]]))
+            for name, group in out.groups.items():
+                ranking = out.ranking(name)
+                assert ranking == {f"{name}.{s}": c for s, c in group.confidences.items()}
+                assert list(ranking) == [f"{name}.{s}" for s in group.confidences]
+                seen += any(c not in (0.0, 1.0) for c in ranking.values())
+    assert seen > 0  # some visitors were uncertain: the numbers were really compared
+    assert out.ranking("NoSuchGroup") is None

@@ -301,9 +301,16 @@ def test_a_step_given_the_page_exposes_as_expose_does(
         return on_page
 
     later = T0 + 60
+    before = (dict(state.variants), state.exposed, state.pageviews)
     without_page = page(engine, state, now=later, tags=tags)
     two_steps = engine.expose(without_page, on_page)
+    first = without_page.state
+    first_before = (dict(first.variants), first.exposed)
     one_step = page(engine, state, now=later, tags=tags, page_slots=page_slots)
+    # the step completes the state it built in place: never the one it was given
+    assert (dict(state.variants), state.exposed, state.pageviews) == before
+    assert (dict(first.variants), first.exposed) == first_before
+    assert one_step.state is not state or not one_step.changed
     assert one_step.state == two_steps.state
     assert one_step.exposures == two_steps.exposures
     assert one_step.changed == two_steps.changed

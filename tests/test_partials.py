@@ -151,6 +151,21 @@ def test_a_reloaded_template_starts_a_new_tree_and_types_are_kept_apart() -> Non
     assert through_cache(cache, env, "t.html", _View({"G": 1})) == "<1>"
 
 
+def test_answers_are_told_apart_by_what_they_print() -> None:
+    """Equal is not enough: (1, 2) and [1.0, 2] are equal to [1, 2] but print otherwise,
+    as 0.0 and -0.0 do; a set prints in an order its value does not fix."""
+    source = {"t.html": "{{ visitor.most_likely('G') }}"}
+    env = jinja2.Environment(loader=jinja2.DictLoader(source))
+    cache = PartialCache()
+    answers: list[Any] = [[1, 2], (1, 2), [1, 2], [1.0, 2], (1, 2), 0.0, -0.0, 0.0, {"a": 1}]
+    answers += [{"a": 1.0}, {"a": 1}, {"x"}, {"x"}, float("nan"), float("nan")]
+    outputs = [through_cache(cache, env, "t.html", _View({"G": a})) for a in answers]
+    assert outputs == [str(a) for a in answers]
+    # hits: the second [1, 2], (1, 2), 0.0, {"a": 1} and nan; sets are never stored
+    assert cache.hits == 5
+    assert cache.get(env.get_template("t.html"), _View({"G": {"x"}})) is None
+
+
 def test_the_middleware_serves_hits_identical_to_renders(tmp_path: Path) -> None:
     rules = write_rules(tmp_path / "rules", RULES)
 
