@@ -1840,6 +1840,9 @@ class _PageMemo:
         self.misses = 0
         self.plan_hits = 0
         self.plan_misses = 0
+        #: the document last found, and its page: the middleware asks twice about the
+        #: same bytes object (the slot names for an exposure, then the rewrite)
+        self._last: tuple[bytes, _Page, list[tuple[_Tag, bytes]]] | None = None
 
     def slot_tags(self, doc: bytes) -> list[tuple[_Tag, bytes]]:
         return self.lookup(doc)[1]
@@ -1847,6 +1850,16 @@ class _PageMemo:
     def lookup(self, doc: bytes) -> tuple[_Page | None, list[tuple[_Tag, bytes]]]:
         """The slot tags of ``doc``, and the memoized page whose shape ``doc`` has (None
         when ``doc`` only taught a page new inert ranges, or is not memoized)."""
+        last = self._last
+        if last is not None and last[0] is doc:  # held there: its id cannot be reused
+            self.hits += 1
+            return last[1], last[2]
+        page, tags = self._lookup(doc)
+        if page is not None:
+            self._last = (doc, page, tags)
+        return page, tags
+
+    def _lookup(self, doc: bytes) -> tuple[_Page | None, list[tuple[_Tag, bytes]]]:
         pages = tuple(self._pages.get(len(doc), ()))
         for page in pages:
             if page.matches(doc):
@@ -1933,6 +1946,7 @@ class _PageMemo:
     def clear(self) -> None:
         self.hits = self.misses = 0
         self.plan_hits = self.plan_misses = 0
+        self._last = None
         with self._lock:
             self._pages.clear()
             self._bytes = 0
