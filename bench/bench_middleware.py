@@ -1,7 +1,7 @@
 """What SmartSegMiddleware costs a real page, side by side with how a typical
 developer would personalize it (issue 4, NOTES.md "Per-request budget").
 
-    python bench/bench_middleware.py [--seconds 0.4] [--rounds 7]
+    python bench/bench_middleware.py [--seconds 0.25] [--rounds 15]
 
 One run, in-process ASGI calls (no sockets), on the demo site's home page
 (``site_example.create_app``; a built-in page of the same shape when the site cannot
@@ -10,7 +10,9 @@ so the engine, the cookie codec and several slot actions all do real work.
 
 Configurations, timed in interleaved rounds, all in this process. Each configuration's
 best round is reported (like ``timeit``: on a shared machine the slower rounds measure
-the neighbours, not the code):
+the neighbours, not the code). Fifteen rounds by default: with nine, single runs of the
+distinct-visitors ratio spread over 0.764–0.801 on the same code (their best rounds
+were still noise); with fifteen, 0.791–0.797:
 
 * ``app``           — the site without smartseg;
 * ``smartseg``      — the site behind SmartSegMiddleware (the byte-splicing rewriter),
@@ -736,7 +738,7 @@ def _q(values: list[int], fraction: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=0.25, help="per configuration per round")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
         "--parts",
         type=int,

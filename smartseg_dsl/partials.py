@@ -7,8 +7,9 @@ the first render records each call (`visitor.most_likely("Industry")` → "Legal
 `visitor.certain("Industry.Legal")` → True…) in order, and the output is stored at
 the end of that path in a tree per template. A later request replays the path
 against its own visitor, one call at a time, following the branch whose recorded
-answer equals the new one: a complete path is a hit (byte for byte the output a
-render would produce); a new answer is a miss, rendered and added beside.
+answer prints exactly as the new one (`_answer_key`; equality is not enough: 1, 1.0
+and True are equal): a complete path is a hit (byte for byte the output a render
+would produce); a new answer is a miss, rendered and added beside.
 
 Exact by construction, with one condition checked statically per template: its
 source, and the source of every template it includes, imports or extends (named by
