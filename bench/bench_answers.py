@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,30 +96,19 @@ def receiver_process() -> Iterator[str]:
 
 @contextlib.contextmanager
 def backends(pg_url: str | None) -> Iterator[list[tuple[str, str | None]]]:
-    with tempfile.TemporaryDirectory(prefix="smartseg-bench-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="smartseg-bench-"))
         found: list[tuple[str, str | None]] = [
             ("SQLite", f"sqlite://{tmp}/bench.db"),  # synchronous=NORMAL, the default
             ("SQLite, synchronous=FULL", f"sqlite://{tmp}/bench-full.db?synchronous=full"),
         ]
-        schema = None
         if pg_url:
-            import psycopg
+            from smartseg_dsl.answers.postgres import scratch_schema
 
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(pg_url, autocommit=True) as conn:
-                conn.execute(f"CREATE SCHEMA {schema}")
-            sep = "&" if "?" in pg_url else "?"
-            found.append(("PostgreSQL", f"{pg_url}{sep}options=-csearch_path%3D{schema}"))
+            found.append(("PostgreSQL", stack.enter_context(scratch_schema(pg_url, "bench"))))
         else:
             found.append(("PostgreSQL", None))
-        try:
-            yield found
-        finally:
-            if pg_url and schema:
-                import psycopg
-
-                with psycopg.connect(pg_url, autocommit=True) as conn:
-                    conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        yield found
 
 
 def reset(url: str) -> Store:

@@ -174,22 +174,14 @@ def main() -> int:
                 )
     base = postgres_url()
     if base:
-        import psycopg
+        from smartseg_dsl.answers.postgres import scratch_schema
 
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        sep = "&" if "?" in base else "?"
-        url = f"{base}{sep}options=-csearch_path%3D{schema}"
-        try:
+        with scratch_schema(base, "bench") as url:
             open_store(url).close()
             for procs in (1, 2):
                 writes[f"postgresql, {procs} process(es)"] = events_per_second(
                     url, args.events, procs
                 )
-        finally:
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
     else:
         writes["postgresql"] = None
     costs = results["record_us_per_event"]

@@ -61,25 +61,14 @@ def store_urls() -> Iterator[list[tuple[str, str]]]:
     import tempfile
 
     pg = os.environ.get("SMARTSEG_TEST_POSTGRES")
-    with tempfile.TemporaryDirectory(prefix="smartseg-bench-inbound-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="smartseg-bench-inbound-"))
         urls = [("SQLite", f"sqlite://{tmp}/inbound.db")]
-        schema = None
         if pg:
-            import psycopg
+            from smartseg_dsl.answers.postgres import scratch_schema
 
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(pg, autocommit=True) as conn:
-                conn.execute(f"CREATE SCHEMA {schema}")
-            sep = "&" if "?" in pg else "?"
-            urls.append(("PostgreSQL", f"{pg}{sep}options=-csearch_path%3D{schema}"))
-        try:
-            yield urls
-        finally:
-            if schema:
-                import psycopg
-
-                with psycopg.connect(pg, autocommit=True) as conn:  # type: ignore[arg-type]
-                    conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            urls.append(("PostgreSQL", stack.enter_context(scratch_schema(pg, "bench"))))
+        yield urls
 
 
 def inbound_scope(body: bytes) -> dict[str, Any]:
@@ -134,9 +123,12 @@ async def storing(url: str, count: int) -> tuple[float, float]:
     async def inner(scope: Any, receive: Any, send: Any) -> None:  # never reached
         raise AssertionError
 
+    from site_example.app import make_env
+
     mw = SmartSegMiddleware(
         inner,
         rules=load_ruleset(ROOT / "rules"),
+        templates=make_env(),  # the rules' partials are checked at start (SEG208)
         secret_key=SECRET,
         store=url,
         inbound_secret=INBOUND,

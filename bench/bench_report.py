@@ -166,23 +166,6 @@ def run_report(rules: Path, db: str, fmt: str = "json") -> tuple[float, float, d
     return elapsed, usage.ru_maxrss / 1024, report
 
 
-def _pg_schema(base: str) -> tuple[str, str]:
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in base else "?"
-    return schema, f"{base}{sep}options=-csearch_path%3D{schema}"
-
-
-def _drop_schema(base: str, schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 def _measure(name: str, rules: Path, db: str, runs: int, target: float) -> dict[str, Any]:
     results = [run_report(rules, db) for _ in range(runs)]
     best = min(r[0] for r in results)
@@ -230,13 +213,12 @@ def main() -> int:
                 )
             reports["sqlite"] = _measure("sqlite", rules, str(path), args.runs, 30)
         if args.postgres:
-            schema, url = _pg_schema(args.postgres)
-            try:
+            from smartseg_dsl.answers.postgres import scratch_schema
+
+            with scratch_schema(args.postgres, "bench") as url:
                 seconds = load_postgres(url, args.visitors, args.per_visitor, args.index)
                 print(f"postgres   load {seconds:6.1f} s ({total / seconds:,.0f} events/s)")
                 reports["postgres"] = _measure("postgres", rules, url, args.runs, 10)
-            finally:
-                _drop_schema(args.postgres, schema)
         else:
             print("postgres   skipped (no --postgres and no SMARTSEG_TEST_POSTGRES)")
         if len(reports) == 2:

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,24 +70,13 @@ def pg_base_url_fixture() -> str:
     return url
 
 
-def _with_search_path(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
-
-
 @contextlib.contextmanager
 def pg_schema_url(base: str) -> Iterator[str]:
     """A fresh, empty schema on the test server for one test (dropped afterwards)."""
-    import psycopg
+    from smartseg_dsl.answers.postgres import scratch_schema
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _with_search_path(base, schema)
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with scratch_schema(base, "t") as url:
+        yield url
 
 
 @pytest.fixture(

@@ -398,3 +398,28 @@ def test_replayed_dismissals_add_no_rows(rules: Path, tmp_path: Path) -> None:
         assert sum(e.subject == "Industry" for e in bank.history(vid)) == 2
     finally:
         bank.close()
+
+
+def test_a_scratch_schema_is_private_and_dropped(pg_base_url: str) -> None:
+    """`scratch_schema` (tests and benchmarks): a store opened on its URL creates its
+    tables there, not in the server's own schema, and the schema is gone afterwards."""
+    import psycopg
+
+    from smartseg_dsl.answers import open_store
+    from smartseg_dsl.answers.postgres import scratch_schema
+
+    with scratch_schema(pg_base_url, "t") as url:
+        schema = re.search(r"search_path%3D(\w+)", url).group(1)  # type: ignore[union-attr]
+        assert schema.startswith("t_")
+        open_store(url).close()
+        with psycopg.connect(pg_base_url) as conn:
+            tables = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            ).fetchall()
+        assert ("smartseg_events",) in tables and ("smartseg_inbound",) in tables
+    with psycopg.connect(pg_base_url) as conn:
+        left = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+        ).fetchall()
+    assert left == []

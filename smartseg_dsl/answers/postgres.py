@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -358,3 +359,21 @@ class PostgresStore(SqlStore):
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()
+
+
+@contextmanager
+def scratch_schema(url: str, prefix: str = "scratch") -> Iterator[str]:
+    """A new, empty schema on the server at `url`, and a URL whose connections use it
+    (``search_path``); dropped with everything in it on exit. For tests and benchmarks
+    that must neither see nor touch the database's real tables."""
+    if psycopg is None:
+        raise StoreUnavailableError("PostgreSQL needs the 'postgres' extra (psycopg)")
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
