@@ -452,8 +452,9 @@ class _Compiler:
                 labels.append(s.label.value if s.label is not None else s.name.value)
             first = len(names)
             for s in segs:
-                seg_index[f"{g.name.value}.{s}"] = len(names)
-                names.append(f"{g.name.value}.{s}")
+                qualified = f"{g.name.value}.{s}"
+                seg_index[qualified] = len(names)
+                names.append(qualified)
                 seg_group.append(len(groups))
             prior = g.prior.value.value if g.prior is not None else 10.0
             half = g.decay.half_life.seconds if g.decay is not None else None
@@ -467,7 +468,7 @@ class _Compiler:
                     tuple(labels),
                     first,
                     len(groups),
-                    tuple(f"{g.name.value}.{s}" for s in segs),
+                    tuple(names[first:]),
                 )
             )
         self.groups = tuple(groups)

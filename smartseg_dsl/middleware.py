@@ -2047,7 +2047,6 @@ def _private_headers(
     return (b"vary", b", ".join(tokens)), (b"cache-control", cache_control)
 
 
-@functools.lru_cache(maxsize=256)  # an app sends few distinct Cache-Control values
 def _private_cache_control(values: tuple[bytes, ...], no_store: bool) -> bytes:
     """The app's Cache-Control minus what lets shared caches keep the page, plus
     ``private``. (``private="field"`` would only hide that field: made bare.)"""

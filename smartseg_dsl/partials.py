@@ -115,6 +115,7 @@ class Tracer:
         return text
 
 
+#: recorded for a call that cannot be replayed: `_answer_key` has no key for it
 _UNCACHEABLE = object()
 
 
@@ -168,11 +169,10 @@ class PartialCache:
     def put(self, template: jinja2.Template, tracer: Tracer, output: str) -> None:
         """Store `output` at the end of the path `tracer` recorded."""
         calls = tracer._calls
-        if any(answer is _UNCACHEABLE for _, answer in calls):
-            return
         keys = [_answer_key(answer) for _, answer in calls]
         if None in keys:
-            return  # an answer that cannot be compared exactly: never stored
+            # an answer that cannot be compared exactly (or `_UNCACHEABLE`): never stored
+            return
         size = len(output)
         if size > self.max_bytes // 16:
             return

@@ -166,6 +166,16 @@ def test_answers_are_told_apart_by_what_they_print() -> None:
     assert cache.get(env.get_template("t.html"), _View({"G": {"x"}})) is None
 
 
+def test_a_call_with_keyword_arguments_is_never_stored() -> None:
+    """A call made with keywords is not recorded as replayable: the render is kept out."""
+    source = {"t.html": "{{ visitor.most_likely(group='G') }}"}
+    env = jinja2.Environment(loader=jinja2.DictLoader(source))
+    cache = PartialCache()
+    outputs = [through_cache(cache, env, "t.html", _View({"G": "Legal"})) for _ in range(3)]
+    assert outputs == ["Legal"] * 3
+    assert (cache.hits, cache.misses) == (0, 3)
+
+
 def test_the_middleware_serves_hits_identical_to_renders(tmp_path: Path) -> None:
     rules = write_rules(tmp_path / "rules", RULES)
 
